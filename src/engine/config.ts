@@ -1,0 +1,56 @@
+/**
+ * Immutable tunnel and session configuration (the kernel's l2tp_tunnel_cfg /
+ * l2tp_session_cfg). Plain JSON-able objects: they cross the control socket,
+ * worker_threads messages and the state file unchanged.
+ *
+ * Vocabulary follows iproute2/kernel (STYLE.md §3): `cookie` is what we SEND,
+ * `peerCookie` what we EXPECT; the outgoing header carries `peerSessionId`.
+ */
+export type Encap = 'udp' | 'ip';
+export type L2specType = 'none' | 'default';
+
+export interface TunnelConfig {
+  readonly tunnelId: number; // 1..2^32-1, unique per namespace
+  readonly peerTunnelId: number; // stored and reported, never on the wire
+  readonly encap: Encap;
+  readonly family: 4 | 6;
+  readonly local: string; // canonical text form (inet_ntop)
+  readonly remote: string;
+  readonly udpSport: number; // 0 for encap ip
+  readonly udpDport: number;
+  readonly udpCsum: boolean; // IPv4 UDP: send checksums (default off)
+  readonly udp6CsumTx: boolean; // IPv6 UDP: send checksums (default on)
+  readonly udp6CsumRx: boolean; // IPv6 UDP: require checksums on receive (default on)
+}
+
+export interface SessionConfig {
+  readonly tunnelId: number;
+  readonly sessionId: number; // 1..2^32-1
+  readonly peerSessionId: number;
+  readonly ifname: string; // resolved interface name ('' in engine-only use)
+  readonly cookie: string; // lowercase hex of the bytes we send, '' = none (0, 8 or 16 digits)
+  readonly peerCookie: string; // lowercase hex we expect, '' = none
+  readonly l2specType: L2specType;
+  readonly sendSeq: boolean; // initial value; the LAC rule may flip it at run time
+  readonly recvSeq: boolean;
+  readonly reorderTimeoutMs: number; // 0 = no reordering (the only value ip l2tp can set)
+}
+
+export const TUNNEL_DEFAULTS = {
+  encap: 'udp' as Encap,
+  udpSport: 0,
+  udpDport: 0,
+  udpCsum: false,
+  udp6CsumTx: true,
+  udp6CsumRx: true,
+} as const;
+
+export const SESSION_DEFAULTS = {
+  ifname: '',
+  cookie: '',
+  peerCookie: '',
+  l2specType: 'default' as L2specType,
+  sendSeq: false,
+  recvSeq: false,
+  reorderTimeoutMs: 0,
+} as const;

@@ -1,0 +1,59 @@
+/**
+ * Counters (the kernel's l2tp_stats names, SPEC.md §2.9) and per-session shared
+ * flags, kept in fixed-size slots of one Float64Array. In the daemon the array
+ * sits on a SharedArrayBuffer: workers write, `show`/stats read without
+ * messaging. Each counter has exactly one writing thread (tx counters: the
+ * worker that reads the session's TAP; rx counters: the worker that reads the
+ * tunnel's socket). Float64 holds integers exactly up to 2^53.
+ */
+export const TX_PACKETS = 0;
+export const TX_BYTES = 1;
+export const TX_ERRORS = 2;
+export const RX_PACKETS = 3;
+export const RX_BYTES = 4;
+export const RX_ERRORS = 5;
+export const RX_SEQ_DISCARDS = 6;
+export const RX_OOS_PACKETS = 7;
+export const RX_COOKIE_DISCARDS = 8;
+export const RX_INVALID = 9;
+/** Session only: current send_seq (0/1). Written by rx (LAC rule), read by tx and show. */
+export const SEND_SEQ = 10;
+/** Session only: recv_seq (0/1). */
+export const RECV_SEQ = 11;
+/** Drops that have no kernel counter (tunnel slot): unknown session, control, too short. */
+export const RX_NO_SESSION = 12;
+export const RX_CONTROL = 13;
+export const RX_SHORT = 14;
+/** Frames dropped after counting as received (shorter than an Ethernet header, device write failed). */
+export const RX_DEV_DROPS = 15;
+
+export const SLOT_SIZE = 16;
+
+/** Kernel counter names in netlink order, then ours; index = constant above. */
+export const COUNTER_NAMES = [
+  'tx_packets',
+  'tx_bytes',
+  'tx_errors',
+  'rx_packets',
+  'rx_bytes',
+  'rx_errors',
+  'rx_seq_discards',
+  'rx_oos_packets',
+  'rx_cookie_discards',
+  'rx_invalid',
+] as const;
+
+export type CounterName = (typeof COUNTER_NAMES)[number];
+export type Counters = Record<CounterName, number>;
+
+/** Read one slot's counters into a plain object (control plane only). */
+export function readCounters(stats: Float64Array, base: number): Counters {
+  const out = {} as Counters;
+  for (let i = 0; i < COUNTER_NAMES.length; i++) out[COUNTER_NAMES[i]] = stats[base + i];
+  return out;
+}
+
+/** A standalone slot (tests, in-memory engines). */
+export function newSlot(): Float64Array {
+  return new Float64Array(SLOT_SIZE);
+}

@@ -1,0 +1,30 @@
+import type { SessionConfig, TunnelConfig } from '../engine/config.js';
+
+/**
+ * A dataplane backend: owns the packet I/O for every tunnel and session of
+ * one daemon. The daemon validates ids (engine/table.ts) before calling it.
+ * Methods throw L2tpError (KERNEL with an errno) when the OS refuses
+ * (EADDRINUSE, EADDRNOTAVAIL, ...); on a throw nothing is left behind.
+ */
+export interface Dataplane {
+  /** Backend name shown in status lines: 'koffi' or 'native-free'. */
+  readonly name: string;
+  /** Counter slots; see engine/stats.ts. Tunnel and session slots are assigned by the backend. */
+  readonly stats: Float64Array;
+  addTunnel(cfg: TunnelConfig): Promise<TunnelHandle>;
+  /** Creates (or adopts, when persistent and present) the session interface `cfg.ifname`, DOWN. */
+  addSession(cfg: SessionConfig, mtu: number): Promise<SessionHandle>;
+  removeSession(tunnelId: number, sessionId: number): Promise<void>;
+  removeTunnel(tunnelId: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface TunnelHandle {
+  /** Base index of the tunnel's slot in `stats`. */
+  readonly statsBase: number;
+}
+
+export interface SessionHandle {
+  readonly statsBase: number;
+  readonly ifname: string;
+}
