@@ -1,0 +1,94 @@
+/**
+ * A session's run-time state (the kernel's struct l2tp_session): cookies
+ * preconverted to bytes, header layouts, tx state (`ns`), rx state (`nr`,
+ * `nrOos`, `nrOosCount`, `reorderSkip`, reorder queue).
+ *
+ * Ownership: tx fields (`ns`) belong to the thread that transmits for the
+ * session, rx fields to the thread that receives for its tunnel. `send_seq`
+ * lives in `stats[base + SEND_SEQ]` because both use it: rx flips it (LAC
+ * rule, SPEC.md §2.5), tx reads it. `recv_seq` lives in
+ * `stats[base + RECV_SEQ]`.
+ */
+import type { SessionConfig } from './config.js';
+import { RECV_SEQ, SEND_SEQ } from './stats.js';
+import { txLayout, rxLayout, type SessionLayout } from './layout.js';
+import { ReorderQueue, REORDER_CAPACITY } from './reorder.js';
+import type { Tunnel } from './tunnel.js';
+import { hexToBytes } from '../wire/hex.js';
+
+export class Session {
+  readonly cfg: SessionConfig;
+  readonly tunnel: Tunnel;
+  readonly stats: Float64Array;
+  readonly base: number;
+  readonly sessionId: number;
+  /** Written into every header we send. */
+  readonly peerSessionId: number;
+  /** Bytes we send (`cookie`). */
+  readonly cookie: Buffer;
+  /** Bytes we expect (`peer_cookie`); empty = not checked. */
+  readonly peerCookie: Buffer;
+  readonly tx: SessionLayout;
+  readonly rx: SessionLayout;
+  /** Hot-path copies of layout fields. */
+  readonly txHdrLen: number;
+  readonly txL2specOff: number;
+  readonly rxCookieLen: number;
+  readonly rxL2specOff: number;
+  readonly rxHdrLen: number;
+  readonly reorderTimeoutMs: number;
+
+  // ---- tx state ----
+  /** Next sequence number to send (24-bit). */
+  ns = 0;
+
+  // ---- rx state (SPEC.md §2.1 initial values) ----
+  /** Next expected sequence number. */
+  nr = 0;
+  /** Last out-of-sequence ns seen. */
+  nrOos = 0;
+  /** Run length of consecutive OOS ns values (not reset after a resync). */
+  nrOosCount = 0;
+  /** 1 = accept the next sequenced packet as the new nr. */
+  reorderSkip = 1;
+  /** Reorder mode only has capacity; see reorder.ts. */
+  readonly queue: ReorderQueue;
+
+  /** The I/O layer's handle (e.g. the TAP fd); -1 when none. */
+  dev = -1;
+  /** Free for the backend. */
+  ctx: unknown = null;
+
+  constructor(cfg: SessionConfig, tunnel: Tunnel, stats: Float64Array, base: number) {
+    this.cfg = cfg;
+    this.tunnel = tunnel;
+    this.stats = stats;
+    this.base = base;
+    this.sessionId = cfg.sessionId >>> 0;
+    this.peerSessionId = cfg.peerSessionId >>> 0;
+    this.cookie = hexToBytes(cfg.cookie ?? '');
+    this.peerCookie = hexToBytes(cfg.peerCookie ?? '');
+    if (this.cookie.length > 8 || this.peerCookie.length > 8) throw new RangeError('cookie longer than 8 bytes');
+    const l2spec = cfg.l2specType ?? 'default';
+    this.tx = txLayout(tunnel.cfg.encap, this.cookie.length, l2spec);
+    this.rx = rxLayout(tunnel.cfg.encap, this.peerCookie.length, l2spec);
+    this.txHdrLen = this.tx.hdrLen;
+    this.txL2specOff = this.tx.l2specOff;
+    this.rxCookieLen = this.rx.cookieLen;
+    this.rxL2specOff = this.rx.l2specOff;
+    this.rxHdrLen = this.rx.hdrLen;
+    this.reorderTimeoutMs = cfg.reorderTimeoutMs > 0 ? cfg.reorderTimeoutMs : 0;
+    this.queue = new ReorderQueue(this.reorderTimeoutMs > 0 ? REORDER_CAPACITY : 0);
+    stats[base + SEND_SEQ] = cfg.sendSeq ? 1 : 0;
+    stats[base + RECV_SEQ] = cfg.recvSeq ? 1 : 0;
+  }
+
+  /** Current send_seq (the LAC rule may have flipped the configured value). */
+  get sendSeq(): boolean {
+    return this.stats[this.base + SEND_SEQ] !== 0;
+  }
+
+  get recvSeq(): boolean {
+    return this.stats[this.base + RECV_SEQ] !== 0;
+  }
+}
