@@ -1,0 +1,2 @@
+export * from './fault-injector.js';
+export * from './link.js';
