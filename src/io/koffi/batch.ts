@@ -1,0 +1,398 @@
+/**
+ * Preallocated packet batches for recvmmsg/sendmmsg/read/write through koffi: the hot path.
+ *
+ * Memory: one ArrayBuffer per Batch, allocated once, holding
+ *   [ slab: n × slotSize ][ mmsghdr × n ][ iovec × n ][ sockaddr slot (32 B) × n ]
+ * Its address is taken once (ArrayBuffer backing stores never move); every mmsghdr points at
+ * its iovec, and every iovec at its slot. Each call only rewrites the few words that depend
+ * on `off[i]` / `len[i]` (plain Uint32Array stores) and passes the arrays' *address as a
+ * number* to koffi, so no marshalling happens per call and nothing is allocated.
+ *
+ * Slot i's data lives at `buf[i * slotSize + off[i]]`, `len[i]` bytes. `off[i]` is the
+ * caller's headroom (e.g. HEADROOM for TAP reads so that encap can prepend the header in
+ * place; the packet start for sends). Receives write at `off[i]` and may use up to
+ * `slotSize - off[i]` bytes; a longer datagram is truncated (`flags[i] & MSG_TRUNC`).
+ *
+ * Return values: counts ≥ 0, or a negative errno (-EAGAIN, -ENOBUFS = backpressure; see
+ * errno.ts). These functions never throw and never allocate.
+ *
+ * Thread-safety: a Batch belongs to one thread (create it in the worker that uses it).
+ * The memory must not be reused while a call on another thread could still be using it;
+ * all calls here are synchronous, so returning means the kernel is done with it.
+ * Layout assumes LP64 Linux (x86_64, aarch64): iovec 16 bytes, msghdr 56, mmsghdr 64.
+ */
+import { libc, type Libc } from './libc.js';
+import { EAGAIN } from './errno.js';
+import { SOCKADDR_SLOT } from './udp.js';
+
+export const MMSGHDR_SIZE = 64;
+export const IOVEC_SIZE = 16;
+// msghdr field offsets (bytes)
+const MSG_NAME = 0;
+const MSG_NAMELEN = 8;
+const MSG_IOV = 16;
+const MSG_IOVLEN = 24;
+const MSG_FLAGS = 48;
+const MSG_LEN = 56; // mmsghdr.msg_len
+const TWO32 = 4294967296;
+
+export interface BatchOptions {
+  /** Number of slots (max packets per call). */
+  n: number;
+  /** Bytes per slot; rounded up to a multiple of 64. Headroom + max packet. */
+  slotSize: number;
+  /** Initial off[i] for every slot (default 0). */
+  headroom?: number;
+}
+
+export class Batch {
+  readonly n: number;
+  readonly slotSize: number;
+  /** Whole slab: slot i = buf[i*slotSize, (i+1)*slotSize). */
+  readonly buf: Buffer;
+  /** Data offset inside each slot (caller-managed). */
+  readonly off: Uint32Array;
+  /** Data length per slot: set by receives, read by sends. */
+  readonly len: Uint32Array;
+  /** msg_flags per slot after recvBatch (MSG_TRUNC = 0x20 means the datagram was cut). */
+  readonly flags: Uint32Array;
+  /** sockaddr storage, SOCKADDR_SLOT bytes per slot (sources after recv, destinations for send). */
+  readonly addr: Buffer;
+  /**
+   * Per-slot sockaddr length: after recvBatch(withSource) the source's length (0 if not
+   * recorded); before sendBatch the destination's length, 0 = none (connected socket).
+   */
+  readonly addrLen: Uint32Array;
+  /** Address of buf[0] (number). */
+  readonly base: number;
+  /** Address of mmsghdr[0]. */
+  readonly msgvec: number;
+  private readonly addrBase: number;
+  /** 32-bit view of the control area (mmsghdr + iovec). */
+  private readonly w: Uint32Array;
+  private readonly iovW: number; // word index of iovec[0]
+  private readonly mem: ArrayBuffer;
+  /** This thread's libc bindings (used by the batch functions). */
+  readonly c: Libc;
+
+  /** Shared destinations (addDest): SOCKADDR_SLOT bytes each, grown on the cold path. */
+  private dests: ArrayBuffer;
+  private destBase: number;
+  private destLen: Uint32Array;
+  private readonly destFree: number[] = [];
+  private destUsed = 0;
+
+  /** `new Batch({n, slotSize, headroom})` or `new Batch(n, slotSize)`. */
+  constructor(nOrOpts: number | BatchOptions, slotBytes?: number) {
+    const o: BatchOptions = typeof nOrOpts === 'number' ? { n: nOrOpts, slotSize: slotBytes ?? 2048 } : nOrOpts;
+    if (!(o.n > 0 && o.n <= 1024)) throw new RangeError('Batch n must be 1..1024 (UIO_MAXIOV)');
+    const slotSize = Math.ceil(o.slotSize / 64) * 64;
+    this.n = o.n;
+    this.slotSize = slotSize;
+    const slab = o.n * slotSize;
+    const ctlOff = slab;
+    const iovOff = ctlOff + o.n * MMSGHDR_SIZE;
+    const addrOff = iovOff + o.n * IOVEC_SIZE;
+    const total = addrOff + o.n * SOCKADDR_SLOT;
+    this.mem = new ArrayBuffer(total);
+    this.c = libc();
+    const memBase = this.c.addressOf(this.mem);
+    this.buf = Buffer.from(this.mem, 0, slab);
+    this.addr = Buffer.from(this.mem, addrOff, o.n * SOCKADDR_SLOT);
+    this.w = new Uint32Array(this.mem, ctlOff, (addrOff - ctlOff) / 4);
+    this.iovW = (iovOff - ctlOff) / 4;
+    this.base = memBase;
+    this.msgvec = memBase + ctlOff;
+    this.addrBase = memBase + addrOff;
+    this.off = new Uint32Array(o.n).fill(o.headroom ?? 0);
+    this.len = new Uint32Array(o.n);
+    this.flags = new Uint32Array(o.n);
+    this.addrLen = new Uint32Array(o.n);
+    this.dests = new ArrayBuffer(16 * SOCKADDR_SLOT);
+    this.destBase = this.c.addressOf(this.dests);
+    this.destLen = new Uint32Array(16);
+    const w = this.w;
+    for (let i = 0; i < o.n; i++) {
+      const m = (i * MMSGHDR_SIZE) / 4;
+      const iovAddr = memBase + iovOff + i * IOVEC_SIZE;
+      w[m + MSG_IOV / 4] = iovAddr >>> 0;
+      w[m + MSG_IOV / 4 + 1] = Math.floor(iovAddr / TWO32);
+      w[m + MSG_IOVLEN / 4] = 1;
+      const v = this.iovW + i * 4;
+      const slot = memBase + i * slotSize;
+      w[v] = slot >>> 0;
+      w[v + 1] = Math.floor(slot / TWO32);
+    }
+  }
+
+  /** Alias of `buf` (the slab). */
+  get slab(): Buffer {
+    return this.buf;
+  }
+
+  /** Alias of `addr`: received source sockaddrs, SOCKADDR_SLOT bytes per slot. */
+  get srcAddr(): Buffer {
+    return this.addr;
+  }
+
+  /**
+   * Offset in `srcAddr` of slot i's source *address bytes* after recvBatch: +4 in a
+   * sockaddr_in (4 bytes), +8 in a sockaddr_in6 (16 bytes).
+   */
+  srcAddrOff(i: number): number {
+    const o = i * SOCKADDR_SLOT;
+    return this.addr[o] === 2 ? o + 4 : o + 8;
+  }
+
+  /**
+   * Register a destination sockaddr shared by many sends (e.g. a raw-IP tunnel's remote);
+   * returns its index for sendBatch's `dest`. Cold path (may grow the table).
+   */
+  addDest(sa: Uint8Array): number {
+    let i = this.destFree.pop();
+    if (i === undefined) {
+      i = this.destUsed++;
+      if (i >= this.destLen.length) {
+        const cap = this.destLen.length * 2;
+        const nd = new ArrayBuffer(cap * SOCKADDR_SLOT);
+        new Uint8Array(nd).set(new Uint8Array(this.dests));
+        const nl = new Uint32Array(cap);
+        nl.set(this.destLen);
+        this.dests = nd;
+        this.destLen = nl;
+        this.destBase = this.c.addressOf(nd);
+      }
+    }
+    new Uint8Array(this.dests, i * SOCKADDR_SLOT, SOCKADDR_SLOT).set(sa.subarray(0, SOCKADDR_SLOT));
+    this.destLen[i] = sa.length;
+    return i;
+  }
+
+  /** Release an index from addDest. */
+  freeDest(i: number): void {
+    this.destLen[i] = 0;
+    this.destFree.push(i);
+  }
+
+  /** Address of slot i's data (base + i*slotSize + off[i]). */
+  ptr(i: number): number {
+    return this.base + i * this.slotSize + this.off[i]!;
+  }
+
+  /** Byte offset of slot i's data in `buf`. */
+  at(i: number): number {
+    return i * this.slotSize + this.off[i]!;
+  }
+
+  /** Byte offset of slot i's sockaddr in `addr`. */
+  addrAt(i: number): number {
+    return i * SOCKADDR_SLOT;
+  }
+
+  /** Copy a sockaddr (e.g. from rawDest) into slot i's destination (no allocation). */
+  setDest(i: number, sa: Uint8Array): void {
+    this.addr.set(sa, i * SOCKADDR_SLOT);
+    this.addrLen[i] = sa.length;
+  }
+
+  /** Fill msg i for a receive (iov at off[i], room to the slot end). */
+  prepRecv(i: number, withSource: boolean): void {
+    const w = this.w;
+    const m = i << 4; // MMSGHDR_SIZE / 4
+    const o = this.off[i]!;
+    const a = this.base + i * this.slotSize + o;
+    const v = this.iovW + (i << 2);
+    w[v] = a >>> 0;
+    w[v + 1] = Math.floor(a / TWO32);
+    w[v + 2] = this.slotSize - o;
+    w[v + 3] = 0;
+    if (withSource) {
+      const s = this.addrBase + i * SOCKADDR_SLOT;
+      w[m] = s >>> 0;
+      w[m + 1] = Math.floor(s / TWO32);
+      w[m + 2] = SOCKADDR_SLOT;
+    } else {
+      w[m] = 0;
+      w[m + 1] = 0;
+      w[m + 2] = 0;
+    }
+    w[m + MSG_FLAGS / 4] = 0;
+  }
+
+  /**
+   * Fill msg i for a send (iov = off[i], len[i]). Destination: shared `dest` (addDest index)
+   * when ≥ 0, else slot i's own address when addrLen[i] > 0, else none (connected socket).
+   */
+  prepSend(i: number, dest: number): void {
+    const w = this.w;
+    const m = i << 4;
+    const a = this.base + i * this.slotSize + this.off[i]!;
+    const v = this.iovW + (i << 2);
+    w[v] = a >>> 0;
+    w[v + 1] = Math.floor(a / TWO32);
+    w[v + 2] = this.len[i]!;
+    w[v + 3] = 0;
+    if (dest >= 0) {
+      const s = this.destBase + dest * SOCKADDR_SLOT;
+      w[m] = s >>> 0;
+      w[m + 1] = Math.floor(s / TWO32);
+      w[m + 2] = this.destLen[dest]!;
+      w[m + MSG_FLAGS / 4] = 0;
+      return;
+    }
+    const al = this.addrLen[i]!;
+    if (al > 0) {
+      const s = this.addrBase + i * SOCKADDR_SLOT;
+      w[m] = s >>> 0;
+      w[m + 1] = Math.floor(s / TWO32);
+      w[m + 2] = al;
+    } else {
+      w[m] = 0;
+      w[m + 1] = 0;
+      w[m + 2] = 0;
+    }
+    w[m + MSG_FLAGS / 4] = 0;
+  }
+
+  /** msg_len of mmsghdr i (after a call). */
+  msgLen(i: number): number {
+    return this.w[(i << 4) + MSG_LEN / 4]!;
+  }
+
+  /** msg_namelen of mmsghdr i (after a receive). */
+  nameLen(i: number): number {
+    return this.w[(i << 4) + MSG_NAMELEN / 4]!;
+  }
+
+  /** msg_flags of mmsghdr i (after a receive). */
+  msgFlags(i: number): number {
+    return this.w[(i << 4) + MSG_FLAGS / 4]!;
+  }
+}
+
+/**
+ * recvmmsg(fd) into slots [0, n): returns n ≥ 1, 0 when nothing was ready (EAGAIN on a
+ * nonblocking socket or with MSG_DONTWAIT), or -errno. `headroom` ≥ 0 first sets every
+ * off[i] to it (-1 keeps the caller's off[]). Sets len[i], flags[i] (MSG_TRUNC = cut), and
+ * the source sockaddr per slot (`addr` / `addrLen[i]`, `srcAddrOff(i)`) — needed for raw
+ * IPv6, cheap for the rest. `flags`: MSG_DONTWAIT, MSG_WAITFORONE (block for the first only).
+ */
+export function recvBatch(fd: number, b: Batch, maxN: number, headroom = -1, flags = 0): number {
+  const n = maxN < b.n ? maxN : b.n;
+  if (headroom >= 0) b.off.fill(headroom, 0, n);
+  for (let i = 0; i < n; i++) b.prepRecv(i, true);
+  const r = b.c.recvmmsg(fd, b.msgvec, n, flags, 0);
+  if (r < 0) {
+    const e = b.c.errno();
+    return e === EAGAIN ? 0 : -e;
+  }
+  for (let i = 0; i < r; i++) {
+    b.len[i] = b.msgLen(i);
+    b.flags[i] = b.msgFlags(i);
+    b.addrLen[i] = b.nameLen(i);
+  }
+  return r;
+}
+
+/**
+ * sendmmsg(fd) of slots [start, start+count): each slot sends `len[i]` bytes from `off[i]`,
+ * to the shared destination `dest` (an addDest index) when ≥ 0, else to `addr`/`addrLen[i]`
+ * when addrLen[i] > 0 (raw/unconnected sockets), else to the connected peer. Returns how many were accepted (the rest are backpressure or failed:
+ * retry or drop them), or -errno when the first one failed (-EAGAIN/-ENOBUFS =
+ * backpressure, -ECONNREFUSED after an ICMP port unreachable on a connected UDP socket).
+ */
+export function sendBatch(fd: number, b: Batch, start: number, count: number, dest = -1, flags = 0): number {
+  const end = start + count;
+  for (let i = start; i < end; i++) b.prepSend(i, dest);
+  const r = b.c.sendmmsg(fd, b.msgvec + start * MMSGHDR_SIZE, count, flags);
+  return r < 0 ? -b.c.errno() : r;
+}
+
+/**
+ * Repeated read(2) of a nonblocking TAP fd into slots [0, maxN) at off[i] (`headroom` ≥ 0
+ * first sets every off[i] to it): one frame per
+ * read, stops at EAGAIN or maxN. Returns the number of frames (len[i] set), 0 when none was
+ * ready, or -errno when the first read failed for another reason. An error after some frames
+ * ends the batch early (it will be reported by the next call).
+ */
+export function readFrames(fd: number, b: Batch, maxN: number, headroom = -1): number {
+  const c = b.c;
+  const n = maxN < b.n ? maxN : b.n;
+  if (headroom >= 0) b.off.fill(headroom, 0, n);
+  const base = b.base;
+  const ss = b.slotSize;
+  const off = b.off;
+  const len = b.len;
+  for (let i = 0; i < n; i++) {
+    const o = off[i]!;
+    const r = c.read(fd, base + i * ss + o, ss - o);
+    if (r < 0) {
+      if (i > 0) return i;
+      const e = c.errno();
+      return e === EAGAIN ? 0 : -e;
+    }
+    len[i] = r;
+  }
+  return n;
+}
+
+/**
+ * write(2) of slots [start, start+count) to a TAP fd, one frame each. Returns the number
+ * written before the first failure, or -errno when the first one failed (the caller counts
+ * the failing frame as dropped and may continue after it; EIO = device down).
+ */
+export function writeFrames(fd: number, b: Batch, start: number, count: number): number {
+  const c = b.c;
+  const base = b.base;
+  const ss = b.slotSize;
+  const end = start + count;
+  for (let i = start; i < end; i++) {
+    const r = c.write(fd, base + i * ss + b.off[i]!, b.len[i]!);
+    if (r < 0) return i > start ? i - start : -c.errno();
+  }
+  return count;
+}
+
+// Address cache for writeFrame: the slab and the engine's reorder rings are long-lived
+// Buffers; their address is looked up once (koffi.address allocates a BigInt).
+let lastBuf: Uint8Array | null = null;
+let lastPtr = 0;
+const ptrCache = new WeakMap<ArrayBufferLike, number>();
+
+function bufAddress(c: Libc, buf: Uint8Array): number {
+  if (buf === lastBuf) return lastPtr;
+  const ab = buf.buffer;
+  let p = ptrCache.get(ab);
+  if (p === undefined) {
+    p = c.addressOf(ab);
+    ptrCache.set(ab, p);
+  }
+  lastBuf = buf;
+  lastPtr = p + buf.byteOffset;
+  return lastPtr;
+}
+
+/**
+ * One write(2) of `buf[off, off+len)` (a frame to a TAP). `buf` must be long-lived (its
+ * ArrayBuffer's address is cached; do not pass throwaway Buffers on the hot path — small
+ * pooled ones are fine but cost a lookup). Returns bytes written or -errno (EIO = TAP down).
+ */
+export function writeFrame(fd: number, buf: Uint8Array, off: number, len: number): number {
+  const c = libc();
+  const r = c.write(fd, bufAddress(c, buf) + off, len);
+  return r < 0 ? -c.errno() : r;
+}
+
+/** One write(2) from an address (e.g. `batch.ptr(i)`); returns bytes written or -errno. */
+export function writePtr(fd: number, ptr: number, len: number): number {
+  const c = libc();
+  const r = c.write(fd, ptr, len);
+  return r < 0 ? -c.errno() : r;
+}
+
+/** One read(2) into an address; returns bytes, or -errno (-EAGAIN when empty and nonblocking). */
+export function readPtr(fd: number, ptr: number, len: number): number {
+  const c = libc();
+  const r = c.read(fd, ptr, len);
+  return r < 0 ? -c.errno() : r;
+}

@@ -1,0 +1,135 @@
+/**
+ * TAP devices through /dev/net/tun (TUNSETIFF), standing in for the kernel's l2tp_eth netdev.
+ *
+ * Namespace: the device is created in the calling thread's network namespace.
+ * Ownership: `openTap` returns an fd the caller owns and must close(2); a non-persistent
+ * TAP disappears when its last fd closes, a persistent one stays (NO-CARRIER) until
+ * `deleteTap` or `setPersist(fd, false)` + close. Errors (cold path) are thrown as
+ * `kernelError(name)`; see openTap for the mapping. Thread-safe (no shared state).
+ */
+import { libc, O_RDWR, O_CLOEXEC, O_NONBLOCK } from './libc.js';
+import { EBUSY, EEXIST, EINVAL, ENOENT, ENODEV, errnoError, throwErrno } from './errno.js';
+import { ifreq, ifreqName, ifExists } from './netdev.js';
+
+export const TUNSETIFF = 0x400454ca;
+export const TUNSETPERSIST = 0x400454cb;
+export const TUNGETIFF = 0x800454d2;
+export const TUNSETVNETHDRSZ = 0x400454d8;
+export const IFF_TUN = 0x0001;
+export const IFF_TAP = 0x0002;
+export const IFF_MULTI_QUEUE = 0x0100;
+export const IFF_NO_PI = 0x1000;
+export const IFF_VNET_HDR = 0x4000;
+export const IFF_TUN_EXCL = 0x8000;
+
+const TUN_PATH = '/dev/net/tun';
+
+export interface TapOptions {
+  /** TUNSETPERSIST 1 after creation: the device outlives the fd (daemon restarts). */
+  persist?: boolean;
+  /** IFF_MULTI_QUEUE: open the same name again with this flag to get one fd per queue. */
+  multiQueue?: boolean;
+  /** IFF_VNET_HDR: every read/write starts with a virtio_net_hdr (10 bytes by default). */
+  vnetHdr?: boolean;
+  /** O_NONBLOCK on the fd (read returns EAGAIN instead of blocking). Default false. */
+  nonBlocking?: boolean;
+  /**
+   * Fail with EEXIST when an interface with this name already exists (IFF_TUN_EXCL),
+   * like creating an l2tp_eth device. Default false: attach to an existing persistent TAP
+   * of the same name (adopt after a daemon restart).
+   */
+  exclusive?: boolean;
+}
+
+export interface TapHandle {
+  fd: number;
+  /** The kernel's name for the device (`%d` expanded). */
+  name: string;
+}
+
+/**
+ * Create (or attach to) the TAP `name`; `name` may contain `%d` (e.g. 'l2tpeth%d'), the
+ * kernel picks the lowest free number and the real name is returned. Created DOWN with a
+ * random locally administered MAC and MTU 1500. Frames have no packet-info prefix
+ * (IFF_NO_PI). Errors: EEXIST when the name is taken (with `exclusive`, or by a device that
+ * is not a compatible TAP), EBUSY when a non-multiqueue TAP of that name is already attached
+ * to another fd, EPERM without CAP_NET_ADMIN, EINVAL for a bad name, ENOENT/ENODEV when
+ * /dev/net/tun is missing.
+ */
+export function openTap(name: string, opts: TapOptions = {}): TapHandle {
+  const c = libc();
+  const req = ifreq(name);
+  let flags = IFF_TAP | IFF_NO_PI;
+  if (opts.multiQueue) flags |= IFF_MULTI_QUEUE;
+  if (opts.vnetHdr) flags |= IFF_VNET_HDR;
+  if (opts.exclusive) flags |= IFF_TUN_EXCL;
+  req.writeUInt16LE(flags, 16);
+  const fd = c.open(TUN_PATH, O_RDWR | O_CLOEXEC | (opts.nonBlocking ? O_NONBLOCK : 0), 0);
+  if (fd < 0) {
+    const e = c.errno();
+    throwErrno(e === ENOENT ? ENODEV : e, TUN_PATH);
+  }
+  if (c.ioctlBuf(fd, TUNSETIFF, req) < 0) {
+    const e = c.errno();
+    c.close(fd);
+    if (e === EBUSY && opts.exclusive) throw errnoError(EEXIST, name);
+    if (e === EINVAL && !name.includes('%') && ifExists(name)) throw errnoError(EEXIST, name);
+    throwErrno(e, name);
+  }
+  const real = ifreqName(req);
+  if (opts.persist && c.ioctlInt(fd, TUNSETPERSIST, 1) < 0) {
+    const e = c.errno();
+    c.close(fd);
+    throwErrno(e, real);
+  }
+  return { fd, name: real };
+}
+
+/** TUNSETPERSIST on an fd from openTap. Throws kernelError on failure. */
+export function setPersist(fd: number, on: boolean): void {
+  const c = libc();
+  if (c.ioctlInt(fd, TUNSETPERSIST, on ? 1 : 0) < 0) throwErrno(c.errno(), 'TUNSETPERSIST');
+}
+
+/** The device name and IFF_* flags bound to a TAP fd (TUNGETIFF). */
+export function tapInfo(fd: number): { name: string; flags: number } {
+  const c = libc();
+  const b = Buffer.alloc(40);
+  if (c.ioctlBuf(fd, TUNGETIFF, b) < 0) throwErrno(c.errno(), 'TUNGETIFF');
+  return { name: ifreqName(b), flags: b.readUInt16LE(16) };
+}
+
+/** True when an interface named `name` exists (any type) in this thread's namespace. */
+export function tapExists(name: string): boolean {
+  return ifExists(name);
+}
+
+/**
+ * Remove a (persistent) TAP: attach to it with TUNSETIFF, clear persist, close.
+ * Returns false when no interface of that name exists. Throws EBUSY when a non-multiqueue
+ * TAP is still attached to some fd (its owner must close it: the TAP then disappears unless
+ * persistent), EINVAL when `name` is not a TAP. Tries both queue modes.
+ */
+export function deleteTap(name: string): boolean {
+  if (!ifExists(name)) return false;
+  const c = libc();
+  let lastErr = 0;
+  for (const mq of [0, IFF_MULTI_QUEUE]) {
+    const req = ifreq(name);
+    req.writeUInt16LE(IFF_TAP | IFF_NO_PI | mq, 16);
+    const fd = c.open(TUN_PATH, O_RDWR | O_CLOEXEC, 0);
+    if (fd < 0) throwErrno(c.errno(), TUN_PATH);
+    if (c.ioctlBuf(fd, TUNSETIFF, req) < 0) {
+      lastErr = c.errno();
+      c.close(fd);
+      if (lastErr === EINVAL) continue; // queue mode mismatch: try the other one
+      break;
+    }
+    const r = c.ioctlInt(fd, TUNSETPERSIST, 0);
+    const e = r < 0 ? c.errno() : 0;
+    c.close(fd);
+    if (r < 0) throwErrno(e, name);
+    return true;
+  }
+  throwErrno(lastErr, name);
+}
