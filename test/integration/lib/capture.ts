@@ -1,0 +1,102 @@
+/**
+ * Packet capture in a test namespace (tcpdump -w) and decoding with tshark.
+ * tcpdump is started and stopped by PID; tshark reads the file afterwards.
+ */
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Netns, run, waitFor } from './netns.js';
+
+/** Why capture tests cannot run here, or '' when they can. */
+export function captureUnavailable(): string {
+  for (const tool of ['tcpdump', 'tshark']) {
+    const r = spawnSync(tool, ['--version'], { encoding: 'utf8' });
+    if (r.error) return `${tool} not found`;
+  }
+  return '';
+}
+
+/** Name of the (first) veth interface in `ns` (the underlay made by `underlay()`). */
+export function vethOf(ns: Netns): string {
+  const out = ns.ip('-o', 'link', 'show', 'type', 'veth');
+  const m = /^\d+:\s+([^@:\s]+)/m.exec(out);
+  if (!m) throw new Error(`no veth in ${ns.name}`);
+  return m[1];
+}
+
+export interface Capture {
+  file: string;
+  /** Stop tcpdump (SIGINT so it flushes) and wait for it; safe to call twice. */
+  stop(): Promise<void>;
+  /** Remove the capture directory. */
+  remove(): void;
+  stderr(): string;
+}
+
+/** Start `tcpdump -i ifname -w file [filter]` in `ns`; resolves when it is listening. */
+export async function startCapture(ns: Netns, ifname: string, filter: string[] = []): Promise<Capture> {
+  const dir = mkdtempSync(join(tmpdir(), `ul2tp-cap-${ns.name}-`));
+  const file = join(dir, 'cap.pcap');
+  const child: ChildProcess = ns.spawn('tcpdump', ['-i', ifname, '-n', '-U', '--immediate-mode', '-s', '0', '-w', file, ...filter]);
+  let err = '';
+  child.stderr?.on('data', (d: string) => (err += d));
+  child.stdout?.on('data', () => {});
+  const ok = await waitFor(() => err.includes('listening on') || child.exitCode !== null, 10_000);
+  if (!ok || child.exitCode !== null) {
+    if (child.exitCode === null && child.pid) process.kill(child.pid, 'SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    throw new Error(`tcpdump did not start: ${err}`);
+  }
+  return {
+    file,
+    stderr: () => err,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const gone = once(child, 'exit');
+      process.kill(child.pid!, 'SIGINT');
+      const t = setTimeout(() => {
+        try {
+          process.kill(child.pid!, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }, 5000);
+      await gone;
+      clearTimeout(t);
+    },
+    remove() {
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * Decode `file` with tshark and return one object per packet with the
+ * requested fields (tshark's own values, multiple occurrences joined by ',').
+ * `decodeAs` e.g. ['udp.port==5001,l2tp']; `prefs` e.g. ['l2tp.cookie_size:4 Byte Cookie'].
+ */
+export function tsharkFields(
+  file: string,
+  fields: string[],
+  o: { decodeAs?: string[]; prefs?: string[]; filter?: string } = {},
+): Array<Record<string, string>> {
+  const args = ['-r', file, '-n'];
+  for (const d of o.decodeAs ?? []) args.push('-d', d);
+  for (const p of o.prefs ?? []) args.push('-o', p);
+  if (o.filter) args.push('-Y', o.filter);
+  args.push('-T', 'fields', '-E', 'separator=\t', '-E', 'occurrence=a', '-E', 'aggregator=,');
+  for (const f of fields) args.push('-e', f);
+  const r = run('tshark', args, 60_000);
+  if (r.status !== 0) throw new Error(`tshark ${args.join(' ')} → ${r.status}: ${r.stderr}`);
+  return r.stdout
+    .split('\n')
+    .filter((l) => l.length > 0)
+    .map((l) => {
+      const v = l.split('\t');
+      const row: Record<string, string> = {};
+      fields.forEach((f, i) => (row[f] = v[i] ?? ''));
+      return row;
+    });
+}
