@@ -1,0 +1,40 @@
+/**
+ * Where a network namespace's daemon listens. Everything about ul2tp is per
+ * network namespace (like the kernel's l2tp objects), so the run directory is
+ * keyed by the inode of /proc/self/ns/net, which identifies the namespace the
+ * calling process lives in.
+ *
+ * `UL2TP_RUNDIR` replaces `/run/ul2tp` (tests point it at a temporary directory).
+ */
+import { statSync } from 'node:fs';
+import { L2tpError } from '../errors.js';
+
+export const DEFAULT_RUNDIR = '/run/ul2tp';
+
+/**
+ * Abstract unix socket name the daemon binds as its single-instance lock.
+ * Abstract sockets belong to a network namespace and vanish when their owner
+ * dies, so a crashed daemon never leaves a stale lock behind.
+ */
+export const ABSTRACT_LOCK = '\0ul2tp-daemon';
+
+/** Inode number of the caller's network namespace (as a decimal string). */
+export function netnsInode(): string {
+  try {
+    return String(statSync('/proc/self/ns/net').ino);
+  } catch (e) {
+    const why = e instanceof Error ? e.message : String(e);
+    throw new L2tpError('DAEMON', `cannot identify the network namespace: ${why}`);
+  }
+}
+
+/** `<UL2TP_RUNDIR or /run/ul2tp>/<netns inode>`: the daemon's directory (mode 0700). */
+export function runDir(): string {
+  const base = process.env.UL2TP_RUNDIR || DEFAULT_RUNDIR;
+  return `${base.replace(/\/+$/, '')}/${netnsInode()}`;
+}
+
+/** The control socket of this namespace's daemon (mode 0600). */
+export function socketPath(): string {
+  return `${runDir()}/ctl.sock`;
+}
