@@ -94,9 +94,11 @@ export function packet(opts: { encap: 'udp' | 'ip'; sid: number; cookie?: string
 /** A 60-byte Ethernet frame carrying `n` in its payload (distinct frames for ordering checks). */
 export function frameN(n: number, len = 60): Buffer {
   const f = Buffer.alloc(len);
-  f.fill(0xff, 0, 6);
-  f.set([2, 0, 0, 0, 0, 1], 6);
-  f.writeUInt16BE(0x88b5, 12);
+  f.fill(0xff, 0, Math.min(6, len));
+  if (len >= 14) {
+    f.set([2, 0, 0, 0, 0, 1], 6);
+    f.writeUInt16BE(0x88b5, 12);
+  }
   if (len >= 18) f.writeUInt32BE(n >>> 0, 14);
   return f;
 }
