@@ -1,0 +1,152 @@
+/**
+ * The `ip` shim's decisions, without side effects (ip-shim.ts runs them):
+ * iproute2's global option loop (ip/ip.c), the object word, and where the
+ * real `ip` lives.
+ */
+import { accessSync, constants, realpathSync } from 'node:fs';
+
+type OptKind = 'json' | 'pretty' | 'oneline' | 'netns' | 'ignore' | 'ip-only';
+
+interface IpOption {
+  name: string;
+  /** strcmp instead of iproute2's prefix `matches`. */
+  exact?: boolean;
+  /** Consumes the next argument. */
+  arg?: boolean;
+  kind: OptKind;
+}
+
+/**
+ * ip/ip.c's option loop, in its order (the first match wins, so `-h` is
+ * -human and `-n` is -netns). `ip-only` options make the whole command go to
+ * the real ip (version, help, batch files).
+ */
+const IP_OPTIONS: readonly IpOption[] = [
+  { name: '-loops', arg: true, kind: 'ignore' },
+  { name: '-family', arg: true, kind: 'ignore' },
+  { name: '-4', exact: true, kind: 'ignore' },
+  { name: '-6', exact: true, kind: 'ignore' },
+  { name: '-0', exact: true, kind: 'ignore' },
+  { name: '-M', exact: true, kind: 'ignore' },
+  { name: '-B', exact: true, kind: 'ignore' },
+  { name: '-human', kind: 'ignore' },
+  { name: '-human-readable', kind: 'ignore' },
+  { name: '-iec', kind: 'ignore' },
+  { name: '-stats', kind: 'ignore' },
+  { name: '-statistics', kind: 'ignore' },
+  { name: '-details', kind: 'ignore' },
+  { name: '-resolve', kind: 'ignore' },
+  { name: '-oneline', kind: 'oneline' },
+  { name: '-timestamp', kind: 'ignore' },
+  { name: '-tshort', kind: 'ignore' },
+  { name: '-Version', kind: 'ip-only' },
+  { name: '-force', kind: 'ignore' },
+  { name: '-batch', arg: true, kind: 'ip-only' },
+  { name: '-brief', kind: 'ignore' },
+  { name: '-json', kind: 'json' },
+  { name: '-pretty', kind: 'pretty' },
+  { name: '-rcvbuf', arg: true, kind: 'ignore' },
+  { name: '-color', kind: 'ignore' }, // also -color=WHEN, see below
+  { name: '-help', kind: 'ip-only' },
+  { name: '-netns', arg: true, kind: 'netns' },
+  { name: '-Numeric', kind: 'ignore' },
+  { name: '-all', kind: 'ignore' },
+  { name: '-echo', exact: true, kind: 'ignore' },
+];
+
+/** ip's object table up to l2tp: a word selects l2tp only if no earlier entry matches it. */
+const OBJECTS_BEFORE_L2TP = ['address', 'addrlabel', 'maddress', 'route', 'rule', 'neighbor', 'neighbour', 'ntable', 'ntbl', 'link'];
+
+function matches(prefix: string, word: string): boolean {
+  return prefix.length > 0 && word.startsWith(prefix);
+}
+
+export function isL2tpObject(word: string): boolean {
+  return matches(word, 'l2tp') && !OBJECTS_BEFORE_L2TP.some((o) => matches(word, o));
+}
+
+export type ShimPlan =
+  | { kind: 'ip' }
+  | { kind: 'netns'; netns: string; argv: string[] }
+  | { kind: 'l2tp'; args: string[]; json: boolean; pretty: boolean; oneline: boolean };
+
+function findOption(opt: string): IpOption | undefined {
+  const base = opt.split('=', 1)[0];
+  for (const o of IP_OPTIONS) {
+    if (o.name === '-color') {
+      if (matches(base, '-color')) return o;
+    } else if (o.exact ? opt === o.name : matches(opt, o.name)) {
+      return o;
+    }
+  }
+  return undefined;
+}
+
+/** Decides what to do with `ip <argv>`. */
+export function planShim(argv: readonly string[]): ShimPlan {
+  let json = false;
+  let pretty = false;
+  let oneline = false;
+  let netns: { name: string; at: number } | null = null;
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--') {
+      i++;
+      break;
+    }
+    if (a[0] !== '-') break;
+    const opt = a[1] === '-' ? a.slice(1) : a;
+    const o = findOption(opt);
+    if (o === undefined || o.kind === 'ip-only') return { kind: 'ip' };
+    if (o.arg) {
+      if (i + 1 >= argv.length) return { kind: 'ip' }; // ip prints its own error
+      if (o.kind === 'netns') netns = { name: argv[i + 1], at: i };
+      i++;
+      continue;
+    }
+    if (o.kind === 'json') json = true;
+    else if (o.kind === 'pretty') pretty = true;
+    else if (o.kind === 'oneline') oneline = true;
+  }
+  if (i >= argv.length || !isL2tpObject(argv[i])) return { kind: 'ip' };
+  if (netns !== null) {
+    const rest = [...argv.slice(0, netns.at), ...argv.slice(netns.at + 2)];
+    return { kind: 'netns', netns: netns.name, argv: rest };
+  }
+  return { kind: 'l2tp', args: argv.slice(i + 1), json, pretty, oneline };
+}
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function realpathOr(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
+}
+
+/** The real iproute2 `ip`, never this shim (which may be installed as `ip` in PATH). */
+export function findRealIp(selfPath: string = process.argv[1] ?? ''): string | null {
+  const forced = process.env.UL2TP_REAL_IP;
+  if (forced) return forced;
+  const self = realpathOr(selfPath);
+  const dirs = ['/usr/sbin', '/sbin', ...(process.env.PATH ?? '').split(':').filter((d) => d !== '')];
+  for (const d of dirs) {
+    const cand = `${d}/ip`;
+    if (!isExecutable(cand)) continue;
+    const real = realpathOr(cand);
+    if (real === self || real.endsWith('/ul2tp-ip.js') || real.endsWith('/ip-shim.js')) continue;
+    return cand;
+  }
+  return null;
+}
+
