@@ -39,7 +39,7 @@ export interface FaultOptions {
   drop?: number;
   /** Probability that a packet is delivered twice. */
   duplicate?: number;
-  /** Probability that a packet is held back and delivered after the next one. */
+  /** Probability that a packet is held back and delivered after the next one (ignored while one is already held). */
   reorder?: number;
   /** Probability that one random byte of the packet is changed. */
   corrupt?: number;
@@ -109,7 +109,7 @@ export class FaultInjector {
     } else if (o.reorder > 0 && this.rng.float() < o.reorder) d.reorder = true;
     if (o.corrupt > 0 && len > 0 && this.rng.float() < o.corrupt) d.corruptAt = this.rng.int(len);
     if (d.duplicate) this.counts.duplicated++;
-    if (d.reorder) this.counts.reordered++;
+    // reordered is counted by the link when it actually holds a packet back
     if (d.corruptAt >= 0) this.counts.corrupted++;
     this.counts.passed++;
     return d;

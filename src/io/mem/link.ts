@@ -209,6 +209,7 @@ export class MemLink {
     if (d.corruptAt >= 0) p.data[d.corruptAt] ^= 1 + this.faults.rng.int(255);
     const items = d.duplicate ? [{ to, p }, { to, p: { ...p, data: Buffer.from(p.data) } }] : [{ to, p }];
     if (d.reorder && !this.held) {
+      this.faults.counts.reordered++;
       this.held = items[0];
       if (items.length > 1) this.inFlight.push(items[1]);
       return;
