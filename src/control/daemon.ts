@@ -1,0 +1,224 @@
+/**
+ * `ul2tp daemon`: one per network namespace. Holds the engine table, the
+ * dataplane backend and the state file; serves the CLI over a Unix socket
+ * (one JSON object per line, see docs/ARCHITECTURE.md).
+ *
+ * Single instance: the daemon first binds an abstract Unix socket. Abstract
+ * sockets belong to the network namespace and vanish with their process, so
+ * a second daemon in the same namespace fails to bind (and exits), and a
+ * crashed one never leaves a stale lock behind.
+ */
+import { chmodSync, closeSync, mkdirSync, openSync, unlinkSync, writeSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { L2tpError } from '../errors.js';
+import { selectBackend, type BackendChoice } from '../io/select.js';
+import { Controller } from './handlers.js';
+import { runDir, socketPath } from './paths.js';
+import { MAX_LINE, validateRequest } from './protocol.js';
+import { loadStateFile, writeStateFile } from './state-file.js';
+
+export interface DaemonOptions {
+  background?: boolean;
+  foreground?: boolean;
+  backend?: string;
+}
+
+export const VERSION = '0.1.0';
+
+let logFd = 2;
+export function log(msg: string): void {
+  try {
+    writeSync(logFd, `ul2tp[${process.pid}]: ${msg}\n`);
+  } catch {
+    /* logging must never take the daemon down */
+  }
+}
+
+function lockName(dir: string): string {
+  return `\0ul2tp-daemon:${dir}`;
+}
+
+function listen(server: Server, path: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onErr = (e: Error) => reject(e);
+    server.once('error', onErr);
+    server.listen(path, () => {
+      server.off('error', onErr);
+      resolve();
+    });
+  });
+}
+
+/** Run the daemon until SIGTERM/SIGINT. Resolves never; exits the process. */
+export async function runDaemon(opts: DaemonOptions = {}): Promise<void> {
+  const dir = runDir();
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  chmodSync(dir, 0o700);
+  if (opts.background) {
+    logFd = openSync(`${dir}/daemon.log`, 'a', 0o600);
+  }
+
+  const lock = createServer();
+  try {
+    await listen(lock, lockName(dir));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      log('another ul2tp daemon is already running in this network namespace');
+      process.exit(opts.background ? 0 : 1);
+    }
+    throw e;
+  }
+
+  const statePath = `${dir}/state.json`;
+  const loaded = loadStateFile(statePath);
+  if (loaded.kind === 'corrupt') {
+    log(`state file ${statePath} is unusable (${loaded.reason}); kept as ${loaded.backup}; not starting`);
+    process.exit(1);
+  }
+
+  let choice: BackendChoice;
+  try {
+    choice = await selectBackend(opts.backend ?? process.env.UL2TP_BACKEND);
+  } catch (e) {
+    log(`cannot start a dataplane: ${(e as Error).message}`);
+    process.exit(1);
+  }
+  log(`dataplane backend: ${choice.dp.name} (${choice.why})`);
+
+  const ctl = new Controller(choice.dp);
+  if (loaded.kind === 'ok') {
+    const problems = await ctl.restore(loaded.state);
+    for (const p of problems) log(`restore: ${p}`);
+    const c = ctl.counts();
+    log(`restored ${c.tunnels} tunnel(s) and ${c.sessions} session(s) from ${statePath}`);
+  }
+  ctl.onChange = () => {
+    try {
+      writeStateFile(statePath, ctl.saved());
+    } catch (e) {
+      log(`cannot write state file: ${(e as Error).message}`);
+    }
+  };
+
+  const path = socketPath();
+  try {
+    unlinkSync(path); // stale: we hold the namespace lock, so nobody else serves it
+  } catch {
+    /* absent */
+  }
+  const server = createServer({ allowHalfOpen: false }, (sock) => serve(sock, ctl, choice));
+  const oldMask = process.umask(0o177);
+  try {
+    await listen(server, path);
+  } finally {
+    process.umask(oldMask);
+  }
+  chmodSync(path, 0o600);
+  log(`listening on ${path}`);
+
+  let stopping = false;
+  const stop = async (sig: string) => {
+    if (stopping) return;
+    stopping = true;
+    log(`${sig}: stopping (configuration kept in ${statePath})`);
+    server.close();
+    try {
+      await choice.dp.close();
+    } catch (e) {
+      log(`dataplane close: ${(e as Error).message}`);
+    }
+    try {
+      unlinkSync(path);
+    } catch {
+      /* already gone */
+    }
+    lock.close();
+    if (logFd !== 2) closeSync(logFd);
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('uncaughtException', (e) => {
+    log(`internal error: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+  });
+}
+
+/** Requests are executed strictly one after another, whatever connection they come from. */
+let queue: Promise<unknown> = Promise.resolve();
+
+function serve(sock: Socket, ctl: Controller, choice: BackendChoice): void {
+  let buf = '';
+  sock.setEncoding('utf8');
+  sock.on('error', () => sock.destroy());
+  sock.on('data', (chunk: string) => {
+    buf += chunk;
+    if (buf.length > MAX_LINE && buf.indexOf('\n') < 0) {
+      reply(sock, { id: null, ok: false, error: { code: 'PROTOCOL', message: `request longer than ${MAX_LINE} bytes` } });
+      sock.end();
+      sock.destroy();
+      return;
+    }
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      if (line.length > MAX_LINE) {
+        reply(sock, { id: null, ok: false, error: { code: 'PROTOCOL', message: `request longer than ${MAX_LINE} bytes` } });
+        continue;
+      }
+      handleLine(sock, line, ctl, choice);
+    }
+  });
+}
+
+function reply(sock: Socket, msg: unknown): void {
+  if (!sock.destroyed && sock.writable) sock.write(JSON.stringify(msg) + '\n');
+}
+
+function handleLine(sock: Socket, line: string, ctl: Controller, choice: BackendChoice): void {
+  let id: unknown = null;
+  let req: ReturnType<typeof validateRequest>;
+  try {
+    const obj = JSON.parse(line) as { id?: unknown };
+    id = obj && typeof obj === 'object' && typeof obj.id === 'number' ? obj.id : null;
+    req = validateRequest(obj);
+  } catch (e) {
+    reply(sock, { id, ok: false, error: errorBody(e instanceof SyntaxError ? new L2tpError('PROTOCOL', 'request is not JSON') : e) });
+    return;
+  }
+  queue = queue.then(async () => {
+    try {
+      const result = await execute(req.op, req.attrs as Record<string, unknown>, ctl, choice);
+      reply(sock, { id: req.id, ok: true, result });
+    } catch (e) {
+      reply(sock, { id: req.id, ok: false, error: errorBody(e) });
+    }
+  });
+}
+
+function errorBody(e: unknown): { code: string; errno?: string; message: string } {
+  if (e instanceof L2tpError) return { code: e.code, errno: e.errno, message: e.message };
+  log(`request failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+  return { code: 'DAEMON', message: e instanceof Error ? e.message : String(e) };
+}
+
+async function execute(op: string, attrs: Record<string, unknown>, ctl: Controller, choice: BackendChoice): Promise<unknown> {
+  switch (op) {
+    case 'tunnel_create':
+      return ctl.tunnelCreate(attrs);
+    case 'tunnel_delete':
+      return ctl.tunnelDelete(attrs);
+    case 'tunnel_get':
+      return ctl.tunnelGet();
+    case 'session_create':
+      return ctl.sessionCreate(attrs);
+    case 'session_delete':
+      return ctl.sessionDelete(attrs);
+    case 'session_get':
+      return ctl.sessionGet();
+    case 'status':
+      return { pid: process.pid, version: VERSION, backend: choice.dp.name, ...ctl.counts() };
+    default:
+      throw new L2tpError('PROTOCOL', `unknown op ${JSON.stringify(op)}`);
+  }
+}

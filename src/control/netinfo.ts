@@ -1,0 +1,119 @@
+/**
+ * Facts about the host network the control plane needs: the path MTU towards
+ * a tunnel's peer (SPEC.md §3.4), free interface names (l2tpeth%d), and the
+ * default MTU of a session interface. Control path only; never per packet.
+ */
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import type { Encap, L2specType } from '../engine/config.js';
+
+/** `ip` binary of iproute2 (the daemon never goes through our own shim). */
+export function ipBinary(): string {
+  for (const p of ['/usr/sbin/ip', '/sbin/ip', '/usr/bin/ip', '/bin/ip']) {
+    try {
+      readFileSync(p, { flag: 'r' }).length; // exists and readable
+      return p;
+    } catch {
+      /* try the next */
+    }
+  }
+  return 'ip';
+}
+
+interface RouteEntry {
+  dev?: string;
+  metrics?: Array<Record<string, number>>;
+  mtu?: number;
+}
+
+/**
+ * MTU of the route the kernel would use towards `remote` (from `local`), as the
+ * kernel caches it when the tunnel socket connects: the route's mtu metric if
+ * set, else the output device's MTU. 0 when there is no route.
+ */
+export function pathMtu(remote: string, local?: string): number {
+  let out: string;
+  try {
+    const args = ['-j', 'route', 'get', remote];
+    if (local) args.push('from', local);
+    out = execFileSync(ipBinary(), args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  } catch {
+    if (local) return pathMtu(remote); // "from" may be refused for odd sources; retry plain
+    return 0;
+  }
+  let routes: RouteEntry[];
+  try {
+    routes = JSON.parse(out) as RouteEntry[];
+  } catch {
+    return 0;
+  }
+  const r = routes[0];
+  if (!r) return 0;
+  for (const m of r.metrics ?? []) if (typeof m.mtu === 'number') return m.mtu;
+  if (typeof r.mtu === 'number') return r.mtu;
+  if (!r.dev) return 0;
+  return deviceMtu(r.dev);
+}
+
+export function deviceMtu(dev: string): number {
+  try {
+    return Number.parseInt(readFileSync(`/sys/class/net/${dev}/mtu`, 'utf8'), 10) || 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** L2TP header length for one direction (SPEC.md §3.1). */
+export function l2tpHdrLen(encap: Encap, cookieLen: number, l2spec: L2specType): number {
+  return (encap === 'udp' ? 8 : 4) + cookieLen + (l2spec === 'default' ? 4 : 0);
+}
+
+/**
+ * Default MTU of a session interface (SPEC.md §3.4, l2tp_eth):
+ * overhead = (UDP ? 8 : 0) + hdr_len + 14 + l3; mtu = path_mtu - overhead,
+ * or 1500 - overhead when that is out of range or no route was cached.
+ */
+export function defaultSessionMtu(
+  encap: Encap,
+  family: 4 | 6,
+  cookieLen: number,
+  l2spec: L2specType,
+  pathMtuBytes: number,
+): number {
+  const overhead = (encap === 'udp' ? 8 : 0) + l2tpHdrLen(encap, cookieLen, l2spec) + 14 + (family === 6 ? 40 : 20);
+  const mtu = pathMtuBytes - overhead;
+  if (pathMtuBytes <= 0 || mtu < 0 || mtu > 65535) return 1500 - overhead;
+  return mtu;
+}
+
+export function interfaceExists(name: string): boolean {
+  try {
+    readFileSync(`/sys/class/net/${name}/ifindex`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Expand a name template the way the kernel's dev_alloc_name does: the first
+ * `%d` becomes the lowest N such that the name is free (neither an existing
+ * interface nor in `reserved`). Names without `%d` are returned unchanged.
+ */
+export function allocIfname(template: string, reserved: ReadonlySet<string>): string {
+  const i = template.indexOf('%d');
+  if (i < 0) return template;
+  const taken = new Set<string>(reserved);
+  try {
+    for (const n of readdirSync('/sys/class/net')) taken.add(n);
+  } catch {
+    /* no sysfs: only the reserved names count */
+  }
+  const pre = template.slice(0, i);
+  const post = template.slice(i + 2);
+  for (let n = 0; n < 1 << 20; n++) {
+    const name = `${pre}${n}${post}`;
+    if (!taken.has(name)) return name;
+  }
+  return `${pre}${post}`;
+}

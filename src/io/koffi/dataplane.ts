@@ -1,0 +1,257 @@
+/**
+ * The native dataplane, main-thread side. Opens TAPs and tunnel sockets
+ * (control path, through koffi), then hands the file descriptors to two
+ * worker threads that run the per-packet loops:
+ *
+ *   tx worker: session TAPs  --read--> encap --sendmmsg--> tunnel sockets
+ *   rx worker: tunnel sockets --recvmmsg--> decap --write--> session TAPs
+ *
+ * The main thread never touches packets. Counters live in a SharedArrayBuffer
+ * (engine/stats.ts slots) that `show` reads while traffic flows. Each worker
+ * owns the engine state of its direction (tx: ns; rx: nr, reorder queue);
+ * the only state both share is send_seq, which sits in the stats slot.
+ *
+ * Commands reach a worker as a message plus a poke on its eventfd (the worker
+ * sleeps in epoll_wait); removals are acknowledged before fds are closed, so
+ * a worker never reads or writes a closed (or reused) descriptor.
+ */
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import { kernelError } from '../../errors.js';
+import type { SessionConfig, TunnelConfig } from '../../engine/config.js';
+import { SLOT_SIZE } from '../../engine/stats.js';
+import { interfaceExists } from '../../control/netinfo.js';
+import type { Dataplane, SessionHandle, TunnelHandle } from '../types.js';
+import { closeFd, eventfdCreate, eventfdSignal } from './epoll.js';
+import { openTap, setPersist } from './tap.js';
+import { randomMac, setMac, setMtu } from './netdev.js';
+import { openUdpTunnelSocket } from './udp.js';
+import { openRawIpSocket } from './rawip.js';
+import type { WorkerCommand, WorkerInit, WorkerReply } from './worker-protocol.js';
+
+type Cmd = WorkerCommand extends infer T ? (T extends unknown ? Omit<T, 'seq'> : never) : never;
+
+/** Slot 0 holds namespace-level drops (IP encap packets for no session, control). */
+const MAX_SLOTS = 32768;
+
+interface RawSock {
+  fd: number;
+  refs: number;
+}
+
+interface TunnelState {
+  cfg: TunnelConfig;
+  base: number;
+  fd: number; // UDP socket, or the shared raw socket
+  rawKey: string; // '' for UDP
+  sessions: Set<number>;
+}
+
+interface SessionState {
+  cfg: SessionConfig;
+  base: number;
+  fd: number; // TAP
+}
+
+class WorkerHandle {
+  private seq = 0;
+  private readonly pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+  readonly evfd: number;
+  readonly worker: Worker;
+  private readonly port: MessagePort;
+  private dead: Error | null = null;
+
+  constructor(init: Omit<WorkerInit, 'evfd'>) {
+    this.evfd = eventfdCreate();
+    const { port1, port2 } = new MessageChannel();
+    this.port = port1;
+    this.worker = new Worker(new URL('./worker.js', import.meta.url), {
+      workerData: { ...init, evfd: this.evfd, port: port2 },
+      transferList: [port2],
+    });
+    this.port.on('message', (m: WorkerReply) => {
+      const p = this.pending.get(m.seq);
+      if (!p) return;
+      this.pending.delete(m.seq);
+      if (m.error) p.reject(new Error(m.error));
+      else p.resolve();
+    });
+    const fail = (e: Error) => {
+      this.dead = e;
+      for (const p of this.pending.values()) p.reject(e);
+      this.pending.clear();
+    };
+    this.worker.on('error', fail);
+    this.worker.on('exit', (code) => fail(new Error(`dataplane worker exited (${code})`)));
+  }
+
+  /** Send a command and wait until the worker has applied it. */
+  call(cmd: Cmd): Promise<void> {
+    if (this.dead) return Promise.reject(this.dead);
+    const seq = ++this.seq;
+    return new Promise<void>((resolve, reject) => {
+      this.pending.set(seq, { resolve, reject });
+      this.port.postMessage({ ...cmd, seq });
+      eventfdSignal(this.evfd);
+    });
+  }
+
+  async stop(): Promise<void> {
+    if (!this.dead) {
+      try {
+        await this.call({ op: 'stop' });
+      } catch {
+        /* exiting anyway */
+      }
+    }
+    await this.worker.terminate();
+    this.port.close();
+    closeFd(this.evfd);
+  }
+}
+
+export class KoffiDataplane implements Dataplane {
+  readonly name = 'koffi';
+  readonly stats: Float64Array;
+  private readonly freeSlots: number[] = [];
+  private readonly tunnels = new Map<number, TunnelState>();
+  private readonly sessions = new Map<string, SessionState>();
+  private readonly raw = new Map<string, RawSock>();
+  private readonly tx: WorkerHandle;
+  private readonly rx: WorkerHandle;
+
+  constructor() {
+    const sab = new SharedArrayBuffer(MAX_SLOTS * SLOT_SIZE * Float64Array.BYTES_PER_ELEMENT);
+    this.stats = new Float64Array(sab);
+    for (let i = MAX_SLOTS - 1; i >= 1; i--) this.freeSlots.push(i * SLOT_SIZE);
+    this.tx = new WorkerHandle({ role: 'tx', stats: sab, orphanBase: 0 });
+    this.rx = new WorkerHandle({ role: 'rx', stats: sab, orphanBase: 0 });
+  }
+
+  private allocSlot(): number {
+    const base = this.freeSlots.pop();
+    if (base === undefined) throw kernelError('ENOSPC', 'too many tunnels and sessions');
+    this.stats.fill(0, base, base + SLOT_SIZE);
+    return base;
+  }
+
+  private freeSlot(base: number): void {
+    this.stats.fill(0, base, base + SLOT_SIZE);
+    this.freeSlots.push(base);
+  }
+
+  async addTunnel(cfg: TunnelConfig): Promise<TunnelHandle> {
+    let fd: number;
+    let rawKey = '';
+    if (cfg.encap === 'udp') {
+      fd = openUdpTunnelSocket(cfg);
+    } else {
+      rawKey = `${cfg.family}/${cfg.local}`;
+      const r = this.raw.get(rawKey);
+      if (r) {
+        r.refs++;
+        fd = r.fd;
+      } else {
+        fd = openRawIpSocket({ family: cfg.family, local: cfg.local });
+        this.raw.set(rawKey, { fd, refs: 1 });
+      }
+    }
+    const base = this.allocSlot();
+    const st: TunnelState = { cfg, base, fd, rawKey, sessions: new Set() };
+    try {
+      await this.tx.call({ op: 'addTunnel', cfg, base, fd });
+      await this.rx.call({ op: 'addTunnel', cfg, base, fd });
+    } catch (e) {
+      await this.tx.call({ op: 'delTunnel', tunnelId: cfg.tunnelId }).catch(() => {});
+      await this.rx.call({ op: 'delTunnel', tunnelId: cfg.tunnelId }).catch(() => {});
+      this.releaseSocket(st);
+      this.freeSlot(base);
+      throw e;
+    }
+    this.tunnels.set(cfg.tunnelId, st);
+    return { statsBase: base };
+  }
+
+  private releaseSocket(t: TunnelState): void {
+    if (!t.rawKey) {
+      closeFd(t.fd);
+      return;
+    }
+    const r = this.raw.get(t.rawKey);
+    if (r && --r.refs === 0) {
+      this.raw.delete(t.rawKey);
+      closeFd(r.fd);
+    }
+  }
+
+  async addSession(cfg: SessionConfig, mtu: number): Promise<SessionHandle> {
+    const t = this.tunnels.get(cfg.tunnelId);
+    if (!t) throw kernelError('ENODEV');
+    // A persistent TAP of that name left by an earlier daemon is adopted as it
+    // is (addresses, MTU, up state, bridge port survive a restart).
+    const adopt = interfaceExists(cfg.ifname);
+    const tap = openTap(cfg.ifname, { persist: true, nonBlocking: true });
+    const ifname = tap.name;
+    try {
+      if (!adopt) {
+        setMtu(ifname, mtu);
+        setMac(ifname, randomMac());
+      }
+    } catch (e) {
+      setPersist(tap.fd, false);
+      closeFd(tap.fd);
+      throw e;
+    }
+    const base = this.allocSlot();
+    const real: SessionConfig = ifname === cfg.ifname ? cfg : { ...cfg, ifname };
+    try {
+      await this.rx.call({ op: 'addSession', cfg: real, base, fd: tap.fd });
+      await this.tx.call({ op: 'addSession', cfg: real, base, fd: tap.fd });
+    } catch (e) {
+      await this.rx.call({ op: 'delSession', tunnelId: cfg.tunnelId, sessionId: cfg.sessionId }).catch(() => {});
+      await this.tx.call({ op: 'delSession', tunnelId: cfg.tunnelId, sessionId: cfg.sessionId }).catch(() => {});
+      setPersist(tap.fd, false);
+      closeFd(tap.fd);
+      this.freeSlot(base);
+      throw e;
+    }
+    this.sessions.set(`${cfg.tunnelId}/${cfg.sessionId}`, { cfg: real, base, fd: tap.fd });
+    t.sessions.add(cfg.sessionId);
+    return { statsBase: base, ifname };
+  }
+
+  async removeSession(tunnelId: number, sessionId: number): Promise<void> {
+    const key = `${tunnelId}/${sessionId}`;
+    const s = this.sessions.get(key);
+    if (!s) throw kernelError('ENODEV');
+    await this.tx.call({ op: 'delSession', tunnelId, sessionId });
+    await this.rx.call({ op: 'delSession', tunnelId, sessionId });
+    // Both workers have dropped the fd: now the interface can go.
+    setPersist(s.fd, false);
+    closeFd(s.fd);
+    this.sessions.delete(key);
+    this.tunnels.get(tunnelId)?.sessions.delete(sessionId);
+    this.freeSlot(s.base);
+  }
+
+  async removeTunnel(tunnelId: number): Promise<void> {
+    const t = this.tunnels.get(tunnelId);
+    if (!t) throw kernelError('ENODEV');
+    for (const sid of [...t.sessions]) await this.removeSession(tunnelId, sid);
+    await this.tx.call({ op: 'delTunnel', tunnelId });
+    await this.rx.call({ op: 'delTunnel', tunnelId });
+    this.releaseSocket(t);
+    this.tunnels.delete(tunnelId);
+    this.freeSlot(t.base);
+  }
+
+  /** Stop the workers and close every fd. Session TAPs stay (persistent) for the next daemon. */
+  async close(): Promise<void> {
+    await Promise.all([this.tx.stop(), this.rx.stop()]);
+    for (const s of this.sessions.values()) closeFd(s.fd);
+    for (const t of this.tunnels.values()) if (!t.rawKey) closeFd(t.fd);
+    for (const r of this.raw.values()) closeFd(r.fd);
+    this.sessions.clear();
+    this.tunnels.clear();
+    this.raw.clear();
+  }
+}

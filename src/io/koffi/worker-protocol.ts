@@ -1,0 +1,24 @@
+/** Messages between the koffi dataplane (main thread) and its workers. */
+import type { SessionConfig, TunnelConfig } from '../../engine/config.js';
+
+export interface WorkerInit {
+  role: 'tx' | 'rx';
+  /** engine/stats.ts slots, shared with the main thread. */
+  stats: SharedArrayBuffer;
+  /** Slot for drops that belong to no tunnel (IP encap: unknown session, control). */
+  orphanBase: number;
+  /** eventfd the main thread signals after posting a command. */
+  evfd: number;
+}
+
+export type WorkerCommand =
+  | { seq: number; op: 'addTunnel'; cfg: TunnelConfig; base: number; fd: number }
+  | { seq: number; op: 'delTunnel'; tunnelId: number }
+  | { seq: number; op: 'addSession'; cfg: SessionConfig; base: number; fd: number }
+  | { seq: number; op: 'delSession'; tunnelId: number; sessionId: number }
+  | { seq: number; op: 'stop' };
+
+export interface WorkerReply {
+  seq: number;
+  error?: string;
+}

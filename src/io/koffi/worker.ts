@@ -1,0 +1,320 @@
+/**
+ * A dataplane worker thread (see dataplane.ts). Runs one blocking loop and
+ * never returns to its event loop while the daemon runs:
+ *
+ *   epoll_wait → for each ready fd, one bounded batch:
+ *     tx: read frames from the session TAP at HEADROOM, write the L2TP header
+ *         in front of each (engine encap), sendmmsg them on the tunnel socket;
+ *     rx: recvmmsg from a tunnel socket, engine decap, write each frame to
+ *         its session TAP.
+ *
+ * Commands arrive on a MessagePort (pulled with receiveMessageOnPort) after a
+ * poke on the eventfd registered in the same epoll set.
+ *
+ * Everything here is owned by this one thread. From epoll_wait returning to
+ * the last write: no allocation, no throwing, indexed loops (STYLE.md §5).
+ */
+import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
+import type { SessionConfig, TunnelConfig } from '../../engine/config.js';
+import { countTx, countTxError, encap } from '../../engine/encap.js';
+import { decapIp, decapUdp, expire, purge, type FrameSink } from '../../engine/decap.js';
+import { HEADROOM } from '../../engine/layout.js';
+import { Session } from '../../engine/session.js';
+import { RX_DEV_DROPS, RX_NO_SESSION, SLOT_SIZE } from '../../engine/stats.js';
+import { Table } from '../../engine/table.js';
+import { Tunnel } from '../../engine/tunnel.js';
+import { Batch, readFrames, recvBatch, sendBatch, writeFrame } from './batch.js';
+import { EPOLLERR, EPOLLHUP, EPOLLIN, EpollSet, eventfdDrain } from './epoll.js';
+import { sockaddrFor, waitWritable } from './udp.js';
+import type { WorkerCommand, WorkerInit } from './worker-protocol.js';
+
+const init = workerData as WorkerInit & { port: MessagePort };
+const port = init.port;
+const stats = new Float64Array(init.stats);
+const role = init.role;
+
+/** Frames per batch: one recvmmsg/sendmmsg call moves up to this many. */
+const BATCH = 64;
+/** Batches served per ready fd before looking at the others (fairness). */
+const ROUNDS = 4;
+/** Slot size: headroom + the largest frame a TAP with MTU 65535 can hand us. */
+const SLOT = HEADROOM + 65535 + 14 + 4;
+const CTRL = 0xffffffff;
+
+const batch = new Batch(BATCH, SLOT);
+const slab = batch.slab;
+/** Slot stride in `slab`: slot j's data starts at j * SS + batch.off[j]. */
+const SS = batch.slotSize;
+const table = new Table(stats.subarray(init.orphanBase, init.orphanBase + SLOT_SIZE));
+const ep = new EpollSet(128);
+ep.add(init.evfd, EPOLLIN, CTRL);
+
+/** What an epoll data word points at. Index = data word. */
+interface TxEntry {
+  kind: 0; // session TAP (tx role)
+  s: Session;
+}
+interface RxUdpEntry {
+  kind: 1; // UDP tunnel socket (rx role)
+  t: Tunnel;
+}
+interface RxRawEntry {
+  kind: 2; // raw IP socket (rx role), shared by every IP tunnel on one local address
+  fd: number;
+  family: 4 | 6;
+  refs: number;
+}
+type Entry = TxEntry | RxUdpEntry | RxRawEntry;
+
+const entries: Array<Entry | null> = [];
+const freeIdx: number[] = [];
+const rawByFd = new Map<number, number>(); // raw socket fd → entry index
+let reorderSessions = 0;
+
+function addEntry(e: Entry, fd: number): number {
+  const i = freeIdx.length ? freeIdx.pop()! : entries.length;
+  entries[i] = e;
+  ep.add(fd, EPOLLIN, i);
+  return i;
+}
+
+function dropEntry(i: number, fd: number): void {
+  ep.del(fd);
+  entries[i] = null;
+  freeIdx.push(i);
+}
+
+/** Per-tunnel data the hot path needs, kept on tunnel.ctx. */
+interface TunnelCtx {
+  fd: number; // socket to send on
+  dest: number; // raw IP: index of the destination sockaddr in the batch; -1 for connected UDP
+  remote: Buffer; // remote address bytes (4 or 16) for the raw-IP source check
+  entry: number; // rx role, UDP: epoll entry index
+}
+
+function onCommand(m: WorkerCommand): string | undefined {
+  switch (m.op) {
+    case 'addTunnel': {
+      const t = new Tunnel(m.cfg as TunnelConfig, stats, m.base);
+      const ctx: TunnelCtx = { fd: m.fd, dest: -1, remote: addrBytes(m.cfg), entry: -1 };
+      t.ctx = ctx;
+      table.addTunnel(t);
+      if (m.cfg.encap === 'ip') ctx.dest = batch.addDest(sockaddrFor(m.cfg.family, m.cfg.remote, 0));
+      if (role === 'rx') {
+        if (m.cfg.encap === 'udp') {
+          ctx.entry = addEntry({ kind: 1, t }, m.fd);
+        } else {
+          const i = rawByFd.get(m.fd);
+          if (i !== undefined) (entries[i] as RxRawEntry).refs++;
+          else rawByFd.set(m.fd, addEntry({ kind: 2, fd: m.fd, family: m.cfg.family, refs: 1 }, m.fd));
+        }
+      }
+      return undefined;
+    }
+    case 'delTunnel': {
+      const t = table.getTunnel(m.tunnelId);
+      if (!t) return undefined;
+      const ctx = t.ctx as TunnelCtx;
+      for (const s of table.removeTunnel(m.tunnelId)) forgetSession(s);
+      if (role === 'rx') {
+        if (t.cfg.encap === 'udp') dropEntry(ctx.entry, ctx.fd);
+        else {
+          const i = rawByFd.get(ctx.fd);
+          if (i !== undefined && --(entries[i] as RxRawEntry).refs === 0) {
+            rawByFd.delete(ctx.fd);
+            dropEntry(i, ctx.fd);
+          }
+        }
+      }
+      if (ctx.dest >= 0) batch.freeDest(ctx.dest);
+      return undefined;
+    }
+    case 'addSession': {
+      const t = table.getTunnel(m.cfg.tunnelId);
+      if (!t) return 'no such tunnel';
+      const s = new Session(m.cfg as SessionConfig, t, stats, m.base);
+      s.dev = m.fd;
+      table.addSession(s);
+      if (role === 'tx') s.ctx = addEntry({ kind: 0, s }, m.fd);
+      if (m.cfg.reorderTimeoutMs > 0) reorderSessions++;
+      return undefined;
+    }
+    case 'delSession': {
+      const s = table.removeSession(m.tunnelId, m.sessionId);
+      if (s) forgetSession(s);
+      return undefined;
+    }
+    case 'stop':
+      running = false;
+      return undefined;
+  }
+}
+
+function forgetSession(s: Session): void {
+  if (role === 'tx') dropEntry(s.ctx as number, s.dev);
+  else purge(s);
+  if (s.cfg.reorderTimeoutMs > 0) reorderSessions--;
+  s.dev = -1;
+}
+
+function addrBytes(cfg: TunnelConfig): Buffer {
+  return sockaddrFor(cfg.family, cfg.remote, 0).subarray(cfg.family === 4 ? 4 : 8, cfg.family === 4 ? 8 : 24);
+}
+
+function drainCommands(): void {
+  eventfdDrain(init.evfd);
+  for (;;) {
+    const r = receiveMessageOnPort(port);
+    if (!r) return;
+    const m = r.message as WorkerCommand;
+    let error: string | undefined;
+    try {
+      error = onCommand(m);
+    } catch (e) {
+      error = (e as Error).message;
+    }
+    port.postMessage(error ? { seq: m.seq, error } : { seq: m.seq });
+  }
+}
+
+// ---------------------------------------------------------------- tx
+
+function pumpTap(s: Session): void {
+  const ctx = s.tunnel.ctx as TunnelCtx;
+  for (let round = 0; round < ROUNDS; round++) {
+    const n = readFrames(s.dev, batch, BATCH, HEADROOM);
+    if (n <= 0) return;
+    for (let j = 0; j < n; j++) {
+      const at = j * SS + batch.off[j];
+      const hdr = at - encap(s, slab, at, batch.len[j]);
+      batch.off[j] -= hdr;
+      batch.len[j] += hdr;
+    }
+    let done = 0;
+    let tries = 0;
+    while (done < n) {
+      const r = sendBatch(ctx.fd, batch, done, n - done, ctx.dest);
+      if (r > 0) {
+        for (let j = done; j < done + r; j++) countTx(s, batch.len[j]);
+        done += r;
+        tries = 0;
+        continue;
+      }
+      // Socket buffer full (-EAGAIN/-ENOBUFS): wait briefly for room, like a
+      // blocking kernel send; other errors (no route, ...) drop one packet.
+      if ((r === -11 || r === -105) && tries++ < 50) {
+        waitWritable(ctx.fd, 2);
+        continue;
+      }
+      countTxError(s);
+      done++;
+    }
+    if (n < BATCH) return;
+  }
+}
+
+// ---------------------------------------------------------------- rx
+
+class TapSink implements FrameSink {
+  deliver(s: Session, buf: Buffer, off: number, len: number): void {
+    if (s.dev < 0 || writeFrame(s.dev, buf, off, len) < 0) stats[s.base + RX_DEV_DROPS]++;
+  }
+}
+const sink = new TapSink();
+
+function pumpUdp(t: Tunnel, fd: number): void {
+  for (let round = 0; round < ROUNDS; round++) {
+    const n = recvBatch(fd, batch, BATCH, HEADROOM);
+    if (n <= 0) return;
+    const now = Date.now();
+    for (let j = 0; j < n; j++) decapUdp(table, t, slab, j * SS + batch.off[j], batch.len[j], now, sink);
+    if (n < BATCH) return;
+  }
+}
+
+function pumpRaw(e: RxRawEntry): void {
+  for (let round = 0; round < ROUNDS; round++) {
+    const n = recvBatch(e.fd, batch, BATCH, HEADROOM);
+    if (n <= 0) return;
+    const now = Date.now();
+    for (let j = 0; j < n; j++) {
+      let off = j * SS + batch.off[j];
+      let len = batch.len[j];
+      let src: Buffer;
+      let srcOff: number;
+      if (e.family === 4) {
+        // IPv4 raw sockets deliver the IP header: skip IHL*4 (do not assume 20).
+        const ihl = (slab[off] & 0x0f) << 2;
+        if (len < ihl + 4 || ihl < 20) {
+          table.orphan[RX_NO_SESSION]++;
+          continue;
+        }
+        src = slab;
+        srcOff = off + 12;
+        off += ihl;
+        len -= ihl;
+      } else {
+        src = batch.srcAddr;
+        srcOff = batch.srcAddrOff(j);
+      }
+      // IP encap has no tunnel context on the wire: the session id names the
+      // session globally. Unlike the kernel, we also require the packet to come
+      // from that session's tunnel remote (invisible to a correct peer, SPEC §6.4).
+      if (len >= 4) {
+        const sid = slab.readUInt32BE(off);
+        if (sid !== 0) {
+          const s = table.lookupIp(sid);
+          if (s !== undefined) {
+            const remote = (s.tunnel.ctx as TunnelCtx).remote;
+            let same = true;
+            for (let k = 0; k < remote.length; k++) {
+              if (src[srcOff + k] !== remote[k]) {
+                same = false;
+                break;
+              }
+            }
+            if (!same) {
+              table.orphan[RX_NO_SESSION]++;
+              continue;
+            }
+          }
+        }
+      }
+      decapIp(table, slab, off, len, now, sink);
+    }
+    if (n < BATCH) return;
+  }
+}
+
+function expireAll(now: number): void {
+  for (const s of table.sessions()) if (s.cfg.reorderTimeoutMs > 0) expire(s, now, sink);
+}
+
+// ---------------------------------------------------------------- loop
+
+let running = true;
+port.postMessage({ seq: 0 }); // ready
+while (running) {
+  const n = ep.wait(reorderSessions > 0 ? 20 : -1);
+  for (let i = 0; i < n; i++) {
+    const data = ep.data(i);
+    if (data === CTRL) {
+      drainCommands();
+      continue;
+    }
+    const e = entries[data];
+    if (!e) continue;
+    const ev = ep.events(i);
+    if (e.kind === 0) {
+      if ((ev & (EPOLLERR | EPOLLHUP)) !== 0 && (ev & EPOLLIN) === 0) {
+        // The TAP went away under us (interface deleted by hand): stop polling it.
+        dropEntry(data, e.s.dev);
+        continue;
+      }
+      pumpTap(e.s);
+    } else if (e.kind === 1) pumpUdp(e.t, (e.t.ctx as TunnelCtx).fd);
+    else pumpRaw(e);
+  }
+  if (reorderSessions > 0) expireAll(Date.now());
+}
+port.close();
