@@ -22,7 +22,12 @@
  * Layout assumes LP64 Linux (x86_64, aarch64): iovec 16 bytes, msghdr 56, mmsghdr 64.
  */
 import { libc, type Libc } from './libc.js';
-import { EAGAIN } from './errno.js';
+import { EAGAIN, ECONNREFUSED, EHOSTUNREACH, ENETUNREACH } from './errno.js';
+
+/** errnos that only report an ICMP error queued on a connected socket (consumed by the call). */
+function isIcmpReport(e: number): boolean {
+  return e === ECONNREFUSED || e === EHOSTUNREACH || e === ENETUNREACH || e === 112; // EHOSTDOWN
+}
 import { SOCKADDR_SLOT } from './udp.js';
 
 export const MMSGHDR_SIZE = 64;
@@ -284,7 +289,9 @@ export function recvBatch(fd: number, b: Batch, maxN: number, headroom = -1, fla
   const r = b.c.recvmmsg(fd, b.msgvec, n, flags, 0);
   if (r < 0) {
     const e = b.c.errno();
-    return e === EAGAIN ? 0 : -e;
+    // EAGAIN: nothing ready. ICMP reports (ECONNREFUSED, ...) on a connected UDP socket are
+    // consumed by this call and mean nothing to L2TP (the kernel never sees them): 0.
+    return e === EAGAIN || isIcmpReport(e) ? 0 : -e;
   }
   for (let i = 0; i < r; i++) {
     b.len[i] = b.msgLen(i);
@@ -299,13 +306,25 @@ export function recvBatch(fd: number, b: Batch, maxN: number, headroom = -1, fla
  * to the shared destination `dest` (an addDest index) when ≥ 0, else to `addr`/`addrLen[i]`
  * when addrLen[i] > 0 (raw/unconnected sockets), else to the connected peer. Returns how many were accepted (the rest are backpressure or failed:
  * retry or drop them), or -errno when the first one failed (-EAGAIN/-ENOBUFS =
- * backpressure, -ECONNREFUSED after an ICMP port unreachable on a connected UDP socket).
+ * backpressure). On a connected UDP socket an ICMP error from the peer (port unreachable, ...)
+ * is reported by the kernel in place of sending one packet: when that hits the first packet
+ * it is retried here once; when it hits a later one the count is short and the caller's
+ * normal "send the rest" retry sends it.
  */
 export function sendBatch(fd: number, b: Batch, start: number, count: number, dest = -1, flags = 0): number {
   const end = start + count;
   for (let i = start; i < end; i++) b.prepSend(i, dest);
-  const r = b.c.sendmmsg(fd, b.msgvec + start * MMSGHDR_SIZE, count, flags);
-  return r < 0 ? -b.c.errno() : r;
+  let r = b.c.sendmmsg(fd, b.msgvec + start * MMSGHDR_SIZE, count, flags);
+  if (r < 0) {
+    const e = b.c.errno();
+    if (!isIcmpReport(e)) return -e;
+    // A pending ICMP error (peer port unreachable, ...) was reported instead of sending the
+    // first packet, and is now cleared: retry once, so the packet is not lost (the kernel's
+    // L2TP transmit path never reports these either).
+    r = b.c.sendmmsg(fd, b.msgvec + start * MMSGHDR_SIZE, count, flags);
+    if (r < 0) return -b.c.errno();
+  }
+  return r;
 }
 
 /**

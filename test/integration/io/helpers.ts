@@ -133,7 +133,7 @@ export function sleep(ms: number): Promise<void> {
 
 /** Start tcpdump in `ns` on `dev` writing `file`; resolves once it is listening. */
 export async function startCapture(ns: string, dev: string, file: string, filter: string[]): Promise<ChildProcess> {
-  const p = spawn('ip', ['netns', 'exec', ns, 'tcpdump', '-i', dev, '-n', '-U', '-w', file, ...filter], {
+  const p = spawn('ip', ['netns', 'exec', ns, 'tcpdump', '-Z', 'root', '--immediate-mode', '-i', dev, '-n', '-U', '-w', file, ...filter], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   await new Promise<void>((resolve, reject) => {
