@@ -2,7 +2,9 @@
  * Preallocated packet batches for recvmmsg/sendmmsg/read/write through koffi: the hot path.
  *
  * Memory: one ArrayBuffer per Batch, allocated once, holding
- *   [ slab: n × slotSize ][ mmsghdr × n ][ iovec × n ][ sockaddr slot (32 B) × n ]
+ *   [ slab: n × slotSize ][ mmsghdr × n ][ iovec × n ][ src sockaddr × n ][ dst sockaddr × n ]
+ * (sockaddr slots are SOCKADDR_SLOT = 32 bytes). Sources (written by receives) and
+ * destinations (read by sends) are kept apart so a receive never redirects a later send.
  * Its address is taken once (ArrayBuffer backing stores never move); every mmsghdr points at
  * its iovec, and every iovec at its slot. Each call only rewrites the few words that depend
  * on `off[i]` / `len[i]` (plain Uint32Array stores) and passes the arrays' *address as a
@@ -61,18 +63,20 @@ export class Batch {
   readonly len: Uint32Array;
   /** msg_flags per slot after recvBatch (MSG_TRUNC = 0x20 means the datagram was cut). */
   readonly flags: Uint32Array;
-  /** sockaddr storage, SOCKADDR_SLOT bytes per slot (sources after recv, destinations for send). */
-  readonly addr: Buffer;
-  /**
-   * Per-slot sockaddr length: after recvBatch(withSource) the source's length (0 if not
-   * recorded); before sendBatch the destination's length, 0 = none (connected socket).
-   */
-  readonly addrLen: Uint32Array;
+  /** Source sockaddrs written by recvBatch, SOCKADDR_SLOT bytes per slot (see srcAt/srcAddrOff). */
+  readonly src: Buffer;
+  /** Per-slot source sockaddr length after recvBatch. */
+  readonly srcLen: Uint32Array;
+  /** Per-slot destination sockaddrs for sendBatch (see setDest/dstAt), SOCKADDR_SLOT bytes each. */
+  readonly dst: Buffer;
+  /** Per-slot destination length for sendBatch; 0 = none (connected socket). Caller-managed. */
+  readonly dstLen: Uint32Array;
   /** Address of buf[0] (number). */
   readonly base: number;
   /** Address of mmsghdr[0]. */
   readonly msgvec: number;
-  private readonly addrBase: number;
+  private readonly srcBase: number;
+  private readonly dstBase: number;
   /** 32-bit view of the control area (mmsghdr + iovec). */
   private readonly w: Uint32Array;
   private readonly iovW: number; // word index of iovec[0]
@@ -98,21 +102,25 @@ export class Batch {
     const ctlOff = slab;
     const iovOff = ctlOff + o.n * MMSGHDR_SIZE;
     const addrOff = iovOff + o.n * IOVEC_SIZE;
-    const total = addrOff + o.n * SOCKADDR_SLOT;
+    const dstOff = addrOff + o.n * SOCKADDR_SLOT;
+    const total = dstOff + o.n * SOCKADDR_SLOT;
     this.mem = new ArrayBuffer(total);
     this.c = libc();
     const memBase = this.c.addressOf(this.mem);
     this.buf = Buffer.from(this.mem, 0, slab);
-    this.addr = Buffer.from(this.mem, addrOff, o.n * SOCKADDR_SLOT);
+    this.src = Buffer.from(this.mem, addrOff, o.n * SOCKADDR_SLOT);
+    this.dst = Buffer.from(this.mem, dstOff, o.n * SOCKADDR_SLOT);
     this.w = new Uint32Array(this.mem, ctlOff, (addrOff - ctlOff) / 4);
     this.iovW = (iovOff - ctlOff) / 4;
     this.base = memBase;
     this.msgvec = memBase + ctlOff;
-    this.addrBase = memBase + addrOff;
+    this.srcBase = memBase + addrOff;
+    this.dstBase = memBase + dstOff;
     this.off = new Uint32Array(o.n).fill(o.headroom ?? 0);
     this.len = new Uint32Array(o.n);
     this.flags = new Uint32Array(o.n);
-    this.addrLen = new Uint32Array(o.n);
+    this.srcLen = new Uint32Array(o.n);
+    this.dstLen = new Uint32Array(o.n);
     this.dests = new ArrayBuffer(16 * SOCKADDR_SLOT);
     this.destBase = this.c.addressOf(this.dests);
     this.destLen = new Uint32Array(16);
@@ -135,9 +143,9 @@ export class Batch {
     return this.buf;
   }
 
-  /** Alias of `addr`: received source sockaddrs, SOCKADDR_SLOT bytes per slot. */
+  /** Alias of `src`: received source sockaddrs, SOCKADDR_SLOT bytes per slot. */
   get srcAddr(): Buffer {
-    return this.addr;
+    return this.src;
   }
 
   /**
@@ -146,7 +154,7 @@ export class Batch {
    */
   srcAddrOff(i: number): number {
     const o = i * SOCKADDR_SLOT;
-    return this.addr[o] === 2 ? o + 4 : o + 8;
+    return this.src[o] === 2 ? o + 4 : o + 8;
   }
 
   /**
@@ -189,15 +197,20 @@ export class Batch {
     return i * this.slotSize + this.off[i]!;
   }
 
-  /** Byte offset of slot i's sockaddr in `addr`. */
-  addrAt(i: number): number {
+  /** Byte offset of slot i's sockaddr in `src`. */
+  srcAt(i: number): number {
+    return i * SOCKADDR_SLOT;
+  }
+
+  /** Byte offset of slot i's sockaddr in `dst`. */
+  dstAt(i: number): number {
     return i * SOCKADDR_SLOT;
   }
 
   /** Copy a sockaddr (e.g. from rawDest) into slot i's destination (no allocation). */
   setDest(i: number, sa: Uint8Array): void {
-    this.addr.set(sa, i * SOCKADDR_SLOT);
-    this.addrLen[i] = sa.length;
+    this.dst.set(sa, i * SOCKADDR_SLOT);
+    this.dstLen[i] = sa.length;
   }
 
   /** Fill msg i for a receive (iov at off[i], room to the slot end). */
@@ -212,7 +225,7 @@ export class Batch {
     w[v + 2] = this.slotSize - o;
     w[v + 3] = 0;
     if (withSource) {
-      const s = this.addrBase + i * SOCKADDR_SLOT;
+      const s = this.srcBase + i * SOCKADDR_SLOT;
       w[m] = s >>> 0;
       w[m + 1] = Math.floor(s / TWO32);
       w[m + 2] = SOCKADDR_SLOT;
@@ -226,7 +239,7 @@ export class Batch {
 
   /**
    * Fill msg i for a send (iov = off[i], len[i]). Destination: shared `dest` (addDest index)
-   * when ≥ 0, else slot i's own address when addrLen[i] > 0, else none (connected socket).
+   * when ≥ 0, else slot i's own `dst` when dstLen[i] > 0, else none (connected socket).
    */
   prepSend(i: number, dest: number): void {
     const w = this.w;
@@ -245,9 +258,9 @@ export class Batch {
       w[m + MSG_FLAGS / 4] = 0;
       return;
     }
-    const al = this.addrLen[i]!;
+    const al = this.dstLen[i]!;
     if (al > 0) {
-      const s = this.addrBase + i * SOCKADDR_SLOT;
+      const s = this.dstBase + i * SOCKADDR_SLOT;
       w[m] = s >>> 0;
       w[m + 1] = Math.floor(s / TWO32);
       w[m + 2] = al;
@@ -279,7 +292,7 @@ export class Batch {
  * recvmmsg(fd) into slots [0, n): returns n ≥ 1, 0 when nothing was ready (EAGAIN on a
  * nonblocking socket or with MSG_DONTWAIT), or -errno. `headroom` ≥ 0 first sets every
  * off[i] to it (-1 keeps the caller's off[]). Sets len[i], flags[i] (MSG_TRUNC = cut), and
- * the source sockaddr per slot (`addr` / `addrLen[i]`, `srcAddrOff(i)`) — needed for raw
+ * the source sockaddr per slot (`src` / `srcLen[i]`, `srcAddrOff(i)`) — needed for raw
  * IPv6, cheap for the rest. `flags`: MSG_DONTWAIT, MSG_WAITFORONE (block for the first only).
  */
 export function recvBatch(fd: number, b: Batch, maxN: number, headroom = -1, flags = 0): number {
@@ -296,15 +309,15 @@ export function recvBatch(fd: number, b: Batch, maxN: number, headroom = -1, fla
   for (let i = 0; i < r; i++) {
     b.len[i] = b.msgLen(i);
     b.flags[i] = b.msgFlags(i);
-    b.addrLen[i] = b.nameLen(i);
+    b.srcLen[i] = b.nameLen(i);
   }
   return r;
 }
 
 /**
  * sendmmsg(fd) of slots [start, start+count): each slot sends `len[i]` bytes from `off[i]`,
- * to the shared destination `dest` (an addDest index) when ≥ 0, else to `addr`/`addrLen[i]`
- * when addrLen[i] > 0 (raw/unconnected sockets), else to the connected peer. Returns how many were accepted (the rest are backpressure or failed:
+ * to the shared destination `dest` (an addDest index) when ≥ 0, else to `dst`/`dstLen[i]`
+ * when dstLen[i] > 0 (raw/unconnected sockets), else to the connected peer. Returns how many were accepted (the rest are backpressure or failed:
  * retry or drop them), or -errno when the first one failed (-EAGAIN/-ENOBUFS =
  * backpressure). On a connected UDP socket an ICMP error from the peer (port unreachable, ...)
  * is reported by the kernel in place of sending one packet: when that hits the first packet

@@ -73,10 +73,10 @@ for (const family of [4, 6] as const) {
         len -= ihl;
       } else {
         // IPv6: payload only; the source comes from msg_name
-        assert.ok(rx.addrLen[i]! >= 24);
-        assert.equal(readSockaddr(rx.addr, rx.addrAt(i))!.addr, la);
+        assert.ok(rx.srcLen[i]! >= 24);
+        assert.equal(readSockaddr(rx.src, rx.srcAt(i))!.addr, la);
         const so = rx.srcAddrOff(i);
-        assert.ok(rx.addr.subarray(so, so + 16).equals(addrBytes(6, la)));
+        assert.ok(rx.src.subarray(so, so + 16).equals(addrBytes(6, la)));
       }
       assert.equal(len, 100 + i * 10);
       assert.equal(rx.buf.readUInt32BE(off), 0x1000 + i);
@@ -88,14 +88,14 @@ for (const family of [4, 6] as const) {
     fillSlot(tx, 0, 0x2000, 64);
     tx.setDest(0, rawDest(family, la));
     fillSlot(tx, 1, 0x2001, 65);
-    tx.addrLen[1] = writeRawDest(tx.addr, tx.addrAt(1), addrBytes(family, la));
+    tx.dstLen[1] = writeRawDest(tx.dst, tx.dstAt(1), addrBytes(family, la));
     assert.equal(sendBatch(b, tx, 0, 2), 2);
     const m = await recvSome(a, rx, 8);
     assert.equal(m, 2);
     const hdr = family === 4 ? 20 : 0;
     assert.equal(rx.buf.readUInt32BE(rx.at(1) + hdr), 0x2001);
     assert.equal(rx.len[1], 65 + hdr);
-    tx.addrLen.fill(0);
+    tx.dstLen.fill(0);
   });
 }
 

@@ -99,7 +99,7 @@ for (const family of [4, 6] as const) {
       const got = await recvAll(to, rx, 32);
       check(tx, got, 32);
       // the source of the datagrams (last batch) is the connected peer
-      const src = readSockaddr(rx.addr, rx.addrAt(0));
+      const src = readSockaddr(rx.src, rx.srcAt(0));
       assert.deepEqual(src, { family, addr: from === a ? la : lb, port: from === a ? 1701 : 1702 });
     }
     // a connected socket ignores other senders: a third socket on another port in A
