@@ -3,12 +3,12 @@
  * nothing but Node's built-ins (fs, dgram, worker_threads, child_process for
  * `ip`/`mknod`) plus src/engine and src/wire. Never imports koffi.
  *
- * Per session: a macvtap-backed interface (macvtap.ts) and one worker thread
- * reading it (tx-worker.ts) into a shared ring (ring.ts). Per tunnel: a
- * connected dgram socket (udp.ts).
+ * Per session: a macvtap-backed interface (macvtap.ts) and a tx reader
+ * (txreader.ts: event-driven on the main thread, or a polling worker thread).
+ * Per tunnel: a connected dgram socket (udp.ts).
  *
- *   tx: worker read [vnet hdr][frame] into a ring slot → main: encap in the
- *       slot's headroom → socket.send(slot) → slot released when the send completes
+ *   tx: read [vnet hdr][frame] into a preallocated slot → encap in the slot's
+ *       headroom → socket.send(slot) → slot reused when the send completes
  *   rx: dgram 'message' → decapUdp → sink copies [10 zero bytes][frame] into
  *       a preallocated buffer → fs.writeSync(macvtap fd)
  *
@@ -17,20 +17,18 @@
  */
 import fs from 'node:fs';
 import type dgram from 'node:dgram';
-import { Worker } from 'node:worker_threads';
 import type { Dataplane, SessionHandle, TunnelHandle } from '../src/io/types.js';
 import type { SessionConfig, TunnelConfig } from '../src/engine/config.js';
 import { RX_DEV_DROPS, SLOT_SIZE } from '../src/engine/stats.js';
-import { HEADROOM } from '../src/engine/layout.js';
 import { Table } from '../src/engine/table.js';
 import type { Tunnel } from '../src/engine/tunnel.js';
 import type { Session } from '../src/engine/session.js';
-import { encap, countTx, countTxError } from '../src/engine/encap.js';
 import { decapUdp, expire, type RxSink } from '../src/engine/decap.js';
 import { kernelError, L2tpError } from '../src/errors.js';
 import { openTunnelSocket } from './udp.js';
 import { openSessionInterface, removeSessionInterface, resolveName, type MacvtapInterface } from './macvtap.js';
-import { HEAD, LEN_DROP, SLEEP, SLOT_BYTES, SLOTS, STOP, TAIL, VNET_HDR_LEN, newRing, ringViews } from './ring.js';
+import { VNET_HDR_LEN } from './vnet.js';
+import { startTxReader, type TxReader } from './txreader.js';
 
 /** Text of the `encap ip` refusal (the CLI prints it after "RTNETLINK answers: "). */
 export const ENCAP_IP_MESSAGE =
@@ -40,8 +38,6 @@ export const ENCAP_IP_MESSAGE =
 
 /** Counter slots available (slot 0 = namespace-level drops). */
 export const MAX_SLOTS = 8192;
-/** Frames handled per drain before yielding to the event loop. */
-const DRAIN_BUDGET = 256;
 /** How often queued frames are expired, only while a session uses reordering. */
 const EXPIRE_INTERVAL_MS = 20;
 
@@ -58,132 +54,12 @@ class TunnelIo {
   ) {}
 }
 
-/** Per-session I/O state (session.ctx): the device, its reader worker and the consumer side of the ring. */
+/** Per-session I/O state (session.ctx). */
 class SessionIo {
-  readonly ctl: Int32Array;
-  readonly lens: Int32Array;
-  readonly data: Buffer;
-  /** Slots whose send is in flight, in order (dgram completes sends in order). */
-  private readonly inflightSeq = new Int32Array(SLOTS);
-  private readonly inflightLen = new Int32Array(SLOTS);
-  private inflightHead = 0;
-  private inflightCount = 0;
-  /** Frames taken from the ring so far (int32, wraps). */
-  private consumed = 0;
-  private stopped = false;
-  worker: Worker | null = null;
-  readonly drainFn: () => void;
-  readonly onSent: (err: Error | null) => void;
-
   constructor(
-    readonly s: Session,
     readonly iface: MacvtapInterface,
-    readonly sab: SharedArrayBuffer,
-    readonly sock: dgram.Socket,
-  ) {
-    const v = ringViews(sab);
-    this.ctl = v.ctl;
-    this.lens = v.lens;
-    this.data = v.data;
-    this.drainFn = () => this.drain();
-    this.onSent = (err) => this.sent(err);
-  }
-
-  /** Publish how far the worker may reuse slots: up to the oldest send still in flight. */
-  private release(): void {
-    const upTo = this.inflightCount === 0 ? this.consumed : this.inflightSeq[this.inflightHead];
-    Atomics.store(this.ctl, TAIL, upTo);
-    Atomics.notify(this.ctl, TAIL);
-  }
-
-  private sent(err: Error | null): void {
-    const pktLen = this.inflightLen[this.inflightHead];
-    this.inflightHead = (this.inflightHead + 1) % SLOTS;
-    this.inflightCount--;
-    if (err) countTxError(this.s);
-    else countTx(this.s, pktLen);
-    this.release();
-  }
-
-  /** Take frames from the ring, encapsulate and send them. Hot path. */
-  drain(): void {
-    if (this.stopped) return;
-    const ctl = this.ctl;
-    const s = this.s;
-    const data = this.data;
-    let budget = DRAIN_BUDGET;
-    for (;;) {
-      const head = Atomics.load(ctl, HEAD);
-      while (this.consumed !== head && budget > 0) {
-        const seq = this.consumed;
-        const slot = (seq >>> 0) % SLOTS;
-        const len = this.lens[slot];
-        this.consumed = (seq + 1) | 0;
-        budget--;
-        if (len === LEN_DROP) {
-          countTxError(s);
-          continue;
-        }
-        const frameOff = slot * SLOT_BYTES + HEADROOM;
-        const start = encap(s, data, frameOff, len);
-        if (start < 0) {
-          countTxError(s);
-          continue;
-        }
-        const pktLen = frameOff + len - start;
-        const at = (this.inflightHead + this.inflightCount) % SLOTS;
-        this.inflightSeq[at] = seq;
-        this.inflightLen[at] = pktLen;
-        this.inflightCount++;
-        try {
-          this.sock.send(data, start, pktLen, this.onSent);
-        } catch {
-          // socket closed under us: undo the in-flight entry
-          this.inflightCount--;
-          countTxError(s);
-        }
-      }
-      this.release();
-      if (budget === 0) {
-        setImmediate(this.drainFn);
-        return;
-      }
-      Atomics.store(ctl, SLEEP, 1);
-      if (Atomics.load(ctl, HEAD) === this.consumed) return;
-      // frames arrived meanwhile: take them unless the worker already posted a wake-up
-      if (Atomics.compareExchange(ctl, SLEEP, 1, 0) !== 1) return;
-    }
-  }
-
-  start(onError: (msg: string) => void): void {
-    const w = new Worker(new URL('./tx-worker.js', import.meta.url), {
-      workerData: { fd: this.iface.fd, sab: this.sab },
-      stdout: false,
-      stderr: false,
-    });
-    w.on('message', (m: unknown) => {
-      if (m === 0) this.drain();
-      else onError(`${this.iface.name}: reader stopped: ${(m as { error?: string }).error ?? 'unknown'}`);
-    });
-    w.on('error', (e) => onError(`${this.iface.name}: reader failed: ${e.message}`));
-    this.worker = w;
-  }
-
-  /** Stop the reader (it notices within ~1 ms) and wait for it to exit. */
-  async stop(): Promise<void> {
-    this.stopped = true;
-    Atomics.store(this.ctl, STOP, 1);
-    Atomics.notify(this.ctl, STOP);
-    const w = this.worker;
-    this.worker = null;
-    if (w) {
-      await new Promise<void>((resolve) => {
-        w.once('exit', () => resolve());
-        // a worker that never started its loop exits on terminate()
-        setTimeout(() => void w.terminate(), 2000).unref();
-      });
-    }
-  }
+    readonly reader: TxReader,
+  ) {}
 }
 
 /** Rx sink: [10 zero bytes = virtio_net_hdr][frame] in one write to the session's device. */
@@ -291,9 +167,7 @@ export class NativeFreeDataplane implements Dataplane {
       }
       const s = this.table.addSession(name === cfg.ifname ? cfg : { ...cfg, ifname: name }, this.stats, base);
       s.dev = iface.fd;
-      const io = new SessionIo(s, iface, newRing(), tio.sock);
-      s.ctx = io;
-      io.start((msg) => this.onWarning(msg));
+      s.ctx = new SessionIo(iface, startTxReader(s, tio.sock, iface.fd, (msg) => this.onWarning(msg)));
       if (s.reorderTimeoutMs > 0) this.startExpiry();
       return { statsBase: base, ifname: name };
     });
@@ -324,10 +198,9 @@ export class NativeFreeDataplane implements Dataplane {
     s.dev = -1;
     if (!io) return;
     s.ctx = null;
-    await io.stop();
+    await io.reader.stop(); // closes the device fd
     try {
-      if (keepInterface) fs.closeSync(io.iface.fd);
-      else await removeSessionInterface(io.iface);
+      if (!keepInterface) await removeSessionInterface(io.iface);
     } finally {
       this.giveSlot(s.base);
     }

@@ -193,13 +193,8 @@ export async function openSessionInterface(name: string, mtu: number): Promise<M
   }
 }
 
-/** Close the device and delete the veth pair (which deletes the macvtap). */
+/** Delete the veth pair (which deletes the macvtap). The caller closes the device fd first. */
 export async function removeSessionInterface(iface: MacvtapInterface): Promise<void> {
-  try {
-    fs.closeSync(iface.fd);
-  } catch {
-    /* already closed */
-  }
   await ip(['link', 'del', 'dev', iface.name]).catch(async (e: L2tpError) => {
     // the user may have deleted NAME; then the peer went with it. Try the peer by its name.
     if (e.errno !== 'ENODEV') throw e;

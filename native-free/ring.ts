@@ -14,6 +14,9 @@
  * Counters are int32 and wrap; compare them with `(a - b) | 0`.
  */
 import { HEADROOM } from '../src/engine/layout.js';
+import { FRAME_DROP, VNET_HDR_LEN } from './vnet.js';
+
+export { VNET_HDR_LEN };
 
 /** Producer count (frames published). Written by the worker. */
 export const HEAD = 0;
@@ -30,7 +33,6 @@ export const CTL_INTS = 16;
 export const SLOTS = 128;
 /** Headroom + the largest frame a 65535-MTU interface sends (+ VLAN tag) + slack. */
 export const SLOT_BYTES = HEADROOM + 65536 + 32;
-export const VNET_HDR_LEN = 10;
 /** Where the read lands inside a slot, and how much it may fill. */
 export const READ_OFF = HEADROOM - VNET_HDR_LEN;
 export const READ_CAP = SLOT_BYTES - READ_OFF;
@@ -40,7 +42,7 @@ export const DATA_OFF = (LENS_OFF + SLOTS * 4 + 63) & ~63;
 export const RING_BYTES = DATA_OFF + SLOTS * SLOT_BYTES;
 
 /** Frame length stored for a slot whose frame must be counted as a tx error and not sent. */
-export const LEN_DROP = -1;
+export const LEN_DROP = FRAME_DROP;
 
 export interface RingViews {
   readonly ctl: Int32Array;

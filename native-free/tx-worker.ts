@@ -13,41 +13,10 @@
  */
 import fs from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
-import { DROPS, HEAD, LEN_DROP, READ_CAP, READ_OFF, SLEEP, SLOT_BYTES, SLOTS, STOP, TAIL, VNET_HDR_LEN, ringViews } from './ring.js';
+import { DROPS, HEAD, LEN_DROP, READ_CAP, READ_OFF, SLEEP, SLOT_BYTES, SLOTS, STOP, TAIL, ringViews } from './ring.js';
+import { finishFrame } from './vnet.js';
 
 Error.stackTraceLimit = 0;
-
-const VIRTIO_NET_HDR_F_NEEDS_CSUM = 1;
-
-/**
- * Check and finish a frame read at buf[p, p + n) (virtio_net_hdr + frame):
- * complete a partial checksum (the stack leaves the pseudo-header sum in the
- * field; we add the rest, like skb_checksum_help). Returns the frame length
- * or LEN_DROP.
- */
-function finish(buf: Buffer, p: number, n: number): number {
-  const len = n - VNET_HDR_LEN;
-  if (len < 0) return LEN_DROP;
-  // gso_type != VIRTIO_NET_HDR_GSO_NONE: a super-frame we would have to segment (NAME has gso_max_segs 1, so unexpected)
-  if (buf[p + 1] !== 0) return LEN_DROP;
-  if ((buf[p] & VIRTIO_NET_HDR_F_NEEDS_CSUM) !== 0) {
-    const start = buf[p + 6] | (buf[p + 7] << 8);
-    const field = start + (buf[p + 8] | (buf[p + 9] << 8));
-    if (field + 2 > len) return LEN_DROP;
-    const f = p + VNET_HDR_LEN;
-    const end = f + len;
-    let sum = 0;
-    let i = f + start;
-    for (; i + 1 < end; i += 2) sum += (buf[i] << 8) | buf[i + 1];
-    if (i < end) sum += buf[i] << 8;
-    while (sum > 0xffff) sum = (sum & 0xffff) + Math.floor(sum / 65536);
-    let c = ~sum & 0xffff;
-    if (c === 0) c = 0xffff; // CSUM_MANGLED_0: 0 means "no checksum" for UDP
-    buf[f + field] = c >>> 8;
-    buf[f + field + 1] = c & 0xff;
-  }
-  return len;
-}
 
 function run(): void {
   const fd = workerData.fd as number;
@@ -79,7 +48,7 @@ function run(): void {
       return;
     }
     idle = 0;
-    const len = finish(data, p, n);
+    const len = finishFrame(data, p, n);
     if (len === LEN_DROP) Atomics.add(ctl, DROPS, 1);
     lens[slot] = len;
     head = (head + 1) | 0;

@@ -1,0 +1,219 @@
+/**
+ * Test rig for the native-free backend: two namespaces joined by a veth
+ * underlay (IPv4 10.<x>.1.1-2/24 and IPv6 fd<x>::1-2/64), and helpers that
+ * run peer.js / xfer.js inside them. Only namespaces created here are
+ * touched; processes are ended by PID.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import type { SessionConfig, TunnelConfig } from '../../../src/engine/config.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const PEER_JS = path.join(here, 'peer.js');
+export const XFER_JS = path.join(here, 'xfer.js');
+
+export function sh(cmd: string, args: string[]): string {
+  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+export function trySh(cmd: string, args: string[]): { ok: boolean; out: string } {
+  try {
+    return { ok: true, out: sh(cmd, args) };
+  } catch (e) {
+    const err = e as { stdout?: string; stderr?: string; message: string };
+    return { ok: false, out: `${err.stdout ?? ''}${err.stderr ?? ''}` || err.message };
+  }
+}
+
+/** Why root/netns tests cannot run here, or null when they can. */
+export function skipReason(): string | null {
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0) return 'needs root (network namespaces, veth, macvtap)';
+  const probe = `nfprobe${process.pid}`;
+  const r = trySh('ip', ['netns', 'add', probe]);
+  if (!r.ok) return `network namespaces unavailable: ${r.out.trim()}`;
+  const m = trySh('ip', ['-n', probe, 'link', 'add', 'p0', 'type', 'veth', 'peer', 'name', 'p1']);
+  const t = m.ok ? trySh('ip', ['-n', probe, 'link', 'add', 'link', 'p1', 'name', 'mv0', 'type', 'macvtap', 'mode', 'passthru']) : m;
+  trySh('ip', ['netns', 'del', probe]);
+  if (!t.ok) return `veth/macvtap unavailable: ${t.out.trim()}`;
+  return null;
+}
+
+export class Underlay {
+  readonly a: string;
+  readonly b: string;
+  readonly v4a: string;
+  readonly v4b: string;
+  readonly v6a = 'fd77:1::1';
+  readonly v6b = 'fd77:1::2';
+
+  constructor(tag: string) {
+    const x = (process.pid % 200) + 20;
+    this.a = `nfa${tag}${process.pid}`;
+    this.b = `nfb${tag}${process.pid}`;
+    this.v4a = `10.${x}.1.1`;
+    this.v4b = `10.${x}.1.2`;
+  }
+
+  create(): void {
+    const ua = `nfu${process.pid}a`;
+    const ub = `nfu${process.pid}b`;
+    sh('ip', ['netns', 'add', this.a]);
+    sh('ip', ['netns', 'add', this.b]);
+    sh('ip', ['link', 'add', ua, 'netns', this.a, 'type', 'veth', 'peer', 'name', ub, 'netns', this.b]);
+    sh('ip', ['-n', this.a, 'addr', 'add', `${this.v4a}/24`, 'dev', ua]);
+    sh('ip', ['-n', this.b, 'addr', 'add', `${this.v4b}/24`, 'dev', ub]);
+    sh('ip', ['-n', this.a, 'addr', 'add', `${this.v6a}/64`, 'dev', ua, 'nodad']);
+    sh('ip', ['-n', this.b, 'addr', 'add', `${this.v6b}/64`, 'dev', ub, 'nodad']);
+    for (const [ns, dev] of [
+      [this.a, ua],
+      [this.b, ub],
+    ]) {
+      sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+      sh('ip', ['-n', ns, 'link', 'set', dev, 'up']);
+    }
+  }
+
+  destroy(): void {
+    trySh('ip', ['netns', 'del', this.a]);
+    trySh('ip', ['netns', 'del', this.b]);
+  }
+}
+
+export interface PeerArgs {
+  tunnel: TunnelConfig;
+  session?: SessionConfig;
+  mtu?: number;
+}
+
+/** One peer.js process inside a namespace. */
+export class Peer {
+  readonly proc: ChildProcess;
+  private buf = '';
+  private readonly lines: string[] = [];
+  private waiters: Array<() => void> = [];
+  exited = false;
+
+  constructor(readonly ns: string, args: PeerArgs) {
+    this.proc = spawn('ip', ['netns', 'exec', ns, process.execPath, PEER_JS, JSON.stringify(args)], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    this.proc.stdout!.setEncoding('utf8');
+    this.proc.stdout!.on('data', (d: string) => {
+      this.buf += d;
+      let i: number;
+      while ((i = this.buf.indexOf('\n')) >= 0) {
+        this.lines.push(this.buf.slice(0, i));
+        this.buf = this.buf.slice(i + 1);
+      }
+      this.wake();
+    });
+    this.proc.on('exit', () => {
+      this.exited = true;
+      this.wake();
+    });
+  }
+
+  private wake(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+
+  /** Next stdout line (rejects after `ms` or when the process exits first). */
+  async line(ms = 10000): Promise<string> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const l = this.lines.shift();
+      if (l !== undefined) return l;
+      if (this.exited) throw new Error(`peer in ${this.ns} exited`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`peer in ${this.ns}: no output within ${ms} ms`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  }
+
+  send(cmd: string): void {
+    this.proc.stdin!.write(`${cmd}\n`);
+  }
+
+  async stats(): Promise<{ tunnel: Record<string, number>; session: Record<string, number> }> {
+    this.send('stats');
+    for (;;) {
+      const l = await this.line();
+      if (l.startsWith('STATS ')) return JSON.parse(l.slice(6));
+    }
+  }
+
+  /** End the process by PID (SIGTERM, then SIGKILL) and wait for it. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    if (this.exited || this.proc.pid === undefined) return;
+    const pid = this.proc.pid;
+    try {
+      process.kill(pid, signal);
+    } catch {
+      return;
+    }
+    const t = setTimeout(() => {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }, 3000);
+    while (!this.exited) await new Promise((r) => setTimeout(r, 20));
+    clearTimeout(t);
+  }
+}
+
+export function tunnelCfg(over: Partial<TunnelConfig> & Pick<TunnelConfig, 'tunnelId' | 'peerTunnelId' | 'local' | 'remote' | 'udpSport' | 'udpDport'>): TunnelConfig {
+  return {
+    encap: 'udp',
+    family: over.local.includes(':') ? 6 : 4,
+    udpCsum: false,
+    udp6CsumTx: true,
+    udp6CsumRx: true,
+    ...over,
+  };
+}
+
+export function sessionCfg(over: Partial<SessionConfig> & Pick<SessionConfig, 'tunnelId' | 'sessionId' | 'peerSessionId' | 'ifname'>): SessionConfig {
+  return {
+    cookie: '',
+    peerCookie: '',
+    l2specType: 'default',
+    sendSeq: false,
+    recvSeq: false,
+    reorderTimeoutMs: 0,
+    ...over,
+  };
+}
+
+/** ping from `ns`; true when at least `need` of `count` replies came back. */
+export function ping(ns: string, addr: string, count = 3, need = count, extra: string[] = []): boolean {
+  const r = trySh('ip', ['netns', 'exec', ns, 'ping', '-c', String(count), '-i', '0.2', '-W', '2', ...extra, addr]);
+  const m = /(\d+) received/.exec(r.out);
+  return m !== null && Number(m[1]) >= need;
+}
+
+/** Names of links in `ns`. */
+export function links(ns: string): string[] {
+  const out = JSON.parse(sh('ip', ['-n', ns, '-j', 'link', 'show'])) as Array<{ ifname: string }>;
+  return out.map((l) => l.ifname);
+}
+
+/** Run a process inside `ns` and collect its stdout lines. */
+export function runIn(ns: string, args: string[]): { proc: ChildProcess; done: Promise<string> } {
+  const proc = spawn('ip', ['netns', 'exec', ns, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  proc.stdout!.setEncoding('utf8');
+  proc.stdout!.on('data', (d: string) => (out += d));
+  const done = new Promise<string>((resolve) => proc.on('exit', () => resolve(out)));
+  return { proc, done };
+}
