@@ -21,6 +21,7 @@ Error.stackTraceLimit = 0;
 function run(): void {
   const fd = workerData.fd as number;
   const { ctl, lens, data } = ringViews(workerData.sab as SharedArrayBuffer);
+  const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
   let head = Atomics.load(ctl, HEAD);
   let idle = 0;
   for (;;) {
@@ -48,7 +49,7 @@ function run(): void {
       return;
     }
     idle = 0;
-    const len = finishFrame(data, p, n);
+    const len = finishFrame(data, dv, p, n);
     if (len === LEN_DROP) Atomics.add(ctl, DROPS, 1);
     lens[slot] = len;
     head = (head + 1) | 0;

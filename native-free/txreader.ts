@@ -135,6 +135,7 @@ export function readerKind(): 'event' | 'worker' {
 export class EventReader extends TxBase implements TxReader {
   readonly kind = 'event' as const;
   private readonly data: Buffer;
+  private readonly dv: DataView;
   /** Read views per slot (at READ_OFF) plus one overflow view at index EVENT_SLOTS. */
   private readonly views: Buffer[] = [];
   private readonly busy = new Uint8Array(EVENT_SLOTS);
@@ -148,6 +149,7 @@ export class EventReader extends TxBase implements TxReader {
     super(s, sock, EVENT_SLOTS);
     // allocUnsafeSlow: untouched pages of large slots are never committed
     this.data = Buffer.allocUnsafeSlow((EVENT_SLOTS + 1) * SLOT_BYTES);
+    this.dv = new DataView(this.data.buffer, this.data.byteOffset, this.data.byteLength);
     for (let i = 0; i <= EVENT_SLOTS; i++) this.views.push(this.data.subarray(i * SLOT_BYTES + READ_OFF, (i + 1) * SLOT_BYTES));
     const pw = getPipeWrap();
     if (!pw) throw new Error('pipe_wrap binding unavailable');
@@ -184,7 +186,7 @@ export class EventReader extends TxBase implements TxReader {
       return true;
     }
     const base = slot * SLOT_BYTES;
-    const len = finishFrame(this.data, base + READ_OFF, nread);
+    const len = finishFrame(this.data, this.dv, base + READ_OFF, nread);
     if (len === FRAME_DROP) {
       countTxError(this.s);
       return true;

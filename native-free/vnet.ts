@@ -20,7 +20,7 @@ export const FRAME_DROP = -1;
  *   csum_start + csum_offset; finish it over [csum_start, end) like
  *   skb_checksum_help. Allocation-free.
  */
-export function finishFrame(buf: Buffer, p: number, n: number): number {
+export function finishFrame(buf: Buffer, dv: DataView, p: number, n: number): number {
   const len = n - VNET_HDR_LEN;
   if (len < 0) return FRAME_DROP;
   if (buf[p + 1] !== 0) return FRAME_DROP;
@@ -30,8 +30,12 @@ export function finishFrame(buf: Buffer, p: number, n: number): number {
     if (field + 2 > len) return FRAME_DROP;
     const f = p + VNET_HDR_LEN;
     const end = f + len;
+    // one's-complement sum of 32-bit words (exact in a double), folded to 16 bits
     let sum = 0;
     let i = f + start;
+    const off = dv.byteOffset - buf.byteOffset;
+    for (; i + 3 < end; i += 4) sum += dv.getUint32(i - off);
+    sum = (sum % 65536) + Math.floor(sum / 65536);
     for (; i + 1 < end; i += 2) sum += (buf[i] << 8) | buf[i + 1];
     if (i < end) sum += buf[i] << 8;
     while (sum > 0xffff) sum = (sum & 0xffff) + Math.floor(sum / 65536);
