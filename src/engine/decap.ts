@@ -188,13 +188,19 @@ function recvCommon(s: Session, buf: Buffer, pktOff: number, ptr: number, len: n
   // 1. cookie (RFC 3931 §4.5: checked after the session lookup)
   const cl = s.rxCookieLen;
   if (cl > 0) {
-    const pc = s.peerCookie;
-    for (let i = 0; i < cl; i++) {
-      if (buf[ptr + i] !== pc[i]) {
-        st[b + RX_COOKIE_DISCARDS]++;
-        st[b + RX_ERRORS]++;
-        return RX_BAD_COOKIE;
-      }
+    let same: boolean;
+    if (cl === 4 || cl === 8) {
+      same = ((buf[ptr] << 24) | (buf[ptr + 1] << 16) | (buf[ptr + 2] << 8) | buf[ptr + 3]) >>> 0 === s.peerCookieW0;
+      if (same && cl === 8) same = ((buf[ptr + 4] << 24) | (buf[ptr + 5] << 16) | (buf[ptr + 6] << 8) | buf[ptr + 7]) >>> 0 === s.peerCookieW1;
+    } else {
+      same = true;
+      const pc = s.peerCookie;
+      for (let i = 0; i < cl; i++) if (buf[ptr + i] !== pc[i]) same = false;
+    }
+    if (!same) {
+      st[b + RX_COOKIE_DISCARDS]++;
+      st[b + RX_ERRORS]++;
+      return RX_BAD_COOKIE;
     }
     ptr += cl;
   }

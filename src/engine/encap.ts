@@ -19,7 +19,7 @@ export function encap(s: Session, buf: Buffer, frameOff: number, frameLen: numbe
   const start = frameOff - s.txHdrLen;
   if (start < 0 || frameLen < 0 || frameOff + frameLen > buf.length) return -1;
   let p = start;
-  if (s.tunnel.isUdp) {
+  if (s.txUdp) {
     // flags/version 0x0003 (T = 0, Ver = 3), Reserved 0
     buf[p] = 0;
     buf[p + 1] = 3;
@@ -33,9 +33,24 @@ export function encap(s: Session, buf: Buffer, frameOff: number, frameLen: numbe
   buf[p + 2] = (sid >>> 8) & 0xff;
   buf[p + 3] = sid & 0xff;
   p += 4;
-  const cookie = s.cookie;
-  const cl = cookie.length;
-  for (let i = 0; i < cl; i++) buf[p + i] = cookie[i];
+  const cl = s.cookie.length;
+  if (cl === 4 || cl === 8) {
+    let w = s.cookieW0;
+    buf[p] = w >>> 24;
+    buf[p + 1] = (w >>> 16) & 0xff;
+    buf[p + 2] = (w >>> 8) & 0xff;
+    buf[p + 3] = w & 0xff;
+    if (cl === 8) {
+      w = s.cookieW1;
+      buf[p + 4] = w >>> 24;
+      buf[p + 5] = (w >>> 16) & 0xff;
+      buf[p + 6] = (w >>> 8) & 0xff;
+      buf[p + 7] = w & 0xff;
+    }
+  } else {
+    const cookie = s.cookie;
+    for (let i = 0; i < cl; i++) buf[p + i] = cookie[i];
+  }
   if (s.txL2specOff >= 0) {
     p = start + s.txL2specOff;
     if (s.stats[s.base + SEND_SEQ] !== 0) {

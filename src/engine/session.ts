@@ -37,6 +37,13 @@ export class Session {
   readonly rxL2specOff: number;
   readonly rxHdrLen: number;
   readonly reorderTimeoutMs: number;
+  /** The tunnel is encap udp (hot-path copy). */
+  readonly txUdp: boolean;
+  /** Cookies as big-endian u32 words (bytes 0..3, 4..7; 0 where absent) for word-wise write/compare. */
+  readonly cookieW0: number;
+  readonly cookieW1: number;
+  readonly peerCookieW0: number;
+  readonly peerCookieW1: number;
 
   // ---- tx state ----
   /** Next sequence number to send (24-bit). */
@@ -78,6 +85,11 @@ export class Session {
     this.rxL2specOff = this.rx.l2specOff;
     this.rxHdrLen = this.rx.hdrLen;
     this.reorderTimeoutMs = cfg.reorderTimeoutMs > 0 ? cfg.reorderTimeoutMs : 0;
+    this.txUdp = tunnel.isUdp;
+    this.cookieW0 = word(this.cookie, 0);
+    this.cookieW1 = word(this.cookie, 4);
+    this.peerCookieW0 = word(this.peerCookie, 0);
+    this.peerCookieW1 = word(this.peerCookie, 4);
     this.queue = new ReorderQueue(this.reorderTimeoutMs > 0 ? REORDER_CAPACITY : 0);
     stats[base + SEND_SEQ] = cfg.sendSeq ? 1 : 0;
     stats[base + RECV_SEQ] = cfg.recvSeq ? 1 : 0;
@@ -91,4 +103,11 @@ export class Session {
   get recvSeq(): boolean {
     return this.stats[this.base + RECV_SEQ] !== 0;
   }
+}
+
+/** Big-endian u32 of b[at, at+4), missing bytes read as 0. */
+function word(b: Buffer, at: number): number {
+  let w = 0;
+  for (let i = 0; i < 4; i++) w = w * 256 + (at + i < b.length ? b[at + i] : 0);
+  return w;
 }

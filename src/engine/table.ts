@@ -106,6 +106,10 @@ export class Table {
     const t = s.tunnel;
     purge(s);
     t.sessions.delete(s.sessionId);
+    if (t.cacheSession === s) {
+      t.cacheSid = -1;
+      t.cacheSession = null;
+    }
     const list = this.byId.get(s.sessionId);
     if (list) {
       const i = list.indexOf(s);
@@ -130,8 +134,13 @@ export class Table {
    * id, only the receiving tunnel's counts). Allocation-free.
    */
   lookupUdp(tunnel: Tunnel, sessionId: number): Session | undefined {
+    if (sessionId === tunnel.cacheSid) return tunnel.cacheSession!;
     const own = tunnel.sessions.get(sessionId);
-    if (own !== undefined) return own;
+    if (own !== undefined) {
+      tunnel.cacheSid = sessionId;
+      tunnel.cacheSession = own;
+      return own;
+    }
     const list = this.byId.get(sessionId);
     if (list !== undefined && list.length === 1) return list[0];
     return undefined;

@@ -14,6 +14,9 @@ export class Tunnel {
   readonly base: number;
   /** This tunnel's sessions by session id. Changed by the control plane only (Table). */
   readonly sessions: Map<number, Session> = new Map();
+  /** One-entry lookup cache of this tunnel's own sessions (Table keeps it valid). -1 = empty. */
+  cacheSid = -1;
+  cacheSession: Session | null = null;
   /** The I/O layer's handle (e.g. socket fd); -1 when none. */
   dev = -1;
   /** Free for the backend. */
