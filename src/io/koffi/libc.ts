@@ -249,6 +249,22 @@ export function getIntOpt(fd: number, level: number, name: number): number {
   return val.readInt32LE(0);
 }
 
+let asyncClose: { async: (fd: number, cb: (err: unknown, res: number) => void) => void } | null = null;
+
+/**
+ * close(2) on koffi's async thread pool: resolves to 0 or -errno. Closing the last fd of a
+ * non-persistent TAP unregisters the device, which blocks ~15 ms in the kernel (RCU wait);
+ * this keeps the event loop free, and several such closes overlap. Resolves to 0, or -1 on
+ * failure (errno of a pool thread is not observable). Never rejects.
+ */
+export function closeAsync(fd: number): Promise<number> {
+  const c = libc();
+  if (!asyncClose) asyncClose = c.koffi.load('libc.so.6').func('int close(int fd)') as unknown as typeof asyncClose;
+  return new Promise((resolve) => {
+    asyncClose!.async(fd, (err, res) => resolve(err || res < 0 ? -1 : 0));
+  });
+}
+
 /** Set or clear O_NONBLOCK; returns 0 or -errno. */
 export function setNonBlocking(fd: number, on: boolean): number {
   const c = libc();

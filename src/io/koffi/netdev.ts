@@ -8,7 +8,7 @@
  * EPERM without CAP_NET_ADMIN, EINVAL for a bad value). Thread-safe (no shared state).
  */
 import { randomBytes } from 'node:crypto';
-import { libc, AF_INET, SOCK_DGRAM, SOCK_CLOEXEC } from './libc.js';
+import { libc, AF_INET, AF_NETLINK, SOCK_DGRAM, SOCK_RAW, SOCK_CLOEXEC } from './libc.js';
 import { throwErrno, EINVAL } from './errno.js';
 
 export const IFNAMSIZ = 16;
@@ -148,4 +148,78 @@ export function macToString(mac: Uint8Array): string {
   return s;
 }
 
-export { deleteTap } from './tap.js';
+
+// ---------------------------------------------------------------- rtnetlink (batch delete)
+
+const RTM_NEWLINK = 16;
+const RTM_DELLINK = 17;
+const NLM_F_REQUEST = 1;
+const NLM_F_ACK = 4;
+const NLMSG_ERROR = 2;
+const IFLA_GROUP = 27;
+let nlSeq = 1;
+
+/** One rtnetlink request (ifinfomsg + optional u32 IFLA_GROUP) and its ack; returns 0 or -errno. */
+function nlLink(fd: number, type: number, ifindex: number, group: number): number {
+  const c = libc();
+  const len = 16 + 16 + 8;
+  const m = Buffer.alloc(len);
+  const seq = nlSeq++;
+  m.writeUInt32LE(len, 0);
+  m.writeUInt16LE(type, 4);
+  m.writeUInt16LE(NLM_F_REQUEST | NLM_F_ACK, 6);
+  m.writeUInt32LE(seq, 8);
+  m.writeInt32LE(ifindex, 16 + 4); // ifinfomsg.ifi_index (family 0 = AF_UNSPEC)
+  m.writeUInt16LE(8, 32); // rtattr len
+  m.writeUInt16LE(IFLA_GROUP, 34);
+  m.writeUInt32LE(group >>> 0, 36);
+  if (c.writeBuf(fd, m, len) < 0) return -c.errno();
+  const r = Buffer.alloc(4096);
+  for (;;) {
+    const n = c.readBuf(fd, r, r.length);
+    if (n < 0) return -c.errno();
+    for (let o = 0; o + 16 <= n; ) {
+      const ml = r.readUInt32LE(o);
+      if (ml < 16) break;
+      if (r.readUInt16LE(o + 4) === NLMSG_ERROR && r.readUInt32LE(o + 8) === seq) return r.readInt32LE(o + 16);
+      o += (ml + 3) & ~3;
+    }
+  }
+}
+
+/**
+ * Delete many interfaces at once (e.g. all TAPs of a tunnel, or every TAP at shutdown):
+ * moves them into a private, random interface group and deletes the group with one
+ * RTM_DELLINK, so the kernel unregisters them together and waits for RCU once instead of once
+ * per device (~15 ms each on this kernel). Works for TAPs whether or not an fd is still
+ * attached (the fds then fail with EBADFD/EIO; close them). Names that do not exist are skipped.
+ * Returns how many were deleted. Throws kernelError on other failures (EPERM, ...).
+ */
+export function deleteLinks(names: readonly string[]): number {
+  const idx: number[] = [];
+  for (const n of names) {
+    try {
+      idx.push(getIfindex(n));
+    } catch {
+      /* already gone */
+    }
+  }
+  if (idx.length === 0) return 0;
+  const c = libc();
+  const fd = c.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, 0);
+  if (fd < 0) throwErrno(c.errno(), 'netlink socket');
+  try {
+    // a group number nothing else uses: random, high bit set, checked unused by the kernel's
+    // ENODEV answer being impossible here since we just moved devices into it.
+    const group = (0x80000000 | Math.floor(Math.random() * 0x7fffffff)) >>> 0;
+    for (const i of idx) {
+      const r = nlLink(fd, RTM_NEWLINK, i, group);
+      if (r < 0 && r !== -19) throwErrno(r, 'set link group');
+    }
+    const r = nlLink(fd, RTM_DELLINK, 0, group);
+    if (r < 0) throwErrno(r, 'delete link group');
+    return idx.length;
+  } finally {
+    c.close(fd);
+  }
+}
