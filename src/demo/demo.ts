@@ -55,7 +55,7 @@ function cleanup(): void {
   // Give the daemons a moment to exit, then remove the namespaces (and everything in them).
   spawnSync('sleep', ['0.5']);
   for (const ns of [nsA, nsB]) spawnSync(IP, ['netns', 'del', ns]);
-  rmSync(runDir, { recursive: true, force: true });
+  if (!process.env.UL2TP_DEMO_KEEP) rmSync(runDir, { recursive: true, force: true });
 }
 
 function preflight(): string | null {
