@@ -68,6 +68,13 @@ test('removal: missing → ENODEV; ids become free again; lookups forget the ses
   assert.throws(() => t.removeSession(7, 5), errno('ENODEV'));
   assert.equal(t.removeSession(1, 5), s);
   assert.equal(t.lookupIp(5), undefined);
+  // the UDP lookup's one-entry cache forgets a removed session
+  const u = t.getTunnel(2)!;
+  const su = t.addSession(sessionCfg({ tunnelId: 2, sessionId: 9 }));
+  assert.equal(t.lookupUdp(u, 9), su);
+  assert.equal(t.lookupUdp(u, 9), su, 'cached');
+  t.removeSession(2, 9);
+  assert.equal(t.lookupUdp(u, 9), undefined);
   assert.equal(t.getSession(1, 5), undefined);
   assert.doesNotThrow(() => t.addSession(sessionCfg({ tunnelId: 2, sessionId: 5 })));
   assert.throws(() => t.removeTunnel(3), errno('ENODEV'));
