@@ -65,7 +65,6 @@ export interface SessionDeleteAttrs {
   session_id: number; // 0..2^32-1
 }
 
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export type EmptyAttrs = Record<string, never>;
 
 export interface OpAttrs {
