@@ -75,11 +75,15 @@ describe('native-free dataplane over a veth underlay', { skip: reason ?? false }
     return { pa, pb, ifa, ifb, k };
   }
 
-  async function unpair(pa: Peer, pb: Peer): Promise<void> {
+  /** remove-tunnel on both ends (their interfaces must disappear), then end the processes. */
+  async function unpair(pa: Peer, pb: Peer, names: string[] = []): Promise<void> {
     for (const p of [pa, pb]) {
       p.send('remove-tunnel');
       assert.equal(await p.line(), 'REMOVED');
       await p.stop();
+    }
+    for (const n of names) {
+      assert.ok(!links(u.a).includes(n) && !links(u.b).includes(n), `${n} left after remove-tunnel`);
     }
   }
 
@@ -107,7 +111,8 @@ describe('native-free dataplane over a veth underlay', { skip: reason ?? false }
 
   for (const c of cases) {
     test(`ping IPv4 and IPv6 overlay: ${c.name}`, async () => {
-      const { pa, pb, k } = await pair(c);
+      const { pa, pb, k, ifa, ifb } = await pair(c);
+      let ok = false;
       try {
         assert.ok(ping(u.a, `192.168.${k}.2`), 'IPv4 overlay ping');
         assert.ok(ping(u.a, `fd01:${k}::2`), 'IPv6 overlay ping');
@@ -122,11 +127,63 @@ describe('native-free dataplane over a veth underlay', { skip: reason ?? false }
           assert.equal(s.session.rx_errors, 0);
           assert.equal(s.tunnel.tx_packets, s.session.tx_packets);
         }
+        ok = true;
+      } finally {
+        await unpair(pa, pb, ok ? [ifa, ifb] : []);
+      }
+    });
+  }
+
+  for (const v6 of [false, true]) {
+    test(`1500-byte overlay over a 1500-byte ${v6 ? 'IPv6' : 'IPv4'} underlay: outer packets are fragmented, frames arrive`, async () => {
+      const { pa, pb, k } = await pair({ name: 'mtu1500', v6, a: {}, b: {} }, 1500);
+      try {
+        assert.ok(ping(u.a, `192.168.${k}.2`, 3, 3, ['-s', '1472', '-M', 'do']), '1500-byte IPv4 packets');
+        assert.ok(ping(u.a, `fd01:${k}::2`, 3, 3, ['-s', '1452', '-M', 'do']), '1500-byte IPv6 packets');
       } finally {
         await unpair(pa, pb);
       }
     });
   }
+
+  test('two sessions in one tunnel each get their own interface and traffic', async () => {
+    const k = ++caseNo;
+    const mk = (side: 'a' | 'b', i: number) =>
+      sessionCfg({
+        tunnelId: side === 'a' ? 100 + k : 200 + k,
+        sessionId: (side === 'a' ? 1000 : 2000) + i,
+        peerSessionId: (side === 'a' ? 2000 : 1000) + i,
+        ifname: `nfm${k}${side}${i}`,
+      });
+    const pa = new Peer(u.a, {
+      tunnel: tunnelCfg({ tunnelId: 100 + k, peerTunnelId: 200 + k, local: u.v4a, remote: u.v4b, udpSport: 10000 + k, udpDport: 20000 + k }),
+      sessions: [mk('a', 1), mk('a', 2)],
+      mtu: 1420,
+    });
+    const pb = new Peer(u.b, {
+      tunnel: tunnelCfg({ tunnelId: 200 + k, peerTunnelId: 100 + k, local: u.v4b, remote: u.v4a, udpSport: 20000 + k, udpDport: 10000 + k }),
+      sessions: [mk('b', 1), mk('b', 2)],
+      mtu: 1420,
+    });
+    peers.push(pa, pb);
+    try {
+      assert.equal(await pa.line(), `READY nfm${k}a1 nfm${k}a2`);
+      assert.equal(await pb.line(), `READY nfm${k}b1 nfm${k}b2`);
+      for (const i of [1, 2]) {
+        sh('ip', ['-n', u.a, 'addr', 'add', `172.${16 + i}.${k}.1/24`, 'dev', `nfm${k}a${i}`]);
+        sh('ip', ['-n', u.b, 'addr', 'add', `172.${16 + i}.${k}.2/24`, 'dev', `nfm${k}b${i}`]);
+        sh('ip', ['-n', u.a, 'link', 'set', `nfm${k}a${i}`, 'up']);
+        sh('ip', ['-n', u.b, 'link', 'set', `nfm${k}b${i}`, 'up']);
+      }
+      assert.ok(ping(u.a, `172.17.${k}.2`), 'session 1');
+      assert.ok(ping(u.a, `172.18.${k}.2`), 'session 2');
+      const st = await pa.stats();
+      // tunnel counts both sessions, the first session only its own
+      assert.ok(st.tunnel.rx_packets >= st.session.rx_packets + 3, JSON.stringify(st));
+    } finally {
+      await unpair(pa, pb, [`nfm${k}a1`, `nfm${k}a2`, `nfm${k}b1`, `nfm${k}b2`]);
+    }
+  });
 
   test('a wrong cookie is discarded and counted', async () => {
     const { pa, pb, k } = await pair({ name: 'bad cookie', v6: false, a: { cookie: 'deadbeef' }, b: { peerCookie: 'deadbeee' } });

@@ -1,9 +1,10 @@
 /**
  * Test-only endpoint: constructs NativeFreeDataplane directly, adds the
- * tunnel and session given as JSON in argv[2] ({tunnel, session, mtu}) and
+ * tunnel and session(s) given as JSON in argv[2] ({tunnel, session?,
+ * sessions?, mtu}) and
  * stays up until killed (SIGTERM: close, interfaces kept; SIGKILL: nothing).
  *
- * stdout lines: `READY <ifname>` or `ERROR <code> <errno> <message>`.
+ * stdout lines: `READY <ifname>...` or `ERROR <code> <errno> <message>`.
  * stdin commands (one per line): `remove-session`, `remove-tunnel` (each
  * answered with `REMOVED` or `ERROR ...`), `stats` (answered with
  * `STATS <json>` of the session's and tunnel's counters).
@@ -17,6 +18,7 @@ import { L2tpError } from '../../../src/errors.js';
 interface Args {
   tunnel: TunnelConfig;
   session?: SessionConfig;
+  sessions?: SessionConfig[];
   mtu?: number;
 }
 
@@ -32,13 +34,13 @@ async function main(): Promise<void> {
   let sBase = -1;
   try {
     tBase = (await dp.addTunnel(args.tunnel)).statsBase;
-    let ifname = '-';
-    if (args.session) {
-      const h = await dp.addSession(args.session, args.mtu ?? 1446);
-      sBase = h.statsBase;
-      ifname = h.ifname;
+    const names: string[] = [];
+    for (const cfg of args.sessions ?? (args.session ? [args.session] : [])) {
+      const h = await dp.addSession(cfg, args.mtu ?? 1446);
+      if (sBase < 0) sBase = h.statsBase;
+      names.push(h.ifname);
     }
-    process.stdout.write(`READY ${ifname}\n`);
+    process.stdout.write(`READY ${names.join(' ') || '-'}\n`);
   } catch (e) {
     process.stdout.write(`${fail(e)}\n`);
     await dp.close();

@@ -83,6 +83,7 @@ export class Underlay {
 export interface PeerArgs {
   tunnel: TunnelConfig;
   session?: SessionConfig;
+  sessions?: SessionConfig[];
   mtu?: number;
 }
 
