@@ -217,7 +217,7 @@ async function execute(op: string, attrs: Record<string, unknown>, ctl: Controll
     case 'session_get':
       return ctl.sessionGet();
     case 'status':
-      return { pid: process.pid, version: VERSION, backend: choice.dp.name, ...ctl.counts() };
+      return { pid: process.pid, version: VERSION, backend: choice.dp.name, ...ctl.counts(), drops: ctl.orphanDrops() };
     default:
       throw new L2tpError('PROTOCOL', `unknown op ${JSON.stringify(op)}`);
   }

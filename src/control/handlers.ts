@@ -20,7 +20,7 @@ import {
 import { Session } from '../engine/session.js';
 import { Table } from '../engine/table.js';
 import { Tunnel } from '../engine/tunnel.js';
-import { RECV_SEQ, SEND_SEQ, readCounters, type Counters } from '../engine/stats.js';
+import { RECV_SEQ, SEND_SEQ, readCounters, readExtraCounters, type Counters, type ExtraCounters } from '../engine/stats.js';
 import type { Dataplane } from '../io/types.js';
 import { allocIfname, defaultSessionMtu, interfaceExists, pathMtu } from './netinfo.js';
 
@@ -37,6 +37,8 @@ export interface TunnelInfo {
   udp6_csum_tx: boolean;
   udp6_csum_rx: boolean;
   stats: Counters;
+  /** Drops the kernel does not count (unknown session, control, too short). */
+  drops: ExtraCounters;
 }
 
 export interface SessionInfo {
@@ -52,6 +54,7 @@ export interface SessionInfo {
   recv_seq: boolean;
   reorder_timeout: number;
   stats: Counters;
+  drops: ExtraCounters;
 }
 
 /** What the state file holds: enough to rebuild every tunnel and session. */
@@ -216,6 +219,7 @@ export class Controller {
         udp6_csum_tx: c.udp6CsumTx,
         udp6_csum_rx: c.udp6CsumRx,
         stats: readCounters(this.dp.stats, t.base),
+        drops: readExtraCounters(this.dp.stats, t.base),
       });
     }
     return { tunnels };
@@ -239,6 +243,7 @@ export class Controller {
         recv_seq: st[s.base + RECV_SEQ] !== 0,
         reorder_timeout: c.reorderTimeoutMs,
         stats: readCounters(st, s.base),
+        drops: readExtraCounters(st, s.base),
       });
     }
     return { sessions };
@@ -284,6 +289,11 @@ export class Controller {
       }
     }
     return problems;
+  }
+
+  /** Namespace-level drops that belong to no tunnel (IP encap: unknown session, control). */
+  orphanDrops(): ExtraCounters {
+    return readExtraCounters(this.dp.stats, this.dp.orphanBase ?? 0);
   }
 
   counts(): { tunnels: number; sessions: number } {

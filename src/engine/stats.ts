@@ -53,6 +53,26 @@ export function readCounters(stats: Float64Array, base: number): Counters {
   return out;
 }
 
+/**
+ * Our drop counters that have no kernel equivalent (the kernel drops these
+ * silently): kept so that every received packet is accounted for somewhere.
+ */
+export const EXTRA_COUNTERS = [
+  ['rx_no_session', RX_NO_SESSION],
+  ['rx_control', RX_CONTROL],
+  ['rx_short', RX_SHORT],
+  ['rx_dev_drops', RX_DEV_DROPS],
+] as const;
+
+export type ExtraCounterName = (typeof EXTRA_COUNTERS)[number][0];
+export type ExtraCounters = Record<ExtraCounterName, number>;
+
+export function readExtraCounters(stats: Float64Array, base: number): ExtraCounters {
+  const out = {} as ExtraCounters;
+  for (const [name, i] of EXTRA_COUNTERS) out[name] = stats[base + i];
+  return out;
+}
+
 /** A standalone slot (tests, in-memory engines). */
 export function newSlot(): Float64Array {
   return new Float64Array(SLOT_SIZE);

@@ -11,6 +11,8 @@ export interface Dataplane {
   readonly name: string;
   /** Counter slots; see engine/stats.ts. Tunnel and session slots are assigned by the backend. */
   readonly stats: Float64Array;
+  /** Slot for drops that belong to no tunnel (IP encap); absent = slot 0. */
+  readonly orphanBase?: number;
   addTunnel(cfg: TunnelConfig): Promise<TunnelHandle>;
   /** Creates (or adopts, when persistent and present) the session interface `cfg.ifname`, DOWN. */
   addSession(cfg: SessionConfig, mtu: number): Promise<SessionHandle>;
