@@ -87,7 +87,8 @@ export function planShim(argv: readonly string[]): ShimPlan {
   let json = false;
   let pretty = false;
   let oneline = false;
-  let netns: { name: string; at: number } | null = null;
+  let netns: string | null = null;
+  const netnsAt: number[] = [];
   let i = 0;
   for (; i < argv.length; i++) {
     const a = argv[i];
@@ -101,7 +102,10 @@ export function planShim(argv: readonly string[]): ShimPlan {
     if (o === undefined || o.kind === 'ip-only') return { kind: 'ip' };
     if (o.arg) {
       if (i + 1 >= argv.length) return { kind: 'ip' }; // ip prints its own error
-      if (o.kind === 'netns') netns = { name: argv[i + 1], at: i };
+      if (o.kind === 'netns') {
+        netns = argv[i + 1]; // like ip, the last one wins
+        netnsAt.push(i);
+      }
       i++;
       continue;
     }
@@ -111,8 +115,8 @@ export function planShim(argv: readonly string[]): ShimPlan {
   }
   if (i >= argv.length || !isL2tpObject(argv[i])) return { kind: 'ip' };
   if (netns !== null) {
-    const rest = [...argv.slice(0, netns.at), ...argv.slice(netns.at + 2)];
-    return { kind: 'netns', netns: netns.name, argv: rest };
+    const rest = argv.filter((_, k) => !netnsAt.some((at) => k === at || k === at + 1));
+    return { kind: 'netns', netns, argv: rest };
   }
   return { kind: 'l2tp', args: argv.slice(i + 1), json, pretty, oneline };
 }

@@ -43,6 +43,7 @@ test('planShim: -n NETNS re-executes inside the namespace with the rest unchange
     argv: ['-j', '-p', 'l2tp', 'show', 'session'],
   });
   assert.deepEqual(planShim(['--netns', 'b', 'l2']), { kind: 'netns', netns: 'b', argv: ['l2'] });
+  assert.deepEqual(planShim(['-n', 'a', '-j', '-n', 'b', 'l2tp', 'show']), { kind: 'netns', netns: 'b', argv: ['-j', 'l2tp', 'show'] });
 });
 
 test('planShim: everything else goes to the real ip', () => {
