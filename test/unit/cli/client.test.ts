@@ -1,0 +1,113 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ControlClient, connectDaemon, isDaemonReply, request } from '../../../src/control/client.js';
+import { L2tpError } from '../../../src/errors.js';
+
+let tmp = '';
+before(() => {
+  tmp = mkdtempSync(join(tmpdir(), `ul2tp-client-${process.pid}-`));
+});
+after(() => rmSync(tmp, { recursive: true, force: true }));
+
+/** A server whose reaction to each request line is `onLine`. */
+function serve(name: string, onLine: (sock: Socket, req: { id: number; op: string; attrs: unknown }) => void): Promise<{ server: Server; path: string }> {
+  const path = join(tmp, name);
+  const server = createServer((sock) => {
+    let buf = '';
+    sock.setEncoding('utf8');
+    sock.on('data', (d: string) => {
+      buf += d;
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        onLine(sock, JSON.parse(line));
+      }
+    });
+  });
+  return new Promise((resolve) => server.listen(path, () => resolve({ server, path })));
+}
+
+async function rejection(p: Promise<unknown>): Promise<L2tpError> {
+  try {
+    await p;
+  } catch (e) {
+    assert.ok(e instanceof L2tpError, String(e));
+    return e;
+  }
+  assert.fail('resolved');
+}
+
+test('requests carry increasing ids; replies may come out of order', async () => {
+  const seen: unknown[] = [];
+  const held: Array<() => void> = [];
+  const { server, path } = await serve('order.sock', (sock, req) => {
+    seen.push(req);
+    held.push(() => sock.write(JSON.stringify({ id: req.id, ok: true, result: { op: req.op } }) + '\n'));
+    if (held.length === 2) {
+      held[1]();
+      held[0]();
+    }
+  });
+  try {
+    const c = await connectDaemon({ path, autostart: false });
+    const [a, b] = await Promise.all([c.request('tunnel_get', {}), c.request('status', {})]);
+    assert.deepEqual(a, { op: 'tunnel_get' });
+    assert.deepEqual(b, { op: 'status' });
+    assert.deepEqual(seen, [
+      { id: 1, op: 'tunnel_get', attrs: {} },
+      { id: 2, op: 'status', attrs: {} },
+    ]);
+    c.close();
+  } finally {
+    server.close();
+  }
+});
+
+test('error replies become L2tpError {code, errno, message} marked as daemon replies', async () => {
+  const { server, path } = await serve('err.sock', (sock, req) => {
+    if (req.op === 'tunnel_delete') sock.write(JSON.stringify({ id: req.id, ok: false, error: { code: 'KERNEL', errno: 'ENODEV', message: 'No such device' } }) + '\n');
+    else sock.write(JSON.stringify({ id: null, ok: false, error: { code: 'PROTOCOL', message: 'request is not JSON' } }) + '\n');
+  });
+  try {
+    const e = await rejection(request('tunnel_delete', { tunnel_id: 9 }, { path, autostart: false }));
+    assert.equal(e.code, 'KERNEL');
+    assert.equal(e.errno, 'ENODEV');
+    assert.equal(e.message, 'No such device');
+    assert.equal(isDaemonReply(e), true);
+    const p = await rejection(request('status', {}, { path, autostart: false }));
+    assert.equal(p.code, 'PROTOCOL', 'an id-less error goes to the pending request');
+    assert.equal(isDaemonReply(p), true);
+  } finally {
+    server.close();
+  }
+});
+
+test('garbage or a closed connection fails the pending request, not the process', async () => {
+  const { server, path } = await serve('bad.sock', (sock, req) => {
+    if (req.op === 'status') sock.write('this is not json\n');
+    else sock.destroy();
+  });
+  try {
+    const g = await rejection(request('status', {}, { path, autostart: false }));
+    assert.equal(g.code, 'PROTOCOL');
+    assert.equal(isDaemonReply(g), false);
+    const c = await rejection(request('tunnel_get', {}, { path, autostart: false }));
+    assert.equal(c.code, 'DAEMON');
+    assert.match(c.message, /closed the connection/);
+  } finally {
+    server.close();
+  }
+});
+
+test('no socket and no autostart: DAEMON error naming the path', async () => {
+  const path = join(tmp, 'missing', 'ctl.sock');
+  const e = await rejection(connectDaemon({ path, autostart: false }));
+  assert.equal(e.code, 'DAEMON');
+  assert.match(e.message, /missing\/ctl\.sock/);
+  await assert.rejects(ControlClient.connect(path), { code: 'ENOENT' });
+});
