@@ -7,7 +7,7 @@
  *   node dist/test/integration/io/io.bench.js [--quick]
  */
 import { libc, type Libc } from '../../../src/io/koffi/libc.js';
-import { Batch, recvBatch, sendBatch, readFrames, writeFrames } from '../../../src/io/koffi/batch.js';
+import { Batch, recvBatch, sendBatch, readFrames, writeFrames, Uring, readFramesUring, writeFramesUring } from '../../../src/io/koffi/batch.js';
 import { openUdpTunnelSocket } from '../../../src/io/koffi/udp.js';
 import { openTap } from '../../../src/io/koffi/tap.js';
 import { setUp, setMtu } from '../../../src/io/koffi/netdev.js';
@@ -140,8 +140,9 @@ function tap(ns: string): void {
   const rx = new Batch({ n: 128, slotSize: 2048, headroom: 32 });
   console.log('\n### TAP (bridge tapA → tapB; ns per frame / per call)\n');
   console.log('min / median over samples; writeFrames includes the bridge forwarding the frame to tapB.\n');
-  console.log('| frame | batch | writeFrames ns/frame | readFrames ns/frame | empty read (EAGAIN) ns |');
-  console.log('|---|---|---|---|---|');
+  const ring = Uring.available() ? new Uring(256) : null;
+  console.log('| frame | batch | writeFrames ns/frame | readFrames ns/frame | empty read (EAGAIN) ns | writeFramesUring ns/frame | readFramesUring ns/frame |');
+  console.log('|---|---|---|---|---|---|---|');
   for (const frame of [64, 1400]) {
     for (let i = 0; i < 128; i++) {
       const at = tx.at(i);
@@ -154,6 +155,8 @@ function tap(ns: string): void {
       const burst = 256; // tun queue is txqueuelen (1000) frames
       const wS: number[] = [];
       const rS: number[] = [];
+      const wU: number[] = [];
+      const rU: number[] = [];
       let w = 0;
       let r = 0;
       for (let k = 0; k < rounds; k++) {
@@ -175,6 +178,23 @@ function tap(ns: string): void {
         }
         rS.push(((now() - t) * 1e6) / got);
         r += got;
+        if (!ring) continue;
+        t = now();
+        s = 0;
+        while (s < burst) {
+          const n = writeFramesUring(ring, A.fd, tx, 0, Math.min(Bn, burst - s));
+          if (n <= 0) break;
+          s += n;
+        }
+        wU.push(((now() - t) * 1e6) / s);
+        t = now();
+        got = 0;
+        for (;;) {
+          const n = readFramesUring(ring, B.fd, rx, Bn);
+          if (n <= 0) break;
+          got += n;
+        }
+        rU.push(((now() - t) * 1e6) / got);
       }
       // cost of the final empty read
       const E = 20000;
@@ -182,9 +202,10 @@ function tap(ns: string): void {
       for (let k = 0; k < E; k++) readFrames(B.fd, rx, 1);
       const emptyNs = ((now() - t) * 1e6) / E;
       if (r < w * 0.9) console.log(`# note: read ${r} of ${w} frames`);
-      console.log(row([frame, Bn, fmt(stats(wS)), fmt(stats(rS)), emptyNs]));
+      console.log(row([frame, Bn, fmt(stats(wS)), fmt(stats(rS)), emptyNs, ring ? fmt(stats(wU)) : '-', ring ? fmt(stats(rU)) : '-']));
     }
   }
+  ring?.close();
   c.close(A.fd);
   c.close(B.fd);
 }

@@ -1,0 +1,98 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { libc } from '../../../src/io/koffi/libc.js';
+import { Batch, Uring, readFramesUring, writeFramesUring, readFrames } from '../../../src/io/koffi/batch.js';
+import { openTap } from '../../../src/io/koffi/tap.js';
+import { setUp } from '../../../src/io/koffi/netdev.js';
+import { skipReason, makeNs, inNetns, ip, sleep } from './helpers.js';
+
+const reason = skipReason() || (Uring.available() ? '' : 'io_uring unavailable');
+const skip = reason || false;
+if (skip) console.log(`# skipping io_uring TAP tests: ${reason}`);
+
+let ns = '';
+let cleanup = () => {};
+const fds: number[] = [];
+before(() => {
+  if (skip) return;
+  const n = makeNs('q');
+  ns = n.ns;
+  cleanup = n.cleanup;
+});
+after(() => {
+  for (const fd of fds) libc().close(fd);
+  cleanup();
+});
+
+function frame(b: Batch, i: number, len: number, seed: number): void {
+  const at = b.at(i);
+  // unknown unicast destination, local source: the bridge floods it to the other port
+  b.buf.set([0x02, 0, 0, 0, 0, 0x99, 0x02, 0, 0, 0, 0, 0x01, 0x88, 0xb5], at);
+  for (let k = 14; k < len; k++) b.buf[at + k] = (k + seed * 13) & 0xff;
+  b.len[i] = len;
+}
+
+test('io_uring batched TAP writes and reads move the same frames as write/read', { skip }, async () => {
+  const { A, B } = inNetns(ns, () => {
+    const A = openTap('uqa', { nonBlocking: true });
+    const B = openTap('uqb', { nonBlocking: true });
+    fds.push(A.fd, B.fd);
+    ip('-n', ns, 'link', 'add', 'uqbr', 'type', 'bridge', 'stp_state', '0');
+    ip('-n', ns, 'link', 'set', 'uqa', 'master', 'uqbr');
+    ip('-n', ns, 'link', 'set', 'uqb', 'master', 'uqbr');
+    for (const n of ['uqa', 'uqb', 'uqbr']) setUp(n, true);
+    return { A, B };
+  });
+  await sleep(50);
+  const ring = new Uring(64);
+  const tx = new Batch({ n: 32, slotSize: 2048, headroom: 32 });
+  const rx = new Batch({ n: 32, slotSize: 2048 });
+  try {
+    // drain anything the kernel sent on its own (IPv6 router/MLD chatter)
+    while (readFrames(B.fd, rx, 32) > 0);
+    assert.equal(readFramesUring(ring, B.fd, rx, 16, 8), 0, 'nothing ready → 0');
+    for (let i = 0; i < 20; i++) frame(tx, i, 60 + i * 50, i);
+    assert.equal(writeFramesUring(ring, A.fd, tx, 0, 20), 20);
+    for (let j = 0; j < 20; j++) assert.equal(ring.res[j], tx.len[ring.tag[j]!], 'every write complete');
+    await sleep(20);
+    const got: Buffer[] = [];
+    for (let tries = 0; tries < 50 && got.length < 20; tries++) {
+      const n = readFramesUring(ring, B.fd, rx, 32, 16);
+      assert.ok(n >= 0, `errno ${-n}`);
+      for (let i = 0; i < n; i++) {
+        assert.equal(rx.off[i], 16);
+        got.push(Buffer.from(rx.buf.subarray(rx.at(i), rx.at(i) + rx.len[i]!)));
+      }
+      if (n === 0) await sleep(10);
+    }
+    const mine = got.filter((f) => f[5] === 0x99);
+    assert.equal(mine.length, 20);
+    for (let i = 0; i < 20; i++) {
+      assert.ok(mine[i]!.equals(tx.buf.subarray(tx.at(i), tx.at(i) + tx.len[i]!)), `frame ${i} content/order`);
+    }
+    // a down TAP refuses writes with EIO, reported per frame
+    inNetns(ns, () => setUp('uqa', false));
+    assert.equal(writeFramesUring(ring, A.fd, tx, 0, 3), 0);
+    for (let j = 0; j < 3; j++) assert.equal(ring.res[j], -5);
+  } finally {
+    ring.close();
+  }
+});
+
+test('Uring works from a worker thread too', { skip }, async () => {
+  const { Worker } = await import('node:worker_threads');
+  const src = `
+    import { Uring } from ${JSON.stringify(new URL('../../../src/io/koffi/batch.js', import.meta.url).href)};
+    import { parentPort } from 'node:worker_threads';
+    const r = new Uring(8);
+    parentPort.postMessage(r.entries);
+    r.close();
+  `;
+  const w = new Worker(new URL(`data:text/javascript,${encodeURIComponent(src)}`));
+  const entries = await new Promise((resolve, reject) => {
+    w.once('message', resolve);
+    w.once('error', reject);
+  });
+  assert.equal(entries, 8);
+  await w.terminate();
+});
