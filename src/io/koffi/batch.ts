@@ -293,12 +293,13 @@ export class Batch {
  * nonblocking socket or with MSG_DONTWAIT), or -errno. `headroom` ≥ 0 first sets every
  * off[i] to it (-1 keeps the caller's off[]). Sets len[i], flags[i] (MSG_TRUNC = cut), and
  * the source sockaddr per slot (`src` / `srcLen[i]`, `srcAddrOff(i)`) — needed for raw
- * IPv6, cheap for the rest. `flags`: MSG_DONTWAIT, MSG_WAITFORONE (block for the first only).
+ * IPv6, cheap for the rest; `withSource = false` skips it (srcLen[i] = 0). `flags`:
+ * MSG_DONTWAIT, MSG_WAITFORONE (block for the first only; the fd must be blocking).
  */
-export function recvBatch(fd: number, b: Batch, maxN: number, headroom = -1, flags = 0): number {
+export function recvBatch(fd: number, b: Batch, maxN: number, headroom = -1, flags = 0, withSource = true): number {
   const n = maxN < b.n ? maxN : b.n;
   if (headroom >= 0) b.off.fill(headroom, 0, n);
-  for (let i = 0; i < n; i++) b.prepRecv(i, true);
+  for (let i = 0; i < n; i++) b.prepRecv(i, withSource);
   const r = b.c.recvmmsg(fd, b.msgvec, n, flags, 0);
   if (r < 0) {
     const e = b.c.errno();
