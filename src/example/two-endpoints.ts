@@ -8,7 +8,7 @@
  */
 import { MemLink } from '../io/mem/link.js';
 import { L2tpv3Repr } from '../wire/l2tpv3.js';
-import { readCounters, RX_CONTROL, RX_COOKIE_DISCARDS, RX_DEV_DROPS, RX_ERRORS, RX_NO_SESSION, RX_SHORT, SEND_SEQ } from '../engine/stats.js';
+import { COUNTER_NAMES, EXTRA_COUNTERS, readCounters, RX_COOKIE_DISCARDS, RX_ERRORS, SEND_SEQ } from '../engine/stats.js';
 import { RX_RESULT_NAMES } from '../engine/decap.js';
 import type { Session } from '../engine/session.js';
 import type { Tunnel } from '../engine/tunnel.js';
@@ -51,20 +51,14 @@ function printDeliveries(who: string, from: number): number {
 }
 
 function counterTable(rows: Array<[string, Float64Array, number]>): void {
-  const names = ['tx_packets', 'tx_bytes', 'tx_errors', 'rx_packets', 'rx_bytes', 'rx_errors', 'rx_seq_discards', 'rx_oos_packets', 'rx_cookie_discards', 'rx_invalid'] as const;
   const head = ['counter'.padEnd(20), ...rows.map(([n]) => n.padStart(12))].join('');
   console.log('   ' + head);
-  for (const n of names) {
+  for (const n of COUNTER_NAMES) {
     const cells = rows.map(([, st, base]) => String(readCounters(st, base)[n]).padStart(12));
     console.log('   ' + [n.padEnd(20), ...cells].join(''));
   }
-  const extra: Array<[string, number]> = [
-    ['(no session)', RX_NO_SESSION],
-    ['(control)', RX_CONTROL],
-    ['(short)', RX_SHORT],
-    ['(dev drops)', RX_DEV_DROPS],
-  ];
-  for (const [n, idx] of extra) console.log('   ' + [n.padEnd(20), ...rows.map(([, st, base]) => String(st[base + idx]).padStart(12))].join(''));
+  // ours: drops the kernel does not count
+  for (const [n, idx] of EXTRA_COUNTERS) console.log('   ' + [n.padEnd(20), ...rows.map(([, st, base]) => String(st[base + idx]).padStart(12))].join(''));
 }
 
 const slot = (x: Tunnel | Session): [Float64Array, number] => [x.stats, x.base];
