@@ -169,6 +169,8 @@ export class Controller {
     const probe = sessionConfigFrom(a, '');
     this.table.checkSession(probe);
     const requested = str(a, 'name');
+    // The kernel's dev_valid_name also refuses ':' (iproute2's check lets it through).
+    if (requested.includes(':')) throw kernelError('EINVAL');
     let ifname: string;
     if (requested && !requested.includes('%d')) {
       if (interfaceExists(requested)) throw kernelError('EEXIST');
