@@ -310,7 +310,7 @@ export function recvBatch(fd: number, b: Batch, maxN: number, headroom = -1, fla
   for (let i = 0; i < r; i++) {
     b.len[i] = b.msgLen(i);
     b.flags[i] = b.msgFlags(i);
-    b.srcLen[i] = b.nameLen(i);
+    b.srcLen[i] = withSource ? b.nameLen(i) : 0;
   }
   return r;
 }
