@@ -15,6 +15,17 @@ export const TUNSETIFF = 0x400454ca;
 export const TUNSETPERSIST = 0x400454cb;
 export const TUNGETIFF = 0x800454d2;
 export const TUNSETVNETHDRSZ = 0x400454d8;
+export const TUNSETOFFLOAD = 0x400454d0;
+/** TUNSETOFFLOAD flags (with IFF_VNET_HDR): checksum and TCP/UDP segmentation offloads. */
+export const TUN_F_CSUM = 0x01;
+export const TUN_F_TSO4 = 0x02;
+export const TUN_F_TSO6 = 0x04;
+export const TUN_F_TSO_ECN = 0x08;
+export const TUN_F_UFO = 0x10;
+export const TUN_F_USO4 = 0x20;
+export const TUN_F_USO6 = 0x40;
+/** sizeof(struct virtio_net_hdr) (10); 12 with num_buffers (virtio_net_hdr_mrg_rxbuf). */
+export const VNET_HDR_LEN = 10;
 export const IFF_TUN = 0x0001;
 export const IFF_TAP = 0x0002;
 export const IFF_MULTI_QUEUE = 0x0100;
@@ -89,6 +100,25 @@ export function openTap(name: string, opts: TapOptions = {}): TapHandle {
 export function setPersist(fd: number, on: boolean): void {
   const c = libc();
   if (c.ioctlInt(fd, TUNSETPERSIST, on ? 1 : 0) < 0) throwErrno(c.errno(), 'TUNSETPERSIST');
+}
+
+/**
+ * TUNSETOFFLOAD (needs IFF_VNET_HDR): which offloads the kernel may hand us (TUN_F_* mask;
+ * 0 = none, the default: every frame is a complete, checksummed Ethernet frame). With TSO the
+ * kernel may give up to 64 KB TCP frames described by the virtio_net_hdr, which the caller must
+ * then segment itself. Throws kernelError (EINVAL for unsupported flags).
+ */
+export function setOffload(fd: number, flags: number): void {
+  const c = libc();
+  if (c.ioctlInt(fd, TUNSETOFFLOAD, flags) < 0) throwErrno(c.errno(), 'TUNSETOFFLOAD');
+}
+
+/** TUNSETVNETHDRSZ: size of the per-frame virtio header (10 default, 12 with num_buffers). */
+export function setVnetHdrSize(fd: number, size: number): void {
+  const c = libc();
+  const b = Buffer.alloc(4);
+  b.writeInt32LE(size, 0);
+  if (c.ioctlBuf(fd, TUNSETVNETHDRSZ, b) < 0) throwErrno(c.errno(), 'TUNSETVNETHDRSZ');
 }
 
 /** The device name and IFF_* flags bound to a TAP fd (TUNGETIFF). */
