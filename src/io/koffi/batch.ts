@@ -25,17 +25,16 @@
  */
 import { libc, type Libc } from './libc.js';
 import { EAGAIN, ECONNREFUSED, EHOSTUNREACH, ENETUNREACH } from './errno.js';
+import { SOCKADDR_SLOT } from './udp.js';
 
 /** errnos that only report an ICMP error queued on a connected socket (consumed by the call). */
 function isIcmpReport(e: number): boolean {
   return e === ECONNREFUSED || e === EHOSTUNREACH || e === ENETUNREACH || e === 112; // EHOSTDOWN
 }
-import { SOCKADDR_SLOT } from './udp.js';
 
 export const MMSGHDR_SIZE = 64;
 export const IOVEC_SIZE = 16;
 // msghdr field offsets (bytes)
-const MSG_NAME = 0;
 const MSG_NAMELEN = 8;
 const MSG_IOV = 16;
 const MSG_IOVLEN = 24;
