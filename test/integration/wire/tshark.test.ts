@@ -1,0 +1,151 @@
+/**
+ * On-the-wire check: the outer packets between two ul2tp namespaces are
+ * captured with tcpdump on the underlay veth and decoded by tshark's L2TP
+ * dissector (an independent implementation of RFC 3931). Asserted per
+ * direction: the session id on the wire is the sender's peer_session_id, the
+ * cookie is the sender's `cookie` byte for byte, the default L2-specific
+ * sublayer carries S=1 and a sequence number that starts at 0 and grows by 1
+ * per frame with `seq both` (S=0 and 0 without), the inner frame decodes as
+ * Ethernet carrying the pings, the IPv4 UDP checksum is 0 with `udp_csum off`,
+ * and the outer IPv4 DF bit is 0 (SPEC.md §1, §3.2, §3.3, §7).
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { captureUnavailable, startCapture, tsharkFields, vethOf } from '../lib/capture.js';
+import { netnsUnavailable, ping, underlay, type Underlay } from '../lib/netns.js';
+import { makeLink, type Link, type LinkOptions } from '../lib/ul2tp.js';
+
+const skip = netnsUnavailable() || captureUnavailable();
+if (skip) console.log(`# skipping wire check: ${skip}`);
+
+const FIELDS = [
+  'ip.src',
+  'ipv6.src',
+  'ip.flags.df',
+  'udp.checksum',
+  'l2tp.sid',
+  'l2tp.cookie',
+  'l2tp.l2_spec_s',
+  'l2tp.l2_spec_sequence',
+  'eth.type',
+  'icmp.type',
+  'icmpv6.type',
+];
+
+type Row = Record<string, string>;
+const first = (v: string) => v.split(',')[0];
+const last = (v: string) => v.split(',').pop() ?? '';
+const hex32 = (n: number) => `0x${n.toString(16).padStart(8, '0')}`;
+
+interface WireCase {
+  title: string;
+  link: Omit<LinkOptions, 'n' | 'up'>;
+}
+
+const CASES: WireCase[] = [
+  {
+    title: 'UDP over IPv4, 4-byte cookies, l2spec default, seq both, udp_csum off',
+    link: { encap: 'udp', family: 4, cookies: ['a1b2c3d4', '0badf00d'], l2spec: 'default', seq: 'both' },
+  },
+  {
+    title: 'IP (proto 115) over IPv4, 8-byte cookies, l2spec default, seq none',
+    link: { encap: 'ip', family: 4, cookies: ['0102030405060708', 'f0e0d0c0b0a09080'], l2spec: 'default', seq: 'none' },
+  },
+  {
+    title: 'IP (proto 115) over IPv6, 4-byte cookies, l2spec default, seq both',
+    link: { encap: 'ip', family: 6, cookies: ['deadbeef', 'cafef00d'], l2spec: 'default', seq: 'both' },
+  },
+  {
+    title: 'UDP over IPv6, no cookie, l2spec none',
+    link: { encap: 'udp', family: 6, l2spec: 'none', seq: 'none' },
+  },
+];
+
+describe('wire format seen by tshark', { skip: skip || undefined }, () => {
+  let u: Underlay;
+  let n = 40;
+  before(() => {
+    u = underlay();
+    assert.equal(ping(u.a, u.b4, 1), 1, 'underlay IPv4');
+    assert.equal(ping(u.a, u.b6, 1), 1, 'underlay IPv6');
+  });
+  after(() => u?.destroy());
+
+  for (const c of CASES) {
+    it(c.title, async () => {
+      const o = c.link;
+      const fam = o.family ?? 4;
+      const cookieLen = (o.cookies?.[0].length ?? 0) / 2;
+      const l2spec = o.l2spec ?? 'default';
+      const seq = o.seq === 'both' || o.seq === 'send';
+      const cap = await startCapture(u.a, vethOf(u.a));
+      let l: Link | undefined;
+      try {
+        // Interfaces come up only once tcpdump runs, so the very first frame
+        // of each session (sequence 0) is in the capture.
+        l = makeLink(u, { ...o, n: ++n, up: false });
+        for (const [ns, ifn, a4, a6] of [
+          [u.a, l.ifA, l.a4, l.a6],
+          [u.b, l.ifB, l.b4, l.b6],
+        ] as const) {
+          ns.ip('addr', 'add', `${a4}/24`, 'dev', ifn);
+          ns.ip('-6', 'addr', 'add', `${a6}/64`, 'dev', ifn, 'nodad');
+          ns.ip('link', 'set', ifn, 'up');
+        }
+        assert.equal(ping(u.a, l.b4, 4), 4, 'IPv4 pings A → B');
+        assert.equal(ping(u.b, l.a6, 2), 2, 'IPv6 pings B → A');
+        await new Promise((r) => setTimeout(r, 200));
+        await cap.stop();
+
+        const port = 5000 + n; // makeLink: A's udp_sport
+        const rows = tsharkFields(cap.file, FIELDS, {
+          decodeAs: ['l2tp.pw_type==0,eth', ...(o.encap === 'udp' ? [`udp.port==${port},l2tp`] : [])],
+          prefs: [
+            `l2tp.cookie_size:${cookieLen === 0 ? 'None' : `${cookieLen} Byte Cookie`}`,
+            `l2tp.l2_specific:${l2spec === 'default' ? 'Default L2-Specific' : 'None'}`,
+          ],
+          filter: 'l2tp',
+        });
+        const [srcA, srcB] = fam === 4 ? [u.a4, u.b4] : [u.a6, u.b6];
+        const outerSrc = (r: Row) => first(fam === 6 ? r['ipv6.src'] : r['ip.src']);
+        const fromA = rows.filter((r) => outerSrc(r) === srcA);
+        const fromB = rows.filter((r) => outerSrc(r) === srcB);
+        const dump = () => JSON.stringify(rows.slice(0, 4));
+        assert.ok(fromA.length >= 6 && fromB.length >= 6, `L2TP packets both ways (${fromA.length}/${fromB.length}): ${dump()}`);
+
+        for (const [pkts, peerSid, cookie] of [
+          [fromA, l.sidB, o.cookies?.[0] ?? ''],
+          [fromB, l.sidA, o.cookies?.[1] ?? ''],
+        ] as const) {
+          pkts.forEach((r, i) => {
+            const at = `packet ${i}: ${JSON.stringify(r)}`;
+            assert.equal(r['l2tp.sid'], hex32(peerSid), `session id is the peer_session_id (${at})`);
+            assert.equal(r['l2tp.cookie'], cookie, `cookie bytes as configured (${at})`);
+            if (l2spec === 'default') {
+              assert.equal(r['l2tp.l2_spec_s'], seq ? '1' : '0', `S bit (${at})`);
+              assert.equal(Number(r['l2tp.l2_spec_sequence']), seq ? i : 0, `sequence number ${seq ? 'starts at 0, +1 per frame' : 'is 0'} (${at})`);
+            } else {
+              assert.equal(r['l2tp.l2_spec_s'], '', `no sublayer (${at})`);
+            }
+            if (fam === 4) assert.equal(first(r['ip.flags.df']), '0', `outer IPv4 DF is 0 (${at})`);
+            if (o.encap === 'udp') {
+              const ck = first(r['udp.checksum']);
+              if (fam === 4) assert.equal(ck, '0x0000', `udp_csum off → checksum 0 (${at})`);
+              else assert.notEqual(ck, '0x0000', `IPv6 UDP is checksummed by default (${at})`);
+            }
+          });
+        }
+        // The inner frames are Ethernet carrying the pings: echo requests one way, replies the other.
+        const icmp = (pkts: Row[], field: string) => pkts.filter((r) => r[field] !== '').map((r) => `${last(r['eth.type'])}/${last(r[field])}`);
+        assert.deepEqual(icmp(fromA, 'icmp.type'), ['0x0800/8', '0x0800/8', '0x0800/8', '0x0800/8'], `A → B echo requests: ${dump()}`);
+        assert.deepEqual(icmp(fromB, 'icmp.type'), ['0x0800/0', '0x0800/0', '0x0800/0', '0x0800/0'], 'B → A echo replies');
+        assert.deepEqual(icmp(fromB, 'icmpv6.type').filter((x) => x.endsWith('/128')), ['0x86dd/128', '0x86dd/128'], 'IPv6 echo requests B → A');
+        assert.deepEqual(icmp(fromA, 'icmpv6.type').filter((x) => x.endsWith('/129')), ['0x86dd/129', '0x86dd/129'], 'IPv6 echo replies A → B');
+      } finally {
+        await cap.stop();
+        cap.remove();
+        l?.remove();
+      }
+    });
+  }
+});
