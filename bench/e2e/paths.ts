@@ -1,0 +1,323 @@
+/**
+ * The paths the end-to-end benchmark compares. Each path is set up between
+ * the two namespaces of the rig, measured, and torn down again before the
+ * next one (so idle tunnels never compete with the one under test).
+ *
+ * Overlay MTU per path = 1500 − encapsulation overhead (SPEC.md §3.4: outer
+ * IPv4 20 + UDP 8 when encap udp + L2TPv3 header + inner Ethernet 14), so
+ * outer packets never need fragmenting; the harness checks that with the
+ * kernel's fragmentation counters.
+ */
+import { CLI, CTL, IP, type Netns, BenchError, run, sleep, stopPid, tempDir, uniq, which, alive } from '../lib/sys.js';
+
+export const UNDERLAY_MTU = 1500;
+
+export interface Rig {
+  a: Netns;
+  b: Netns;
+  /** Underlay addresses and veth names. */
+  a4: string;
+  b4: string;
+  vethA: string;
+  vethB: string;
+}
+
+export interface TunnelProc {
+  label: string;
+  pid: number;
+  /** true for ul2tp daemons (RSS is sampled and reported against the 150 MB target). */
+  daemon: boolean;
+}
+
+export interface PathRun {
+  /** Overlay address of side B (iperf3 server, ping target). */
+  dst: string;
+  mtu: number;
+  procs: TunnelProc[];
+  teardown(): Promise<void>;
+}
+
+export interface PathDef {
+  id: string;
+  label: string;
+  /** Encapsulation overhead on a 1500-byte IPv4 underlay (bytes); overlay MTU = 1500 − overhead. */
+  overhead: number;
+  /** Why this path cannot run here ('' when it can). */
+  unavailable(): string;
+  setup(rig: Rig, index: number): Promise<PathRun>;
+}
+
+/** L2TPv3 data header length (SPEC.md §3.4): UDP 8 / IP 4, + cookie, + 4 for the default L2-specific sublayer. */
+export function l2tpHdrLen(encap: 'udp' | 'ip', cookieLen: number, l2spec: 'default' | 'none'): number {
+  return (encap === 'udp' ? 8 : 4) + cookieLen + (l2spec === 'default' ? 4 : 0);
+}
+
+/** Outer IPv4 + (UDP) + L2TPv3 header + inner Ethernet header. */
+export function l2tpOverhead(encap: 'udp' | 'ip', cookieLen: number, l2spec: 'default' | 'none'): number {
+  return 20 + (encap === 'udp' ? 8 : 0) + l2tpHdrLen(encap, cookieLen, l2spec) + 14;
+}
+
+function overlay(index: number): [string, string] {
+  return [`10.${60 + index}.0.1`, `10.${60 + index}.0.2`];
+}
+
+function addrUp(ns: Netns, ifname: string, addr: string, mtu: number): void {
+  ns.ip('link', 'set', ifname, 'mtu', String(mtu));
+  ns.ip('addr', 'add', `${addr}/24`, 'dev', ifname);
+  ns.ip('link', 'set', ifname, 'up');
+}
+
+/** Wait until side A reaches `dst` (one ping answered), or throw. */
+async function reachable(rig: Rig, dst: string, what: string, timeoutMs = 15_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const r = rig.a.exec('ping', ['-c', '1', '-W', '1', '-q', dst], { timeoutMs: 5000 });
+    if (r.status === 0) return;
+    if (Date.now() > end) throw new BenchError(`${what}: ${dst} does not answer pings after ${timeoutMs / 1000} s`);
+    await sleep(200);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// ul2tp
+
+interface Ul2tpOpts {
+  encap: 'udp' | 'ip';
+  backend: 'koffi' | 'native-free';
+  cookies?: [string, string];
+  seq?: 'both';
+}
+
+function ul2tpPath(id: string, label: string, o: Ul2tpOpts): PathDef {
+  const cookieLen = o.cookies ? o.cookies[0].length / 2 : 0;
+  const overhead = l2tpOverhead(o.encap, cookieLen, 'default');
+  return {
+    id,
+    label,
+    overhead,
+    unavailable: () => '',
+    async setup(rig, index) {
+      const mtu = UNDERLAY_MTU - overhead;
+      const [oa, ob] = overlay(index);
+      const runDir = tempDir('ul2tp-bench-');
+      const env = { ...process.env, UL2TP_RUNDIR: runDir, UL2TP_BACKEND: o.backend };
+      const cli = (ns: Netns, ...args: string[]) => ns.must(process.execPath, [CLI, ...args], { env, timeoutMs: 30_000 });
+      const sides = [
+        { ns: rig.a, tid: 11, ptid: 21, sid: 111, psid: 211, local: rig.a4, remote: rig.b4, sp: 5101, dp: 5201, ck: o.cookies?.[0], pck: o.cookies?.[1], ifn: 'bl2a', addr: oa },
+        { ns: rig.b, tid: 21, ptid: 11, sid: 211, psid: 111, local: rig.b4, remote: rig.a4, sp: 5201, dp: 5101, ck: o.cookies?.[1], pck: o.cookies?.[0], ifn: 'bl2b', addr: ob },
+      ];
+      const pids: number[] = [];
+      const teardown = async () => {
+        for (const s of sides) s.ns.exec(process.execPath, [CLI, 'del', 'tunnel', 'tunnel_id', String(s.tid)], { env, timeoutMs: 15_000 });
+        for (const p of pids) await stopPid(p);
+      };
+      try {
+        for (const s of sides) {
+          const udp = o.encap === 'udp' ? ['udp_sport', String(s.sp), 'udp_dport', String(s.dp)] : [];
+          cli(s.ns, 'add', 'tunnel', 'tunnel_id', String(s.tid), 'peer_tunnel_id', String(s.ptid), 'encap', o.encap, 'local', s.local, 'remote', s.remote, ...udp);
+          const status = JSON.parse(s.ns.must(process.execPath, [CTL, 'status'], { env, timeoutMs: 10_000 })) as { pid: number; backend: string };
+          pids.push(status.pid);
+          if (!status.backend.includes(o.backend === 'koffi' ? 'koffi' : 'native')) {
+            throw new BenchError(`${label}: daemon in ${s.ns.name} runs backend ${status.backend}, wanted ${o.backend}`);
+          }
+          const ck = [...(s.ck ? ['cookie', s.ck] : []), ...(s.pck ? ['peer_cookie', s.pck] : [])];
+          const seq = o.seq ? ['seq', o.seq] : [];
+          cli(s.ns, 'add', 'session', 'name', s.ifn, 'tunnel_id', String(s.tid), 'session_id', String(s.sid), 'peer_session_id', String(s.psid), ...ck, ...seq);
+          addrUp(s.ns, s.ifn, s.addr, mtu);
+        }
+        await reachable(rig, ob, label);
+      } catch (e) {
+        await teardown();
+        throw e;
+      }
+      return {
+        dst: ob,
+        mtu,
+        procs: [
+          { label: 'ul2tp A', pid: pids[0], daemon: true },
+          { label: 'ul2tp B', pid: pids[1], daemon: true },
+        ],
+        teardown,
+      };
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------
+// QEMU -netdev l2tpv3 (no guest: tap ↔ hub ↔ l2tpv3)
+
+export const QEMU = 'qemu-system-x86_64';
+
+function qemuArgs(tap: string, l2tpv3: string): string[] {
+  return [
+    '-M', 'none', '-nodefaults', '-nographic', '-display', 'none',
+    '-netdev', `tap,id=t0,ifname=${tap},script=no,downscript=no`,
+    '-netdev', `l2tpv3,id=l0,${l2tpv3}`,
+    '-netdev', 'hubport,id=h0,hubid=0,netdev=t0',
+    '-netdev', 'hubport,id=h1,hubid=0,netdev=l0',
+  ];
+}
+
+function qemuPath(id: string, label: string, encap: 'udp' | 'ip'): PathDef {
+  const overhead = l2tpOverhead(encap, 0, 'default');
+  return {
+    id,
+    label,
+    overhead,
+    unavailable: () => (which(QEMU) ? '' : `${QEMU} not installed (apt-get install qemu-system-x86)`),
+    async setup(rig, index) {
+      const mtu = UNDERLAY_MTU - overhead;
+      const [oa, ob] = overlay(index);
+      const sides = [
+        { ns: rig.a, src: rig.a4, dst: rig.b4, sp: 5301, dp: 5401, tx: 301, rx: 401, addr: oa },
+        { ns: rig.b, src: rig.b4, dst: rig.a4, sp: 5401, dp: 5301, tx: 401, rx: 301, addr: ob },
+      ];
+      const started: Array<{ pid: number; done: Promise<unknown> }> = [];
+      const teardown = async () => {
+        for (const q of started) await stopPid(q.pid);
+      };
+      try {
+        for (const s of sides) {
+          const tap = uniq('bq');
+          const opt = [`src=${s.src}`, `dst=${s.dst}`];
+          if (encap === 'udp') opt.push('udp=on', `srcport=${s.sp}`, `dstport=${s.dp}`);
+          opt.push(`txsession=${s.tx}`, `rxsession=${s.rx}`, 'counter=on');
+          const { child, done } = s.ns.start(QEMU, qemuArgs(tap, opt.join(',')), { timeoutMs: 24 * 3600_000 });
+          let err = '';
+          child.stderr!.on('data', (d: string) => (err += d));
+          started.push({ pid: child.pid!, done });
+          const end = Date.now() + 15_000;
+          while (run(IP, ['-n', s.ns.name, 'link', 'show', tap], { timeoutMs: 5000 }).status !== 0) {
+            if (!alive(child.pid!) || Date.now() > end) throw new BenchError(`${label}: QEMU did not start in ${s.ns.name}: ${err.trim()}`);
+            await sleep(50);
+          }
+          addrUp(s.ns, tap, s.addr, mtu);
+        }
+        await reachable(rig, ob, label);
+      } catch (e) {
+        await teardown();
+        throw e;
+      }
+      return {
+        dst: ob,
+        mtu,
+        procs: [
+          { label: 'qemu A', pid: started[0].pid, daemon: false },
+          { label: 'qemu B', pid: started[1].pid, daemon: false },
+        ],
+        teardown,
+      };
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Kernel paths
+
+const vxlan: PathDef = {
+  id: 'vxlan',
+  label: 'kernel VXLAN',
+  overhead: 20 + 8 + 8 + 14,
+  unavailable: () => '',
+  async setup(rig, index) {
+    const mtu = UNDERLAY_MTU - vxlan.overhead;
+    const [oa, ob] = overlay(index);
+    const made: Array<[Netns, string]> = [];
+    const teardown = async () => {
+      for (const [ns, ifn] of made) run(IP, ['-n', ns.name, 'link', 'del', ifn], { timeoutMs: 10_000 });
+    };
+    try {
+      for (const [ns, local, remote, dev, addr] of [
+        [rig.a, rig.a4, rig.b4, rig.vethA, oa],
+        [rig.b, rig.b4, rig.a4, rig.vethB, ob],
+      ] as const) {
+        ns.ip('link', 'add', 'bvx', 'type', 'vxlan', 'id', '42', 'local', local, 'remote', remote, 'dstport', '4789', 'dev', dev);
+        made.push([ns, 'bvx']);
+        addrUp(ns, 'bvx', addr, mtu);
+      }
+      await reachable(rig, ob, 'VXLAN');
+    } catch (e) {
+      await teardown();
+      throw e;
+    }
+    return { dst: ob, mtu, procs: [], teardown };
+  },
+};
+
+const veth: PathDef = {
+  id: 'veth',
+  label: 'bare veth (ceiling)',
+  overhead: 0,
+  unavailable: () => '',
+  async setup(rig) {
+    return { dst: rig.b4, mtu: UNDERLAY_MTU, procs: [], teardown: async () => {} };
+  },
+};
+
+// OpenVPN TAP, no crypto, UDP: 20 IP + 8 UDP + 1 opcode… kept conservative (+ 14 Ethernet).
+const openvpn: PathDef = {
+  id: 'openvpn',
+  label: 'OpenVPN TAP (no crypto)',
+  overhead: 20 + 8 + 16 + 14,
+  unavailable: () => (which('openvpn') ? '' : 'openvpn not installed (optional; apt-get install openvpn)'),
+  async setup(rig, index) {
+    const mtu = UNDERLAY_MTU - openvpn.overhead;
+    const [oa, ob] = overlay(index);
+    const pids: number[] = [];
+    const teardown = async () => {
+      for (const p of pids) await stopPid(p);
+    };
+    try {
+      for (const [ns, local, remote, addr] of [
+        [rig.a, rig.a4, rig.b4, oa],
+        [rig.b, rig.b4, rig.a4, ob],
+      ] as const) {
+        const tap = uniq('bo');
+        const { child } = ns.start('openvpn', [
+          '--dev', tap, '--dev-type', 'tap', '--proto', 'udp', '--local', local, '--remote', remote, '--port', '1194',
+          '--cipher', 'none', '--auth', 'none', '--allow-deprecated-insecure-static-crypto', '--tun-mtu', String(mtu),
+          '--verb', '1',
+        ], { timeoutMs: 24 * 3600_000 });
+        pids.push(child.pid!);
+        const end = Date.now() + 15_000;
+        while (run(IP, ['-n', ns.name, 'link', 'show', tap], { timeoutMs: 5000 }).status !== 0) {
+          if (!alive(child.pid!) || Date.now() > end) throw new BenchError(`OpenVPN did not start in ${ns.name}`);
+          await sleep(50);
+        }
+        addrUp(ns, tap, addr, mtu);
+      }
+      await reachable(rig, ob, 'OpenVPN');
+    } catch (e) {
+      await teardown();
+      throw e;
+    }
+    return {
+      dst: ob,
+      mtu,
+      procs: pids.map((pid, i) => ({ label: `openvpn ${'AB'[i]}`, pid, daemon: false })),
+      teardown,
+    };
+  },
+};
+
+export const PATHS: PathDef[] = [
+  ul2tpPath('ul2tp-udp', 'ul2tp encap udp', { encap: 'udp', backend: 'koffi' }),
+  ul2tpPath('ul2tp-ip', 'ul2tp encap ip', { encap: 'ip', backend: 'koffi' }),
+  ul2tpPath('ul2tp-seq-cookie', 'ul2tp udp, seq both + 8-byte cookies', {
+    encap: 'udp',
+    backend: 'koffi',
+    seq: 'both',
+    cookies: ['0102030405060708', '1112131415161718'],
+  }),
+  ul2tpPath('ul2tp-nf', 'ul2tp native-free (udp)', { encap: 'udp', backend: 'native-free' }),
+  qemuPath('qemu-udp', 'QEMU l2tpv3 udp', 'udp'),
+  qemuPath('qemu-ip', 'QEMU l2tpv3 ip', 'ip'),
+  vxlan,
+  veth,
+  openvpn,
+];
+
+/** Reference paths for the ratio columns. */
+export const REF_QEMU = 'qemu-udp';
+export const REF_CEILING = 'veth';
+

@@ -1,0 +1,192 @@
+/**
+ * Results of the end-to-end benchmark: per (path, metric) medians with
+ * min–max, Markdown tables (values, ratios to QEMU l2tpv3 udp and to the veth
+ * ceiling, CPU/RSS/fragmentation), and a hand-written SVG chart.
+ */
+import type { MetricDef } from './tests.js';
+
+export interface Sample {
+  round: number;
+  path: string;
+  test: string;
+  /** Metric key → value (see METRICS). */
+  values: Record<string, number>;
+  extra?: Record<string, number>;
+  /** CPU % per tunnel process over the test window (100 = one core), by label. */
+  cpu: Record<string, number>;
+  /** Max RSS (KiB) per ul2tp daemon during the test, by label. */
+  rssKb: Record<string, number>;
+  /** Deltas of /proc/net/snmp Ip: fragmentation counters, both namespaces summed. */
+  frag: { FragCreates: number; FragOKs: number; FragFails: number; ReasmReqds: number };
+  startedAt: string;
+}
+
+export interface PathInfo {
+  id: string;
+  label: string;
+  overhead: number;
+  mtu: number;
+  skipped?: string;
+}
+
+export interface Stat {
+  median: number;
+  min: number;
+  max: number;
+  n: number;
+}
+
+export function stat(xs: number[]): Stat {
+  const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return { median: NaN, min: NaN, max: NaN, n: 0 };
+  const m = v.length >> 1;
+  return { median: v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2, min: v[0], max: v[v.length - 1], n: v.length };
+}
+
+export function summarize(samples: Sample[], paths: PathInfo[], metrics: MetricDef[]): Record<string, Record<string, Stat>> {
+  const out: Record<string, Record<string, Stat>> = {};
+  for (const p of paths) {
+    out[p.id] = {};
+    for (const m of metrics) {
+      out[p.id][m.key] = stat(samples.filter((s) => s.path === p.id && m.key in s.values).map((s) => s.values[m.key]));
+    }
+  }
+  return out;
+}
+
+function fmt(x: number, unit: string): string {
+  if (!Number.isFinite(x)) return '–';
+  if (unit === 'ms') return x < 1 ? x.toFixed(3) : x.toFixed(2);
+  if (unit === 'kpps') return x >= 100 ? x.toFixed(0) : x.toFixed(1);
+  return x >= 10 ? x.toFixed(1) : x.toFixed(2);
+}
+
+function cell(s: Stat, unit: string): string {
+  if (s.n === 0) return '–';
+  if (s.n === 1) return fmt(s.median, unit);
+  return `${fmt(s.median, unit)} (${fmt(s.min, unit)}–${fmt(s.max, unit)})`;
+}
+
+function ratio(a: Stat, ref: Stat | undefined): string {
+  if (!ref || !(ref.median > 0) || !Number.isFinite(a.median)) return '–';
+  return `${(a.median / ref.median).toFixed(2)}×`;
+}
+
+export function markdown(
+  samples: Sample[],
+  paths: PathInfo[],
+  metrics: MetricDef[],
+  refQemu: string,
+  refCeil: string,
+  fullRateTests: string[],
+): string {
+  const st = summarize(samples, paths, metrics);
+  const run = paths.filter((p) => !p.skipped);
+  const lines: string[] = [];
+  lines.push(`| path | MTU | ${metrics.map((m) => `${m.label} (${m.unit})`).join(' | ')} |`);
+  lines.push(`|---|---:|${metrics.map(() => '---:').join('|')}|`);
+  for (const p of run) lines.push(`| ${p.label} | ${p.mtu} | ${metrics.map((m) => cell(st[p.id][m.key], m.unit)).join(' | ')} |`);
+  lines.push('');
+  lines.push('Cells: median (min–max) over rounds.');
+  lines.push('');
+
+  const thr = metrics.filter((m) => m.higherBetter);
+  lines.push(`| path | ${thr.map((m) => `${m.label} ÷ QEMU udp | ÷ veth`).join(' | ')} |`);
+  lines.push(`|---|${thr.map(() => '---:|---:').join('|')}|`);
+  for (const p of run) {
+    lines.push(`| ${p.label} | ${thr.map((m) => `${ratio(st[p.id][m.key], st[refQemu]?.[m.key])} | ${ratio(st[p.id][m.key], st[refCeil]?.[m.key])}`).join(' | ')} |`);
+  }
+  lines.push('');
+
+  const tests = [...new Set(samples.map((s) => s.test))];
+  lines.push(`| path | ${tests.map((t) => `CPU % ${t}`).join(' | ')} | max daemon RSS under load (MB) | FragCreates | ReasmReqds |`);
+  lines.push(`|---|${tests.map(() => '---:').join('|')}|---:|---:|---:|`);
+  for (const p of run) {
+    const ps = samples.filter((s) => s.path === p.id);
+    const cpu = tests.map((t) => {
+      const xs = ps.filter((s) => s.test === t).map((s) => Object.values(s.cpu).reduce((a, b) => a + b, 0));
+      const hasProcs = ps.some((s) => Object.keys(s.cpu).length > 0);
+      return hasProcs ? cell(stat(xs), '%') : 'kernel';
+    });
+    const rss = ps.filter((s) => fullRateTests.includes(s.test)).flatMap((s) => Object.values(s.rssKb));
+    const rssCell = rss.length ? (Math.max(...rss) / 1024).toFixed(1) : '–';
+    const fc = ps.reduce((a, s) => a + s.frag.FragCreates, 0);
+    const rr = ps.reduce((a, s) => a + s.frag.ReasmReqds, 0);
+    lines.push(`| ${p.label} | ${cpu.join(' | ')} | ${rssCell} | ${fc} | ${rr} |`);
+  }
+  lines.push('');
+  lines.push('CPU %: utime+stime of the tunnel processes of both sides (all threads) over the test window, 100 = one core; "kernel" = no process (softirq time is not attributed).');
+  lines.push('FragCreates/ReasmReqds: deltas of /proc/net/snmp over all tests of the path, both namespaces (0 = no outer packet was fragmented).');
+  const skipped = paths.filter((p) => p.skipped);
+  if (skipped.length) {
+    lines.push('');
+    for (const p of skipped) lines.push(`Skipped: ${p.label}: ${p.skipped}.`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+function esc(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+const COLORS: Record<string, string> = {
+  'ul2tp-udp': '#1f77b4',
+  'ul2tp-ip': '#2b8fd6',
+  'ul2tp-seq-cookie': '#5aa9e6',
+  'ul2tp-nf': '#7fb8e8',
+  'qemu-udp': '#d62728',
+  'qemu-ip': '#ee6a6b',
+  vxlan: '#2ca02c',
+  veth: '#7f7f7f',
+  openvpn: '#9467bd',
+};
+
+/** Hand-written SVG: one panel per metric, a bar per path (median) with a min–max whisker. */
+export function svg(samples: Sample[], paths: PathInfo[], metrics: MetricDef[], title: string): string {
+  const st = summarize(samples, paths, metrics);
+  const run = paths.filter((p) => !p.skipped);
+  const labelW = 230;
+  const plotW = 300;
+  const panelW = labelW + plotW + 70;
+  const barH = 16;
+  const gap = 6;
+  const panelH = 36 + run.length * (barH + gap) + 10;
+  const cols = 2;
+  const rows = Math.ceil(metrics.length / cols);
+  const W = cols * panelW + 20;
+  const H = 50 + rows * panelH;
+  const o: string[] = [];
+  o.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`);
+  o.push(`<rect width="100%" height="100%" fill="#fff"/>`);
+  o.push(`<text x="10" y="24" font-size="15" font-weight="bold">${esc(title)}</text>`);
+  metrics.forEach((m, i) => {
+    const x0 = 10 + (i % cols) * panelW;
+    const y0 = 40 + Math.floor(i / cols) * panelH;
+    const maxV = Math.max(...run.map((p) => st[p.id][m.key].max).filter(Number.isFinite), 0) || 1;
+    const scale = plotW / maxV;
+    o.push(`<g transform="translate(${x0},${y0})">`);
+    o.push(`<text x="0" y="14" font-weight="bold">${esc(`${m.label} (${m.unit}) — ${m.higherBetter ? 'higher' : 'lower'} is better`)}</text>`);
+    o.push(`<line x1="${labelW}" y1="24" x2="${labelW}" y2="${panelH - 8}" stroke="#999"/>`);
+    run.forEach((p, j) => {
+      const s = st[p.id][m.key];
+      const y = 28 + j * (barH + gap);
+      o.push(`<text x="${labelW - 6}" y="${y + barH - 4}" text-anchor="end">${esc(p.label)}</text>`);
+      if (s.n === 0) {
+        o.push(`<text x="${labelW + 4}" y="${y + barH - 4}" fill="#999">no data</text>`);
+        return;
+      }
+      const w = Math.max(1, s.median * scale);
+      o.push(`<rect x="${labelW}" y="${y}" width="${w.toFixed(1)}" height="${barH}" fill="${COLORS[p.id] ?? '#555'}"><title>${esc(`${p.label}: median ${fmt(s.median, m.unit)}, min ${fmt(s.min, m.unit)}, max ${fmt(s.max, m.unit)} ${m.unit} (n=${s.n})`)}</title></rect>`);
+      const x1 = labelW + s.min * scale;
+      const x2 = labelW + s.max * scale;
+      const yc = y + barH / 2;
+      o.push(`<line x1="${x1.toFixed(1)}" y1="${yc}" x2="${x2.toFixed(1)}" y2="${yc}" stroke="#000"/>`);
+      o.push(`<line x1="${x1.toFixed(1)}" y1="${yc - 4}" x2="${x1.toFixed(1)}" y2="${yc + 4}" stroke="#000"/>`);
+      o.push(`<line x1="${x2.toFixed(1)}" y1="${yc - 4}" x2="${x2.toFixed(1)}" y2="${yc + 4}" stroke="#000"/>`);
+      o.push(`<text x="${(Math.max(x2, labelW + w) + 4).toFixed(1)}" y="${y + barH - 4}">${fmt(s.median, m.unit)}</text>`);
+    });
+    o.push(`</g>`);
+  });
+  o.push(`</svg>`);
+  return o.join('\n') + '\n';
+}
