@@ -103,7 +103,14 @@ describe('interop with QEMU -netdev l2tpv3', { skip: skip || undefined }, () => 
    * ul2tp end in A (through the CLI) and a QEMU end in B. `qemuSees`
    * overrides what QEMU is told (to build deliberate mismatches).
    */
-  async function pseudowire(c: Case, extra: { seq?: L2tpPeer['seq']; sessionId?: number; peerSessionId?: number; qemuSees?: Partial<L2tpPeer> } = {}): Promise<Pw> {
+  async function pseudowire(c: Case, extra: {
+      seq?: L2tpPeer['seq'];
+      sessionId?: number;
+      peerSessionId?: number;
+      qemuSees?: Partial<L2tpPeer>;
+      /** Runs once the ul2tp end exists, before QEMU starts. */
+      beforeQemu?: (tid: number, sid: number) => void;
+    } = {},): Promise<Pw> {
     const k = ++n;
     const [cookie, peerCookie] = COOKIES[c.cookieLen];
     const p: L2tpPeer = {
@@ -138,6 +145,7 @@ describe('interop with QEMU -netdev l2tpv3', { skip: skip || undefined }, () => 
       u.a.ip('link', 'set', ifname, 'up');
       u.a.ip('addr', 'add', `${pw.ul4}/24`, 'dev', ifname);
       u.a.ip('-6', 'addr', 'add', `${pw.ul6}/64`, 'dev', ifname, 'nodad');
+      extra.beforeQemu?.(tid, p.sessionId);
       // QEMU's TAP gets the same MTU as ul2tp's interface, like two ends of one link.
       // The seq check in qemuL2tpv3Options is about the ul2tp end; QEMU never sees it.
       q = await startQemu(u.b, { ...p, seq: 'none', ...extra.qemuSees }, { addrs: [`${pw.q4}/24`, `${pw.q6}/64`], mtu: mtuOf(u.a, ifname) });
@@ -215,9 +223,13 @@ describe('interop with QEMU -netdev l2tpv3', { skip: skip || undefined }, () => 
   });
 
   it('seq send towards QEMU: traffic flows and send_seq turns off (LAC rule, SPEC.md §2.5)', async () => {
-    const pw = await pseudowire({ encap: 'udp', fam: 4, cookieLen: 4, l2spec: 'default' }, { seq: 'send' });
+    let before: boolean | undefined;
+    const pw = await pseudowire(
+      { encap: 'udp', fam: 4, cookieLen: 4, l2spec: 'default' },
+      { seq: 'send', beforeQemu: (tid, sid) => (before = sendSeq(u.a, tid, sid)) },
+    );
     try {
-      assert.equal(sendSeq(u.a, pw.tid, pw.p.sessionId), true, 'configured seq send');
+      assert.equal(before, true, 'configured seq send (before any packet from QEMU)');
       assert.equal(ping(u.a, pw.q4, 3), 3, pw.why());
       assert.equal(ping(u.b, pw.ul4, 3), 3, pw.why());
       assert.equal(sendSeq(u.a, pw.tid, pw.p.sessionId), false, 'unsequenced packets from QEMU turned send_seq off');
