@@ -30,7 +30,7 @@ import { control, makeLink } from '../lib/ul2tp.js';
 import type { HostileConfig } from './hostile-sender.js';
 
 const skip = netnsUnavailable() || (koffiAvailable() ? '' : 'koffi unavailable (raw sockets for the generator)');
-if (skip) console.log(`skipping hostile traffic: ${skip}`);
+if (skip) console.log(`# skipping hostile traffic: ${skip}`);
 
 const SECONDS = Number(process.env.HOSTILE_SECONDS ?? 60);
 const RATE = Number(process.env.HOSTILE_RATE ?? 400);
