@@ -67,15 +67,27 @@ export class CtlClient {
     });
   }
 
-  /** Issue many requests keeping at most `window` in flight; rejects on the first error. */
-  async pipeline(reqs: Iterable<[string, Record<string, unknown>]>, window = 64): Promise<void> {
-    const inflight = new Set<Promise<unknown>>();
+  /**
+   * Issue many requests keeping at most `window` in flight. Failures do not
+   * stop the batch: they are counted, and the first message is kept.
+   */
+  async pipeline(reqs: Iterable<[string, Record<string, unknown>]>, window = 64): Promise<{ failed: number; firstError: string }> {
+    const inflight = new Set<Promise<void>>();
+    let failed = 0;
+    let firstError = '';
     for (const [op, attrs] of reqs) {
-      const p: Promise<unknown> = this.request(op, attrs).then(() => inflight.delete(p));
+      const p: Promise<void> = this.request(op, attrs).then(
+        () => void inflight.delete(p),
+        (e: Error) => {
+          inflight.delete(p);
+          if (failed++ === 0) firstError = `${op} ${JSON.stringify(attrs)}: ${e.message}`;
+        },
+      );
       inflight.add(p);
       if (inflight.size >= window) await Promise.race(inflight);
     }
     await Promise.all(inflight);
+    return { failed, firstError };
   }
 
   close(): void {
