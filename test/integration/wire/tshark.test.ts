@@ -148,4 +148,49 @@ describe('wire format seen by tshark', { skip: skip || undefined }, () => {
       }
     });
   }
+
+  it('UDP over IPv4 with udp_csum on one side: valid checksums from it, 0 from the other', async () => {
+    const k = ++n;
+    const [tidA, tidB, sidA, sidB, ifA, ifB] = [100 + k, 200 + k, 1000 + k, 2000 + k, `l2a${k}`, `l2b${k}`];
+    const [sport, dport] = [5000 + k, 6000 + k];
+    // With tx checksum offload the capture would show the sender's partial
+    // checksum (what the NIC would finish), not the one on the wire.
+    const off = u.a.exec('ethtool', ['-K', vethOf(u.a), 'tx', 'off']);
+    assert.equal(off.status, 0, `ethtool: ${off.stderr}`);
+    const cap = await startCapture(u.a, vethOf(u.a));
+    try {
+      u.a.ok('add', 'tunnel', 'tunnel_id', String(tidA), 'peer_tunnel_id', String(tidB), 'encap', 'udp', 'local', u.a4, 'remote', u.b4,
+        'udp_sport', String(sport), 'udp_dport', String(dport), 'udp_csum', 'on');
+      u.b.ok('add', 'tunnel', 'tunnel_id', String(tidB), 'peer_tunnel_id', String(tidA), 'encap', 'udp', 'local', u.b4, 'remote', u.a4,
+        'udp_sport', String(dport), 'udp_dport', String(sport));
+      u.a.ok('add', 'session', 'name', ifA, 'tunnel_id', String(tidA), 'session_id', String(sidA), 'peer_session_id', String(sidB));
+      u.b.ok('add', 'session', 'name', ifB, 'tunnel_id', String(tidB), 'session_id', String(sidB), 'peer_session_id', String(sidA));
+      u.a.ip('addr', 'add', `10.${k}.0.1/24`, 'dev', ifA);
+      u.b.ip('addr', 'add', `10.${k}.0.2/24`, 'dev', ifB);
+      u.a.ip('link', 'set', ifA, 'up');
+      u.b.ip('link', 'set', ifB, 'up');
+      assert.equal(ping(u.a, `10.${k}.0.2`, 3), 3);
+      await new Promise((r) => setTimeout(r, 200));
+      await cap.stop();
+      const rows = tsharkFields(cap.file, ['ip.src', 'udp.checksum', 'udp.checksum.status', 'l2tp.sid', 'icmp.type'], {
+        decodeAs: ['l2tp.pw_type==0,eth', `udp.port==${sport},l2tp`],
+        prefs: ['l2tp.cookie_size:None', 'l2tp.l2_specific:Default L2-Specific', 'udp.check_checksum:TRUE'],
+        filter: 'l2tp',
+      });
+      const fromA = rows.filter((r) => first(r['ip.src']) === u.a4);
+      const fromB = rows.filter((r) => first(r['ip.src']) === u.b4);
+      assert.ok(fromA.length >= 3 && fromB.length >= 3, JSON.stringify(rows.slice(0, 4)));
+      for (const r of fromA) {
+        assert.notEqual(first(r['udp.checksum']), '0x0000', `udp_csum on → a checksum (${JSON.stringify(r)})`);
+        assert.equal(first(r['udp.checksum.status']), '1', `tshark verifies it as good (${JSON.stringify(r)})`);
+        assert.equal(r['l2tp.sid'], hex32(sidB));
+      }
+      for (const r of fromB) assert.equal(first(r['udp.checksum']), '0x0000', `udp_csum off → 0 (${JSON.stringify(r)})`);
+    } finally {
+      await cap.stop();
+      cap.remove();
+      u.a.ul2tp('del', 'tunnel', 'tunnel_id', String(tidA));
+      u.b.ul2tp('del', 'tunnel', 'tunnel_id', String(tidB));
+    }
+  });
 });
