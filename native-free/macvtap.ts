@@ -5,7 +5,7 @@
  * /dev/tapN we read and write with plain `fs`.
  *
  *   NAME (veth, user's side, DOWN at creation) <──> ul2tpXXXXXXXX (veth, up, alias "ul2tp-peer:NAME")
- *                                                      └─ ul2tvXXXXXXXX (macvtap passthru, up) ── /dev/tapN
+ *                                                      └─ ul2tvXXXXXXXX (macvtap passthru, up, allmulticast) ── /dev/tapN
  *
  * Every read from the device yields a 10-byte virtio_net_hdr then the frame;
  * every write must start with one (zeros = no offload).
@@ -13,7 +13,8 @@
  * NAME gets gso_max_segs 1 so the stack segments before the veth (the kernel's
  * l2tpeth has no offloads either) and no GSO super-frames reach the reader;
  * checksum offload cannot be turned off without ethtool, so the reader
- * completes VIRTIO_NET_HDR_F_NEEDS_CSUM frames itself (tx-worker.ts).
+ * completes VIRTIO_NET_HDR_F_NEEDS_CSUM frames itself (vnet.ts). The macvtap
+ * gets allmulticast, or macvlan's multicast filter would drop IPv6 ND.
  */
 import fs from 'node:fs';
 import { execFile } from 'node:child_process';
@@ -21,7 +22,6 @@ import { randomBytes } from 'node:crypto';
 import { kernelError, L2tpError } from '../src/errors.js';
 import { ip, showLinks, type IpLink } from './ip.js';
 
-export const VNET_HDR_LEN = 10;
 /** Largest MTU of a veth (and of l2tpeth: max_mtu 65535). */
 export const MAX_MTU = 65535;
 /** The peer's alias marks interfaces created by this backend (adoption after a restart). */
