@@ -119,6 +119,8 @@ for (const backend of backends) describe(`interop with QEMU -netdev l2tpv3 (${ba
       sessionId?: number;
       peerSessionId?: number;
       qemuSees?: Partial<L2tpPeer>;
+      /** MTU of both ends' interfaces (default: ul2tp's default MTU). */
+      mtu?: number;
       /** Runs once the ul2tp end exists, before QEMU starts. */
       beforeQemu?: (tid: number, sid: number) => void;
     } = {},): Promise<Pw> {
@@ -153,7 +155,7 @@ for (const backend of backends) describe(`interop with QEMU -netdev l2tpv3 (${ba
       );
       const o = k % 250;
       const pw = { ul4: `10.${o}.1.1`, q4: `10.${o}.1.2`, ul6: `fd00:${k}::1`, q6: `fd00:${k}::2` };
-      u.a.ip('link', 'set', ifname, 'up');
+      u.a.ip('link', 'set', ifname, 'up', ...(extra.mtu ? ['mtu', String(extra.mtu)] : []));
       u.a.ip('addr', 'add', `${pw.ul4}/24`, 'dev', ifname);
       u.a.ip('-6', 'addr', 'add', `${pw.ul6}/64`, 'dev', ifname, 'nodad');
       extra.beforeQemu?.(tid, p.sessionId);
@@ -237,6 +239,26 @@ for (const backend of backends) describe(`interop with QEMU -netdev l2tpv3 (${ba
       await pw.close();
     }
   });
+
+  for (const [encap, fam] of [
+    ['udp', 4],
+    ['udp', 6],
+    ['ip', 4],
+    ['ip', 6],
+  ] as const) {
+    if (udpOnly && encap === 'ip') continue;
+    it(`1500-byte overlay over a 1500-byte underlay (${encap}, IPv${fam}): full-size frames cross as outer fragments both ways`, async () => {
+      const pw = await pseudowire({ encap, fam, cookieLen: 4, l2spec: 'default' }, { mtu: 1500 });
+      try {
+        // 1472 + 28 = a 1500-byte IPv4 packet with DF set inside: only the outer packet may fragment.
+        assert.equal(ping(u.a, pw.q4, 3, 1472, ['-M', 'do']), 3, `ul2tp → QEMU\n${pw.why()}`);
+        assert.equal(ping(u.b, pw.ul4, 3, 1472, ['-M', 'do']), 3, `QEMU → ul2tp\n${pw.why()}`);
+        assert.equal(ping(u.b, pw.ul6, 3, 1452, ['-M', 'do']), 3, `QEMU → ul2tp IPv6\n${pw.why()}`);
+      } finally {
+        await pw.close();
+      }
+    });
+  }
 
   it('seq send towards QEMU: traffic flows and send_seq turns off (LAC rule, SPEC.md §2.5)', async () => {
     let before: boolean | undefined;
