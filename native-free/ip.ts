@@ -11,6 +11,7 @@ const TEXT_ERRNO: ReadonlyArray<readonly [string, string]> = [
   ['No such device', 'ENODEV'],
   ['Cannot find device', 'ENODEV'],
   ['does not exist', 'ENODEV'],
+  ['Unknown device type', 'EOPNOTSUPP'],
   ['Operation not permitted', 'EPERM'],
   ['Permission denied', 'EACCES'],
   ['Invalid argument', 'EINVAL'],

@@ -132,14 +132,29 @@ export async function openTapDevice(tap: string): Promise<number> {
   }
 }
 
+/**
+ * Keep a hidden interface silent: no IPv6 on it (no link-local address, so no
+ * DAD, router or MLD traffic that would come out of NAME, e.g. into a bridge).
+ */
+async function quiet(dev: string): Promise<void> {
+  try {
+    fs.writeFileSync(`/proc/sys/net/ipv6/conf/${dev}/disable_ipv6`, '1');
+  } catch {
+    /* IPv6 disabled or absent: nothing to silence */
+  }
+  await ip(['link', 'set', 'dev', dev, 'addrgenmode', 'none']).catch(() => undefined);
+}
+
 async function ensureTap(peer: string, suffix: string, existing: IpLink[] | undefined): Promise<string> {
   const found = existing?.find((l) => l.linkinfo?.info_kind === 'macvtap' && l.link === peer);
   if (found) {
+    await quiet(found.ifname);
     await ip(['link', 'set', 'dev', found.ifname, 'mtu', String(MAX_MTU), 'allmulticast', 'on', 'up']);
     return found.ifname;
   }
   const tap = `ul2tv${suffix}`;
   await ip(['link', 'add', 'link', peer, 'name', tap, 'mtu', String(MAX_MTU), 'type', 'macvtap', 'mode', 'passthru']);
+  await quiet(tap);
   // allmulticast: macvlan filters multicast by its own lists otherwise (IPv6 ND would not pass)
   await ip(['link', 'set', 'dev', tap, 'allmulticast', 'on', 'up']);
   return tap;
@@ -158,6 +173,7 @@ export async function openSessionInterface(name: string, mtu: number): Promise<M
   if (existing) {
     const peer = await ourPeer(existing);
     if (!peer) throw kernelError('EEXIST');
+    await quiet(peer.ifname);
     await ip(['link', 'set', 'dev', peer.ifname, 'mtu', String(MAX_MTU), 'up']);
     const suffix = peer.ifname.slice(5);
     const tap = await ensureTap(peer.ifname, suffix, await showLinks());
@@ -183,6 +199,7 @@ export async function openSessionInterface(name: string, mtu: number): Promise<M
   if (!created) throw kernelError('EEXIST', 'could not pick a free hidden peer name');
   const peer = `ul2tp${suffix}`;
   try {
+    await quiet(peer);
     await ip(['link', 'set', 'dev', peer, 'alias', PEER_ALIAS_PREFIX + name, 'up']);
     const tap = await ensureTap(peer, suffix, undefined);
     const fd = await openTapDevice(tap);

@@ -227,6 +227,12 @@ describe('native-free dataplane over a veth underlay', { skip: reason ?? false }
     try {
       assert.ok(links(u.a).includes(ifa));
       assert.equal(links(u.a).filter((n) => n.startsWith('ul2t')).length, before + 2);
+      // the hidden veth end and macvtap stay silent: no IPv6 (no link-local, so no DAD/RS/MLD out of the interface)
+      await new Promise((r) => setTimeout(r, 300));
+      const addrs = JSON.parse(sh('ip', ['-n', u.a, '-j', 'addr', 'show'])) as Array<{ ifname: string; addr_info: Array<{ family: string }> }>;
+      for (const l of addrs.filter((x) => x.ifname.startsWith('ul2t'))) {
+        assert.deepEqual(l.addr_info, [], `${l.ifname} has addresses`);
+      }
       pa.send('remove-session');
       assert.equal(await pa.line(), 'REMOVED');
       assert.ok(!links(u.a).includes(ifa), `${ifa} still present`);
