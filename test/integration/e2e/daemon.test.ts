@@ -1,0 +1,73 @@
+/**
+ * The per-namespace daemon: started once however many CLIs race to start it,
+ * one per network namespace, and the interfaces follow `add`/`del`.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { after, before, describe, it } from 'node:test';
+import { CLI, IP, Netns, netnsUnavailable, run, waitFor } from '../lib/netns.js';
+import { control } from '../lib/ul2tp.js';
+
+const skip = netnsUnavailable();
+if (skip) console.log(`# skipping daemon tests: ${skip}`);
+
+describe('per-namespace daemon', { skip: skip || undefined }, () => {
+  let ns: Netns;
+  let other: Netns;
+  before(() => {
+    ns = new Netns('ul2d');
+    other = new Netns('ul2e');
+  });
+  after(() => {
+    ns?.destroy();
+    other?.destroy();
+  });
+
+  it('eight CLIs started at the same time start exactly one daemon', async () => {
+    const runs = Array.from({ length: 8 }, () => {
+      const c = spawn(IP, ['netns', 'exec', ns.name, process.execPath, CLI, 'show', 'tunnel'], { env: ns.env(), stdio: 'ignore' });
+      return once(c, 'exit').then(([code]) => code as number);
+    });
+    const codes = await Promise.all(runs);
+    assert.deepEqual(codes, [0, 0, 0, 0, 0, 0, 0, 0]);
+    // Daemons that lost the race to the namespace lock exit by themselves.
+    const pidsNow = () => run(IP, ['netns', 'pids', ns.name]).stdout.split(/\s+/).filter(Boolean);
+    await waitFor(() => pidsNow().length === 1, 10_000);
+    const pids = pidsNow();
+    assert.equal(pids.length, 1, `exactly one process (the daemon) stays in the namespace: ${pids.join(' ')}`);
+    assert.equal(control<{ pid: number }>(ns).pid, Number(pids[0]));
+  });
+
+  it('each namespace has its own daemon and its own configuration', () => {
+    ns.ok('add', 'tunnel', 'tunnel_id', '7', 'peer_tunnel_id', '8', 'local', '127.0.0.1', 'remote', '127.0.0.2', 'udp_sport', '7000', 'udp_dport', '8000');
+    assert.match(ns.ok('show', 'tunnel'), /^Tunnel 7, encap UDP/);
+    assert.equal(other.ok('show', 'tunnel'), '');
+    assert.notEqual(control<{ pid: number }>(ns).pid, control<{ pid: number }>(other).pid);
+    // The same tunnel id is free in the other namespace, as with the kernel.
+    other.ok('add', 'tunnel', 'tunnel_id', '7', 'peer_tunnel_id', '8', 'local', '127.0.0.1', 'remote', '127.0.0.2', 'udp_sport', '7000', 'udp_dport', '8000');
+    const dup = ns.ul2tp('add', 'tunnel', 'tunnel_id', '7', 'peer_tunnel_id', '8', 'local', '127.0.0.1', 'remote', '127.0.0.2', 'udp_sport', '7001', 'udp_dport', '8000');
+    assert.equal(dup.status, 2);
+    assert.equal(dup.stderr, 'RTNETLINK answers: File exists\n');
+  });
+
+  it('add session returns once the interface exists, DOWN, with the kernel MTU; del session removes it', () => {
+    // Loopback underlay: route MTU 65536 → 65536 - 54 (SPEC.md §3.4).
+    ns.ok('add', 'session', 'tunnel_id', '7', 'session_id', '1', 'peer_session_id', '2');
+    const link = ns.exec('ip', ['-o', 'link', 'show', 'l2tpeth0']);
+    assert.equal(link.status, 0, 'l2tpeth0 exists as soon as add session returns');
+    assert.match(link.stdout, /mtu 65482 .*state DOWN/);
+    ns.ok('add', 'session', 'name', 'sess%d', 'tunnel_id', '7', 'session_id', '3', 'peer_session_id', '4', 'l2spec_type', 'none');
+    assert.match(ns.exec('ip', ['-o', 'link', 'show', 'sess0']).stdout, /mtu 65486 /);
+    const taken = ns.ul2tp('add', 'session', 'name', 'lo', 'tunnel_id', '7', 'session_id', '5', 'peer_session_id', '6');
+    assert.equal(taken.status, 2);
+    assert.equal(taken.stderr, 'RTNETLINK answers: File exists\n');
+    ns.ok('del', 'session', 'tunnel_id', '7', 'session_id', '1');
+    assert.notEqual(ns.exec('ip', ['link', 'show', 'l2tpeth0']).status, 0, 'l2tpeth0 removed');
+    ns.ok('del', 'tunnel', 'tunnel_id', '7');
+    assert.notEqual(ns.exec('ip', ['link', 'show', 'sess0']).status, 0, 'del tunnel removes its sessions');
+    const gone = ns.ul2tp('del', 'tunnel', 'tunnel_id', '7');
+    assert.equal(gone.status, 2);
+    assert.equal(gone.stderr, 'RTNETLINK answers: No such device\n');
+  });
+});
