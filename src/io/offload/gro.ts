@@ -1,0 +1,356 @@
+/**
+ * Receive side of the offload path: GRO-style coalescing of the frames one receive batch
+ * delivers to session TAPs opened with IFF_VNET_HDR.
+ *
+ * Consecutive TCP segments of one flow are merged into one super-frame written with a
+ * virtio_net_hdr (gso_type TCPV4/TCPV6, gso_size = the first segment's payload, NEEDS_CSUM
+ * with the pseudo-header sum in the TCP checksum field), following the kernel's
+ * tcp_gro_receive and wireguard-go's tcpGRO rules:
+ *   - same TAP, same Ethernet addresses, same IP addresses and TCP ports;
+ *   - IPv4 without options or fragmentation, ids incrementing by one, same TOS/TTL/DF;
+ *     IPv6 without extension headers, same traffic class/flow label/hop limit;
+ *   - TCP flags exactly ACK (PSH allowed, and then it ends the super-frame), no
+ *     SYN/FIN/RST/URG/ECE/CWR, same ack number, window, header length and options;
+ *   - sequence numbers contiguous; every payload equal to the first's except a shorter last;
+ *   - at most MAX_SEGS segments and 65535 bytes of IP payload (IPv4 total length);
+ *   - every merged segment's IPv4 header checksum and TCP checksum verified first (the inner
+ *     TCP checksum is the only end-to-end check when the tunnel runs without UDP checksums;
+ *     a segment that fails is written on its own, unchanged, for the kernel to drop).
+ * Everything else is written as it came, behind an all-zero virtio_net_hdr. A non-mergeable
+ * TCP frame of a held flow (pure ACK, FIN, gap, ...) first flushes that flow, so the order
+ * within a flow is kept; frames of other flows may overtake held ones, as with GRO.
+ *
+ * Frames held by reference (`inPlace`: the caller's receive slab, with at least
+ * VNET_HDR_LEN writable bytes in front of the frame) stay valid only until `flush()`, which
+ * the caller runs at the end of every receive batch. No allocation after construction, no
+ * throwing.
+ */
+import { csumAdd, ipv4HeaderCsum, ipv4HeaderOk, pseudo4, pseudo6 } from './csum.js';
+import { GSO_TCPV4, GSO_TCPV6, VNET_F_NEEDS_CSUM, VNET_HDR_LEN, emitVnet, emitVnetNone } from './vnet.js';
+
+/** write(2) of buf[off, off+len) to a TAP fd: bytes written or -errno. */
+export type TapWrite = (fd: number, buf: Buffer, off: number, len: number) => number;
+
+export const MAX_SEGS = 64;
+/** Largest frame we build: Ethernet + IPv6 + TCP with options + 64 KiB. */
+const FRAME_MAX = 14 + 40 + 60 + 65535;
+const TCP_ACK = 0x10;
+const TCP_PSH = 0x08;
+
+class Flow {
+  fd = -1;
+  base = 0;
+  /** Where the first segment's frame is while not copied (the caller's slab). */
+  src: Buffer;
+  srcOff = 0;
+  copied = false;
+  /** Own storage: virtio_net_hdr at 0, frame at VNET_HDR_LEN. */
+  readonly buf: Buffer;
+  frameLen = 0;
+  l4 = 0;
+  hdrLen = 0;
+  v6 = false;
+  mss = 0;
+  nseg = 0;
+  nextSeq = 0;
+  lastId = 0;
+  closed = false;
+  psh = false;
+  verified = false;
+  constructor() {
+    this.buf = Buffer.alloc(VNET_HDR_LEN + FRAME_MAX + 64);
+    this.src = this.buf;
+  }
+}
+
+// classify() results
+const C_OTHER = 0;
+const C_TCP = 1;
+const C_MERGEABLE = 2;
+
+export class Coalescer {
+  /** Segments merged into an earlier one. */
+  merged = 0;
+  /** Super-frames written (two or more segments). */
+  superFrames = 0;
+  /** Frames written on their own. */
+  single = 0;
+  /** Writes that failed (counted into stats[base + dropIdx] per segment). */
+  writeErrors = 0;
+
+  private readonly pool: Flow[] = [];
+  /** Held flows in start order: act[0, nAct). */
+  private readonly act: Flow[] = [];
+  private nAct = 0;
+  private readonly scratch: Buffer;
+  // classify() outputs
+  private cL4 = 0;
+  private cHdr = 0;
+  private cFrame = 0;
+  private cPay = 0;
+  private cV6 = false;
+
+  constructor(
+    private readonly write: TapWrite,
+    private readonly stats: Float64Array,
+    private readonly dropIdx: number,
+    maxFlows = 8,
+  ) {
+    for (let i = 0; i < maxFlows; i++) {
+      const f = new Flow();
+      this.pool.push(f);
+      this.act.push(f);
+    }
+    this.scratch = Buffer.alloc(VNET_HDR_LEN + FRAME_MAX + 64);
+  }
+
+  /** Flows currently held. */
+  get held(): number {
+    return this.nAct;
+  }
+
+  /**
+   * One received frame for the TAP `fd` (session stats slot `base`). `inPlace`: buf is the
+   * receive slab, valid until flush(), with VNET_HDR_LEN writable bytes before `off`.
+   */
+  add(fd: number, base: number, buf: Buffer, off: number, len: number, inPlace: boolean): void {
+    const k = this.classify(buf, off, len);
+    if (k === C_OTHER) {
+      this.writeOne(fd, base, buf, off, len, inPlace);
+      return;
+    }
+    const i = this.find(fd, buf, off);
+    if (k === C_TCP) {
+      if (i >= 0) this.flushAt(i);
+      this.writeOne(fd, base, buf, off, len, inPlace);
+      return;
+    }
+    if (i >= 0) {
+      const f = this.act[i]!;
+      if (this.canMerge(f, buf, off)) {
+        this.merge(f, buf, off);
+        return;
+      }
+      this.flushAt(i);
+    }
+    this.start(fd, base, buf, off, inPlace);
+  }
+
+  /** Writes every held flow (end of a receive batch). */
+  flush(): void {
+    for (let i = 0; i < this.nAct; i++) this.emit(this.act[i]!);
+    this.nAct = 0;
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private classify(buf: Buffer, off: number, len: number): number {
+    if (len < 54) return C_OTHER;
+    const et = (buf[off + 12]! << 8) | buf[off + 13]!;
+    let l4: number;
+    let frame: number;
+    if (et === 0x0800) {
+      if (buf[off + 14] !== 0x45 || buf[off + 23] !== 6) return C_OTHER;
+      if ((((buf[off + 20]! << 8) | buf[off + 21]!) & 0x3fff) !== 0) return C_OTHER;
+      const tot = (buf[off + 16]! << 8) | buf[off + 17]!;
+      if (tot < 40 || 14 + tot > len) return C_OTHER;
+      l4 = 34;
+      frame = 14 + tot;
+      this.cV6 = false;
+    } else if (et === 0x86dd) {
+      if (len < 74 || buf[off + 14]! >> 4 !== 6 || buf[off + 20] !== 6) return C_OTHER;
+      const plen = (buf[off + 18]! << 8) | buf[off + 19]!;
+      if (plen < 20 || 54 + plen > len) return C_OTHER;
+      l4 = 54;
+      frame = 54 + plen;
+      this.cV6 = true;
+    } else {
+      return C_OTHER;
+    }
+    const doff = (buf[off + l4 + 12]! >> 4) << 2;
+    if (doff < 20 || l4 + doff > frame) return C_OTHER;
+    this.cL4 = l4;
+    this.cHdr = l4 + doff;
+    this.cFrame = frame;
+    this.cPay = frame - l4 - doff;
+    const flags = buf[off + l4 + 13]!;
+    if (this.cPay === 0 || (flags & ~TCP_PSH) !== TCP_ACK || (buf[off + l4 + 12]! & 0x0f) !== 0) return C_TCP;
+    if (!this.cV6 && !ipv4HeaderOk(buf, off + 14, 20)) return C_TCP;
+    return C_MERGEABLE;
+  }
+
+  /** Index in act[] of the held flow with the same TAP, addresses and ports; -1 if none. */
+  private find(fd: number, buf: Buffer, off: number): number {
+    const v6 = this.cV6;
+    const l4 = this.cL4;
+    for (let i = 0; i < this.nAct; i++) {
+      const f = this.act[i]!;
+      if (f.fd !== fd || f.v6 !== v6) continue;
+      const hb = f.copied ? f.buf : f.src;
+      const ho = f.copied ? VNET_HDR_LEN : f.srcOff;
+      if (hb[ho + l4] !== buf[off + l4] || hb[ho + l4 + 1] !== buf[off + l4 + 1] || hb[ho + l4 + 2] !== buf[off + l4 + 2] || hb[ho + l4 + 3] !== buf[off + l4 + 3]) continue;
+      const a = v6 ? 22 : 26;
+      const n = v6 ? 32 : 8;
+      let same = true;
+      for (let j = 0; j < n; j++) {
+        if (hb[ho + a + j] !== buf[off + a + j]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return i;
+    }
+    return -1;
+  }
+
+  private tcpOk(b: Buffer, o: number, v6: boolean, l4: number, frame: number): boolean {
+    const tcpLen = frame - l4;
+    const ps = v6 ? pseudo6(b, o + 14, 6, tcpLen) : pseudo4(b, o + 14, 6, tcpLen);
+    return csumAdd(b, o + l4, tcpLen, ps) === 0xffff;
+  }
+
+  private canMerge(f: Flow, buf: Buffer, off: number): boolean {
+    if (f.closed || f.nseg >= MAX_SEGS) return false;
+    const l4 = this.cL4;
+    const pay = this.cPay;
+    if (this.cHdr !== f.hdrLen || pay > f.mss) return false;
+    if (f.frameLen - 14 + pay > 65535) return false;
+    const seq = ((buf[off + l4 + 4]! << 24) | (buf[off + l4 + 5]! << 16) | (buf[off + l4 + 6]! << 8) | buf[off + l4 + 7]!) >>> 0;
+    if (seq !== f.nextSeq) return false;
+    const hb = f.copied ? f.buf : f.src;
+    const ho = f.copied ? VNET_HDR_LEN : f.srcOff;
+    // Ethernet addresses
+    for (let j = 0; j < 12; j++) if (hb[ho + j] !== buf[off + j]) return false;
+    if (!f.v6) {
+      if (hb[ho + 15] !== buf[off + 15] || hb[ho + 20] !== buf[off + 20] || hb[ho + 22] !== buf[off + 22]) return false;
+      const id = (buf[off + 18]! << 8) | buf[off + 19]!;
+      if (id !== ((f.lastId + 1) & 0xffff)) return false;
+    } else {
+      for (let j = 14; j < 18; j++) if (hb[ho + j] !== buf[off + j]) return false;
+      if (hb[ho + 21] !== buf[off + 21]) return false;
+    }
+    // ack number, data offset, flags (PSH aside), window, options
+    for (let j = l4 + 8; j < l4 + 13; j++) if (hb[ho + j] !== buf[off + j]) return false;
+    if ((hb[ho + l4 + 13]! & ~TCP_PSH) !== (buf[off + l4 + 13]! & ~TCP_PSH)) return false;
+    if (hb[ho + l4 + 14] !== buf[off + l4 + 14] || hb[ho + l4 + 15] !== buf[off + l4 + 15]) return false;
+    for (let j = l4 + 20; j < f.hdrLen; j++) if (hb[ho + j] !== buf[off + j]) return false;
+    if (!f.verified) {
+      if (!this.tcpOk(hb, ho, f.v6, l4, f.frameLen)) return false;
+      f.verified = true;
+    }
+    return this.tcpOk(buf, off, f.v6, l4, this.cFrame);
+  }
+
+  private merge(f: Flow, buf: Buffer, off: number): void {
+    if (!f.copied) {
+      f.src.copy(f.buf, VNET_HDR_LEN, f.srcOff, f.srcOff + f.frameLen);
+      f.copied = true;
+    }
+    const pay = this.cPay;
+    const at = off + this.cHdr;
+    buf.copy(f.buf, VNET_HDR_LEN + f.frameLen, at, at + pay);
+    f.frameLen += pay;
+    f.nseg++;
+    f.nextSeq = (f.nextSeq + pay) >>> 0;
+    if (!f.v6) f.lastId = (buf[off + 18]! << 8) | buf[off + 19]!;
+    const psh = (buf[off + this.cL4 + 13]! & TCP_PSH) !== 0;
+    if (psh) f.psh = true;
+    if (psh || pay < f.mss) f.closed = true;
+    this.merged++;
+  }
+
+  private start(fd: number, base: number, buf: Buffer, off: number, inPlace: boolean): void {
+    if (this.nAct === this.act.length) this.flushAt(0);
+    // act[nAct] is a free flow (act holds every pool member; [nAct, end) are free)
+    const f = this.act[this.nAct++]!;
+    f.fd = fd;
+    f.base = base;
+    f.v6 = this.cV6;
+    f.l4 = this.cL4;
+    f.hdrLen = this.cHdr;
+    f.frameLen = this.cFrame;
+    f.mss = this.cPay;
+    f.nseg = 1;
+    const l4 = this.cL4;
+    const seq = ((buf[off + l4 + 4]! << 24) | (buf[off + l4 + 5]! << 16) | (buf[off + l4 + 6]! << 8) | buf[off + l4 + 7]!) >>> 0;
+    f.nextSeq = (seq + this.cPay) >>> 0;
+    f.lastId = f.v6 ? 0 : (buf[off + 18]! << 8) | buf[off + 19]!;
+    f.psh = (buf[off + l4 + 13]! & TCP_PSH) !== 0;
+    f.closed = f.psh;
+    f.verified = false;
+    if (inPlace) {
+      f.src = buf;
+      f.srcOff = off;
+      f.copied = false;
+    } else {
+      buf.copy(f.buf, VNET_HDR_LEN, off, off + this.cFrame);
+      f.copied = true;
+    }
+  }
+
+  /** Writes act[i] and removes it, keeping the start order of the others. */
+  private flushAt(i: number): void {
+    const f = this.act[i]!;
+    this.emit(f);
+    const last = this.nAct - 1;
+    for (let j = i; j < last; j++) this.act[j] = this.act[j + 1]!;
+    this.act[last] = f;
+    this.nAct = last;
+  }
+
+  private emit(f: Flow): void {
+    if (f.nseg === 1) {
+      if (f.copied) this.writeOne(f.fd, f.base, f.buf, VNET_HDR_LEN, f.frameLen, true);
+      else this.writeOne(f.fd, f.base, f.src, f.srcOff, f.frameLen, true);
+      f.src = f.buf;
+      return;
+    }
+    const b = f.buf;
+    const F = VNET_HDR_LEN;
+    const l3 = F + 14;
+    const l4 = F + f.l4;
+    const tcpLen = f.frameLen - f.l4;
+    let ps: number;
+    if (!f.v6) {
+      const tot = f.frameLen - 14;
+      b[l3 + 2] = tot >>> 8;
+      b[l3 + 3] = tot & 0xff;
+      ipv4HeaderCsum(b, l3, 20);
+      ps = pseudo4(b, l3, 6, tcpLen);
+    } else {
+      b[l3 + 4] = tcpLen >>> 8;
+      b[l3 + 5] = tcpLen & 0xff;
+      ps = pseudo6(b, l3, 6, tcpLen);
+    }
+    if (f.psh) b[l4 + 13] = b[l4 + 13]! | TCP_PSH;
+    b[l4 + 16] = ps >>> 8;
+    b[l4 + 17] = ps & 0xff;
+    emitVnet(b, 0, VNET_F_NEEDS_CSUM, f.v6 ? GSO_TCPV6 : GSO_TCPV4, f.hdrLen, f.mss, f.l4, 16);
+    if (this.write(f.fd, b, 0, F + f.frameLen) < 0) {
+      this.writeErrors++;
+      this.stats[f.base + this.dropIdx] += f.nseg;
+    }
+    this.superFrames++;
+    f.src = f.buf;
+  }
+
+  /** One frame behind an all-zero virtio_net_hdr; `inPlace`: VNET_HDR_LEN bytes before off are ours. */
+  private writeOne(fd: number, base: number, buf: Buffer, off: number, len: number, inPlace: boolean): void {
+    let r: number;
+    if (inPlace && off >= VNET_HDR_LEN) {
+      emitVnetNone(buf, off - VNET_HDR_LEN);
+      r = this.write(fd, buf, off - VNET_HDR_LEN, len + VNET_HDR_LEN);
+    } else {
+      const s = this.scratch;
+      const n = len < s.length - VNET_HDR_LEN ? len : s.length - VNET_HDR_LEN;
+      emitVnetNone(s, 0);
+      buf.copy(s, VNET_HDR_LEN, off, off + n);
+      r = this.write(fd, s, 0, n + VNET_HDR_LEN);
+    }
+    this.single++;
+    if (r < 0) {
+      this.writeErrors++;
+      this.stats[base + this.dropIdx]++;
+    }
+  }
+}
