@@ -18,6 +18,8 @@
  */
 import fs from 'node:fs';
 import { execFile } from 'node:child_process';
+import os from 'node:os';
+import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { kernelError, L2tpError } from '../src/errors.js';
 import { ip, showLinks, type IpLink } from './ip.js';
@@ -117,19 +119,27 @@ export async function openTapDevice(tap: string): Promise<number> {
   if (st && st.isCharacterDevice() && rdevMajor(st.rdev) === major && rdevMinor(st.rdev) === minor) {
     return fs.openSync(std, flags);
   }
-  // Absent or someone else's: a private node next to it (devtmpfs allows device nodes).
-  const priv = st ? `/dev/.${tap}-${process.pid}` : std;
-  try {
-    fs.unlinkSync(priv);
-  } catch {
-    /* not there */
+  // Absent: create the standard node (no udev here). Someone else's: a private
+  // node, opened then unlinked; /dev (devtmpfs) allows device nodes, a tmpfs
+  // may be mounted nodev, so it is the last resort.
+  const priv = path.join(os.tmpdir(), `.${tap}-${process.pid}`);
+  const candidates = st ? [`/dev/.${tap}-${process.pid}`, priv] : [std, priv];
+  let lastError: unknown = null;
+  for (const node of candidates) {
+    try {
+      fs.rmSync(node, { force: true });
+      await mknod(node, major, minor);
+      try {
+        return fs.openSync(node, flags);
+      } finally {
+        if (node !== std) fs.rmSync(node, { force: true });
+      }
+    } catch (e) {
+      lastError = e;
+    }
   }
-  await mknod(priv, major, minor);
-  try {
-    return fs.openSync(priv, flags);
-  } finally {
-    if (priv !== std) fs.rmSync(priv, { force: true });
-  }
+  if (lastError instanceof L2tpError) throw lastError;
+  throw kernelError('EACCES', `cannot open the device of ${tap}: ${(lastError as Error).message}`);
 }
 
 /**
