@@ -1,4 +1,6 @@
 import type { SessionConfig, TunnelConfig } from '../engine/config.js';
+import type { CaptureRing } from './capture-ring.js';
+import type { ImpairConfig } from './impair.js';
 
 /**
  * A dataplane backend: owns the packet I/O for every tunnel and session of
@@ -19,6 +21,10 @@ export interface Dataplane {
   removeSession(tunnelId: number, sessionId: number): Promise<void>;
   removeTunnel(tunnelId: number): Promise<void>;
   close(): Promise<void>;
+  /** Optional: capture rings the workers fill while `ctl[0]` is non-zero (absent = capture unsupported). */
+  readonly captureRings?: readonly CaptureRing[];
+  /** Optional: sets or clears (null) a session's transmit impairment (absent = unsupported). */
+  setImpairment?(tunnelId: number, sessionId: number, cfg: ImpairConfig | null): Promise<void>;
 }
 
 export interface TunnelHandle {

@@ -27,6 +27,8 @@ import { randomMac, setMac, setMtu } from './netdev.js';
 import { openUdpTunnelSocket } from './udp.js';
 import { openRawIpSocket } from './rawip.js';
 import type { WorkerCommand, WorkerInit, WorkerReply } from './worker-protocol.js';
+import { CaptureRing } from '../capture-ring.js';
+import type { ImpairConfig } from '../impair.js';
 
 type Cmd = WorkerCommand extends infer T ? (T extends unknown ? Omit<T, 'seq'> : never) : never;
 
@@ -118,13 +120,23 @@ export class KoffiDataplane implements Dataplane {
   private readonly raw = new Map<string, RawSock>();
   private readonly tx: WorkerHandle;
   private readonly rx: WorkerHandle;
+  /** Capture rings written by the tx and rx workers (src/io/capture-ring.ts). */
+  readonly captureRings: readonly CaptureRing[];
 
   constructor() {
     const sab = new SharedArrayBuffer(MAX_SLOTS * SLOT_SIZE * Float64Array.BYTES_PER_ELEMENT);
     this.stats = new Float64Array(sab);
     for (let i = MAX_SLOTS - 1; i >= 1; i--) this.freeSlots.push(i * SLOT_SIZE);
-    this.tx = new WorkerHandle({ role: 'tx', stats: sab, orphanBase: 0 });
-    this.rx = new WorkerHandle({ role: 'rx', stats: sab, orphanBase: 0 });
+    const rings = [new CaptureRing(), new CaptureRing()];
+    this.captureRings = rings;
+    this.tx = new WorkerHandle({ role: 'tx', stats: sab, orphanBase: 0, capture: rings[0].sab });
+    this.rx = new WorkerHandle({ role: 'rx', stats: sab, orphanBase: 0, capture: rings[1].sab });
+  }
+
+  /** Sets or clears (null) a session's transmit impairment (src/io/impair.ts), in the tx worker. */
+  async setImpairment(tunnelId: number, sessionId: number, cfg: ImpairConfig | null): Promise<void> {
+    if (!this.sessions.has(`${tunnelId}/${sessionId}`)) throw kernelError('ENODEV');
+    await this.tx.call({ op: 'impair', tunnelId, sessionId, cfg });
   }
 
   private allocSlot(): number {

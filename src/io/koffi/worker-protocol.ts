@@ -1,5 +1,6 @@
 /** Messages between the koffi dataplane (main thread) and its workers. */
 import type { SessionConfig, TunnelConfig } from '../../engine/config.js';
+import type { ImpairConfig } from '../impair.js';
 
 export interface WorkerInit {
   role: 'tx' | 'rx';
@@ -9,6 +10,8 @@ export interface WorkerInit {
   orphanBase: number;
   /** eventfd the main thread signals after posting a command. */
   evfd: number;
+  /** Capture ring (src/io/capture-ring.ts) this worker writes to while a capture runs. */
+  capture?: SharedArrayBuffer;
 }
 
 export type WorkerCommand =
@@ -16,6 +19,7 @@ export type WorkerCommand =
   | { seq: number; op: 'delTunnel'; tunnelId: number }
   | { seq: number; op: 'addSession'; cfg: SessionConfig; base: number; fd: number }
   | { seq: number; op: 'delSession'; tunnelId: number; sessionId: number }
+  | { seq: number; op: 'impair'; tunnelId: number; sessionId: number; cfg: ImpairConfig | null }
   | { seq: number; op: 'stop' };
 
 export interface WorkerReply {

@@ -27,6 +27,9 @@ import { Batch, readFrames, recvBatch, sendBatch, writeFrame } from './batch.js'
 import { EPOLLERR, EPOLLHUP, EPOLLIN, EpollSet, eventfdDrain } from './epoll.js';
 import { sockaddrFor, waitWritable } from './udp.js';
 import type { WorkerCommand, WorkerInit } from './worker-protocol.js';
+// Everyday-use hooks (capture, impairment): logic in their own modules.
+import { CaptureRing, DIR_RX, DIR_TX, ENCAP_IP, ENCAP_UDP, captureOne } from '../capture-ring.js';
+import { clearImpair, impairFlushAll, impairInit, impairTake, impairWaitMs, impairedSessions, setImpair } from '../impair.js';
 
 const init = workerData as WorkerInit & { port: MessagePort };
 const port = init.port;
@@ -48,6 +51,10 @@ const SS = batch.slotSize;
 const table = new Table(stats.subarray(init.orphanBase, init.orphanBase + SLOT_SIZE));
 const ep = new EpollSet(128);
 ep.add(init.evfd, EPOLLIN, CTRL);
+/** Capture: ring.ctl[0] is read once per batch; non-zero while someone captures. */
+const cap = new CaptureRing(init.capture, init.capture ? undefined : 8);
+const capOn = cap.ctl;
+impairInit(batch, sendBatch as never);
 
 /** What an epoll data word points at. Index = data word. */
 interface TxEntry {
@@ -144,6 +151,13 @@ function onCommand(m: WorkerCommand): string | undefined {
       if (s) forgetSession(s);
       return undefined;
     }
+    case 'impair': {
+      const s = table.getSession(m.tunnelId, m.sessionId);
+      if (!s) return 'no such session';
+      const tc = s.tunnel.ctx as TunnelCtx;
+      setImpair(s, m.cfg, tc.fd, tc.dest);
+      return undefined;
+    }
     case 'stop':
       running = false;
       return undefined;
@@ -151,6 +165,7 @@ function onCommand(m: WorkerCommand): string | undefined {
 }
 
 function forgetSession(s: Session): void {
+  if (impairedSessions !== 0) clearImpair(s);
   if (role === 'tx') dropEntry(s.ctx as number, s.dev);
   else purge(s);
   if (s.cfg.reorderTimeoutMs > 0) reorderSessions--;
@@ -190,6 +205,17 @@ function pumpTap(s: Session): void {
       batch.off[j] -= hdr;
       batch.len[j] += hdr;
     }
+    // ---- capture / impairment hooks (src/io/capture-ring.ts, src/io/impair.ts)
+    if (capOn[0] !== 0) {
+      const now = performance.timeOrigin + performance.now();
+      const enc = s.txUdp ? ENCAP_UDP : ENCAP_IP;
+      for (let j = 0; j < n; j++) captureOne(cap, slab, j * SS + batch.off[j], batch.len[j], DIR_TX, enc, s.cfg.tunnelId, s.cfg.sessionId, now);
+    }
+    if (impairedSessions !== 0 && impairTake(s, batch, n, Date.now(), countTx)) {
+      if (n < BATCH) return;
+      continue;
+    }
+    // ---- end hooks
     let done = 0;
     let tries = 0;
     while (done < n) {
@@ -227,6 +253,7 @@ function pumpUdp(t: Tunnel, fd: number): void {
     const n = recvBatch(fd, batch, BATCH, HEADROOM);
     if (n <= 0) return;
     const now = Date.now();
+    if (capOn[0] !== 0) captureUdp(t, n); // capture hook
     for (let j = 0; j < n; j++) decapUdp(table, t, slab, j * SS + batch.off[j], batch.len[j], now, sink);
     if (n < BATCH) return;
   }
@@ -257,6 +284,7 @@ function pumpRaw(e: RxRawEntry): void {
         src = batch.srcAddr;
         srcOff = batch.srcAddrOff(j);
       }
+      if (capOn[0] !== 0) captureOne(cap, slab, off, len, DIR_RX, ENCAP_IP, 0, len >= 4 ? slab.readUInt32BE(off) : 0, performance.timeOrigin + performance.now()); // capture hook
       // IP encap has no tunnel context on the wire: the session id names the
       // session globally. Unlike the kernel, we also require the packet to come
       // from that session's tunnel remote (invisible to a correct peer, SPEC §6.4).
@@ -286,6 +314,16 @@ function pumpRaw(e: RxRawEntry): void {
   }
 }
 
+/** Capture hook: the UDP payloads of one received batch (session id from the header). */
+function captureUdp(t: Tunnel, n: number): void {
+  const now = performance.timeOrigin + performance.now();
+  for (let j = 0; j < n; j++) {
+    const off = j * SS + batch.off[j];
+    const len = batch.len[j];
+    captureOne(cap, slab, off, len, DIR_RX, ENCAP_UDP, t.cfg.tunnelId, len >= 8 ? slab.readUInt32BE(off + 4) : 0, now);
+  }
+}
+
 function expireAll(now: number): void {
   for (const s of table.sessions()) if (s.cfg.reorderTimeoutMs > 0) expire(s, now, sink);
 }
@@ -295,7 +333,7 @@ function expireAll(now: number): void {
 let running = true;
 port.postMessage({ seq: 0 }); // ready
 while (running) {
-  const n = ep.wait(reorderSessions > 0 ? 20 : -1);
+  const n = ep.wait(impairedSessions !== 0 ? impairWaitMs(reorderSessions > 0 ? 20 : -1, Date.now()) : reorderSessions > 0 ? 20 : -1);
   for (let i = 0; i < n; i++) {
     const data = ep.data(i);
     if (data === CTRL) {
@@ -316,5 +354,6 @@ while (running) {
     else pumpRaw(e);
   }
   if (reorderSessions > 0) expireAll(Date.now());
+  if (impairedSessions !== 0) impairFlushAll(Date.now()); // impairment hook
 }
 port.close();
