@@ -8,6 +8,7 @@
  * (L2tpError 'DAEMON' raised here).
  */
 import { spawn } from 'node:child_process';
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { L2tpError } from '../errors.js';
@@ -217,13 +218,35 @@ function giveUpReason(st: Started, deadline: number, timeoutMs: number, path: st
   const now = Date.now();
   if (st.spawnError !== null) return st.spawnError.message;
   // A daemon that exits non-zero may have lost the start race to another one: allow it a moment.
-  if (st.exitCode !== null && st.exitCode !== 0 && now - st.exitedAt > 1000)
-    return `the daemon exited with status ${st.exitCode} (see ${path.replace(/ctl\.sock$/, 'daemon.log')})`;
+  if (st.exitCode !== null && st.exitCode !== 0 && now - st.exitedAt > 1000) {
+    const logPath = path.replace(/ctl\.sock$/, 'daemon.log');
+    const why = lastLogLine(logPath);
+    return why !== '' ? `${why} (daemon exited with status ${st.exitCode}; see ${logPath})` : `the daemon exited with status ${st.exitCode} (see ${logPath})`;
+  }
   if (now >= deadline) {
     const why = last instanceof Error ? `: ${last.message}` : '';
     return `no daemon listening on ${path} after ${timeoutMs / 1000} s${why}`;
   }
   return null;
+}
+
+/** The last line a daemon wrote to its log, without the `ul2tp[pid]: ` prefix ('' if none). */
+function lastLogLine(logPath: string): string {
+  try {
+    const st = statSync(logPath);
+    const len = Math.min(st.size, 4096);
+    const fd = openSync(logPath, 'r');
+    try {
+      const buf = Buffer.alloc(len);
+      readSync(fd, buf, 0, len, st.size - len);
+      const lines = buf.toString('utf8').split('\n').filter((l) => l.trim() !== '');
+      return (lines[lines.length - 1] ?? '').replace(/^ul2tp\[\d+\]: /, '');
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return '';
+  }
 }
 
 function unreachable(path: string, e: unknown): L2tpError {

@@ -72,7 +72,7 @@ export async function runDaemon(opts: DaemonOptions = {}): Promise<void> {
   const statePath = `${dir}/state.json`;
   const loaded = loadStateFile(statePath);
   if (loaded.kind === 'corrupt') {
-    log(`state file ${statePath} is unusable (${loaded.reason}); kept as ${loaded.backup}; not starting`);
+    log(`state file ${statePath} is unusable (${loaded.reason}); not starting: fix or remove it (a copy is kept as ${loaded.backup})`);
     process.exit(1);
   }
 

@@ -3,8 +3,8 @@
  * file, fsync it, rename over the old one, fsync the directory) so that a
  * crash at any moment leaves either the old or the new file, never a mix.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { closeSync, fsyncSync, openSync, readFileSync, readdirSync, renameSync, writeFileSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { checkSavedState, type SavedState } from './handlers.js';
 
 export function writeStateFile(path: string, state: SavedState): void {
@@ -31,9 +31,10 @@ export type LoadResult =
   | { kind: 'corrupt'; reason: string; backup: string };
 
 /**
- * Read the state file. A missing file is an empty configuration; a file that
- * cannot be parsed is moved aside to `<path>.corrupt-<time>` (kept for the
- * user) and reported, never silently treated as empty.
+ * Read the state file. A missing file is an empty configuration. A file that
+ * cannot be used is left where it is (so every later start refuses too: never
+ * a silent empty configuration) and copied to `<path>.corrupt-<time>` (one
+ * copy per distinct content), and reported; the user fixes or removes it.
  */
 export function loadStateFile(path: string, now = new Date()): LoadResult {
   let text: string;
@@ -46,9 +47,23 @@ export function loadStateFile(path: string, now = new Date()): LoadResult {
   try {
     return { kind: 'ok', state: checkSavedState(JSON.parse(text)) };
   } catch (e) {
-    const backup = `${path}.corrupt-${now.toISOString().replace(/[:.]/g, '-')}`;
-    renameSync(path, backup);
     const reason = e instanceof SyntaxError ? 'truncated or not JSON' : (e as Error).message;
-    return { kind: 'corrupt', reason, backup };
+    return { kind: 'corrupt', reason, backup: keepBackup(path, text, now) };
   }
+}
+
+/** Copy an unusable state file aside, unless an identical copy is already there. */
+function keepBackup(path: string, text: string, now: Date): string {
+  const dir = dirname(path);
+  const prefix = `${basename(path)}.corrupt-`;
+  try {
+    for (const f of readdirSync(dir)) {
+      if (f.startsWith(prefix) && readFileSync(join(dir, f), 'utf8') === text) return join(dir, f);
+    }
+  } catch {
+    /* fall through: write a new copy */
+  }
+  const backup = `${path}.corrupt-${now.toISOString().replace(/[:.]/g, '-')}`;
+  writeFileSync(backup, text, { mode: 0o600 });
+  return backup;
 }
