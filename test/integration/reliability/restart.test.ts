@@ -1,0 +1,243 @@
+/**
+ * Crash, restart and shutdown (issue 9):
+ * - `kill -9` of a daemon in the middle of a TCP transfer; the next CLI call
+ *   starts a new daemon that restores every tunnel and session from the state
+ *   file and adopts the persistent TAPs: addresses, MTU, up state and bridge
+ *   membership survive; a 50 ms ping shows traffic back within 2 s; `show`
+ *   (text and -j) is identical; the transfer completes intact.
+ * - A truncated or corrupted state file: the daemon refuses to start, the CLI
+ *   says why, the file is kept (plus a backup copy), and it keeps refusing
+ *   (never a silent empty configuration) until the file is fixed or removed.
+ * - SIGTERM: exit 0, state file kept, control socket removed, interfaces kept;
+ *   a second `ul2tp daemon` in the same namespace refuses with a message and
+ *   a non-zero status.
+ */
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { CLI, Netns, ROOT, netnsUnavailable, ping, underlay, uniq, waitFor, type Underlay } from '../lib/netns.js';
+import { control, makeLink } from '../lib/ul2tp.js';
+
+const skip = netnsUnavailable();
+if (skip) console.log(`# skipping restart tests: ${skip}`);
+const LIB = join(ROOT, 'dist', 'test', 'integration', 'lib');
+const HERE = join(ROOT, 'dist', 'test', 'integration', 'reliability');
+
+function daemonDir(ns: Netns): string {
+  const d = readdirSync(ns.runDir).find((x) => /^\d+$/.test(x));
+  assert.ok(d, `no daemon directory in ${ns.runDir}`);
+  return join(ns.runDir, d);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** What must survive: link attributes and addresses of an interface, as `ip` prints them. */
+function ifState(ns: Netns, ifname: string): string {
+  const link = ns.ip('-o', 'link', 'show', 'dev', ifname);
+  const mtu = /mtu (\d+)/.exec(link)?.[1];
+  const master = /master (\S+)/.exec(link)?.[1] ?? '-';
+  const flags = /<([^>]*)>/.exec(link)?.[1].split(',').filter((f) => f !== 'LOWER_UP' && f !== 'NO-CARRIER').sort().join(',');
+  const addrs = ns
+    .ip('-o', 'addr', 'show', 'dev', ifname)
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.split(/\s+/).slice(2, 4).join(' '))
+    .sort()
+    .join('; ');
+  return `mtu ${mtu} master ${master} <${flags}> ${addrs}`;
+}
+
+function shows(ns: Netns): string[] {
+  return [ns.ok('show', 'tunnel'), ns.ok('show', 'session'), ns.ok('-j', 'show', 'tunnel'), ns.ok('-j', 'show', 'session'), ns.ok('-j', '-p', 'show', 'session')];
+}
+
+describe('crash and restart', { skip: skip || undefined }, () => {
+  let u: Underlay;
+  before(() => {
+    u = underlay();
+  });
+  after(() => u?.destroy());
+
+  it('kill -9 during a TCP transfer: everything comes back, traffic within 2 s, show identical', async () => {
+    const l1 = makeLink(u, { n: 1, cookies: ['0102030405060708', '1112131415161718'], mtu: 1400 });
+    const l2 = makeLink(u, { n: 2, encap: 'ip', up: false });
+    const br = uniq('br');
+    try {
+      // Session 2 on A is a bridge port; the bridge carries the address.
+      u.a.ip('link', 'add', br, 'type', 'bridge');
+      u.a.ip('link', 'set', l2.ifA, 'master', br, 'mtu', '1300', 'up');
+      u.a.ip('link', 'set', br, 'up');
+      u.a.ip('addr', 'add', `${l2.a4}/24`, 'dev', br);
+      u.b.ip('link', 'set', l2.ifB, 'mtu', '1300', 'up');
+      u.b.ip('addr', 'add', `${l2.b4}/24`, 'dev', l2.ifB);
+      // A third session with only an interface, down.
+      u.a.ok('add', 'session', 'name', 'l2a3', 'tunnel_id', String(l1.tidA), 'session_id', '1003', 'peer_session_id', '2003', 'seq', 'send', 'l2spec_type', 'none');
+      assert.equal(ping(u.a, l1.b4, 2), 2);
+      assert.equal(ping(u.a, l2.b4, 2), 2);
+
+      const showBefore = shows(u.a);
+      const ifBefore = [l1.ifA, l2.ifA, 'l2a3', br].map((i) => ifState(u.a, i));
+      const pid = control<{ pid: number }>(u.a).pid;
+
+      // Paced TCP A → B for 8 s; kill A's daemon 2 s in.
+      const server = u.b.spawn(process.execPath, [join(LIB, 'tcp-xfer.js'), 'serve', '7201']);
+      let got = '';
+      server.stdout!.on('data', (d: string) => (got += d));
+      assert.ok(await waitFor(() => got.includes('READY'), 10_000));
+      const sender = u.a.spawn(process.execPath, [join(HERE, 'paced-xfer.js'), 'send', l1.b4, '7201', '8', String(4 * 1024 * 1024)]);
+      let sent = '';
+      sender.stdout!.on('data', (d: string) => (sent += d));
+      await new Promise((r) => setTimeout(r, 2000));
+
+      process.kill(pid, 'SIGKILL');
+      assert.ok(await waitFor(() => !alive(pid), 5000), 'daemon died');
+      // A 50 ms ping with timestamps; then the next CLI call restarts the daemon.
+      const pinger = u.a.spawn('ping', ['-D', '-n', '-i', '0.05', '-W', '1', '-w', '8', l1.b4]);
+      let pings = '';
+      pinger.stdout!.on('data', (d: string) => (pings += d));
+      await new Promise((r) => setTimeout(r, 500));
+      const t0 = Date.now();
+      const first = u.a.ul2tp('show', 'tunnel'); // starts the new daemon, which restores
+      const tUp = Date.now();
+      assert.equal(first.status, 0, first.stderr);
+      const showAfter = shows(u.a);
+      const pid2 = control<{ pid: number }>(u.a).pid;
+      assert.notEqual(pid2, pid, 'a new daemon');
+
+      if (pinger.exitCode === null && pinger.signalCode === null) await once(pinger, 'exit');
+      const firstReply = pings
+        .split('\n')
+        .map((l) => /^\[(\d+\.\d+)\] \d+ bytes from/.exec(l))
+        .filter((m): m is RegExpExecArray => m !== null)
+        .map((m) => Number(m[1]) * 1000)
+        .find((t) => t >= t0);
+      assert.ok(firstReply !== undefined, `no ping reply after the restart:\n${pings.slice(-500)}`);
+      const restart = tUp - t0;
+      const resume = Math.max(0, firstReply - tUp);
+      console.log(`restart: the CLI call that started the new daemon (restore included) took ${restart} ms; first 50 ms ping reply ${Math.round(firstReply - t0)} ms after that call began (${Math.round(resume)} ms after it returned)`);
+      assert.ok(resume < 2000, `traffic resumed ${resume} ms after the daemon was back`);
+      assert.ok(firstReply - t0 < 6000, `traffic resumed ${firstReply - t0} ms after the restart began`);
+
+      assert.deepEqual(showAfter, showBefore, 'show output (text, -j, -j -p) identical');
+      assert.deepEqual([l1.ifA, l2.ifA, 'l2a3', br].map((i) => ifState(u.a, i)), ifBefore, 'interfaces kept MTU, flags, master, addresses');
+      assert.equal(ping(u.a, l2.b4, 3), 3, 'bridged session works');
+
+      for (const c of [sender]) if (c.exitCode === null && c.signalCode === null) await once(c, 'exit');
+      assert.ok(await waitFor(() => got.split('\n').length >= 3, 60_000), 'receiver finished');
+      assert.equal(got.split('\n')[1].trim(), sent.trim(), 'the transfer interrupted by the crash completed intact');
+    } finally {
+      l1.remove();
+      l2.remove();
+      u.a.exec('ip', ['link', 'del', br]);
+    }
+  });
+
+  // Known gap (reported): a restarted daemon starts every session at ns = 0 and
+  // nr = 0 with a fresh window, as a newly created kernel session would. A peer
+  // that sequences has nr = (packets we sent before the crash), so everything we
+  // send is outside its window until our ns catches up (up to 2^23 packets), and
+  // a peer whose ns is past 0x7FFFFF is outside ours. Fixing it needs ns/nr in
+  // the shared stats and an initial ns/nr in the session config (engine + io).
+  it('kill -9 with a sequenced session: traffic resumes', { todo: 'ns/nr are not persisted across a restart (engine/io change needed)' }, async () => {
+    const l = makeLink(u, { n: 3, seq: 'both' });
+    try {
+      // Advance both sides' sequence numbers well past a few hundred.
+      u.a.exec('ping', ['-f', '-c', '2000', '-W', '1', l.b4], 60_000);
+      const pid = control<{ pid: number }>(u.a).pid;
+      process.kill(pid, 'SIGKILL');
+      assert.ok(await waitFor(() => !alive(pid), 5000));
+      u.a.ok('show', 'tunnel');
+      assert.equal(ping(u.a, l.b4, 5), 5, 'pings over the sequenced session after the restart');
+    } finally {
+      l.remove();
+    }
+  });
+
+  it('a truncated or corrupt state file: clear error, file kept with a backup, never an empty start', async () => {
+    const ns = new Netns('ul2s');
+    try {
+      const v = uniq('vs');
+      ns.ip('link', 'add', v, 'type', 'veth', 'peer', 'name', uniq('vt'));
+      ns.ip('addr', 'add', '192.0.2.1/24', 'dev', v);
+      ns.ip('link', 'set', v, 'up');
+      ns.ok('add', 'tunnel', 'tunnel_id', '1', 'peer_tunnel_id', '2', 'encap', 'udp', 'local', '192.0.2.1', 'remote', '192.0.2.2', 'udp_sport', '5000', 'udp_dport', '6000');
+      ns.ok('add', 'session', 'tunnel_id', '1', 'session_id', '1', 'peer_session_id', '2', 'name', uniq('sf'));
+      const dir = daemonDir(ns);
+      const state = join(dir, 'state.json');
+      const good = readFileSync(state, 'utf8');
+      for (const [what, text] of [
+        ['truncated', good.slice(0, Math.floor(good.length / 2))],
+        ['not a state file', '{"version":7}\n'],
+        ['empty', ''],
+      ] as const) {
+        const pid = control<{ pid: number }>(ns).pid;
+        process.kill(pid, 'SIGKILL');
+        assert.ok(await waitFor(() => !alive(pid), 5000));
+        writeFileSync(state, text);
+        for (let attempt = 0; attempt < 2; attempt++) {
+          const r = ns.ul2tp('show', 'tunnel');
+          assert.notEqual(r.status, 0, `${what}: the CLI fails (attempt ${attempt + 1})`);
+          assert.match(r.stderr, /^Error: cannot start ul2tp daemon: .*state file/m, `${what}: says the state file is the problem: ${r.stderr}`);
+          assert.ok(!/\n\s+at /.test(r.stderr), 'no stack trace');
+          assert.equal(readFileSync(state, 'utf8'), text, `${what}: the file is left in place`);
+          const backups = readdirSync(dir).filter((f) => f.startsWith('state.json.corrupt'));
+          assert.ok(backups.some((b) => readFileSync(join(dir, b), 'utf8') === text), `${what}: a backup copy exists`);
+        }
+        // The foreground daemon says the same, with status 1.
+        const fg = ns.exec(process.execPath, [CLI, 'daemon'], 20_000);
+        assert.equal(fg.status, 1);
+        assert.match(fg.stderr, /state file .* is unusable/);
+        writeFileSync(state, good); // fixed by the user
+        assert.match(ns.ok('show', 'session'), /Session 1 in tunnel 1/);
+      }
+    } finally {
+      ns.destroy();
+    }
+  });
+
+  it('SIGTERM: exit 0, state kept, socket removed; a second daemon refuses to start', async () => {
+    const ns = new Netns('ul2t');
+    try {
+      const v = uniq('vs');
+      ns.ip('link', 'add', v, 'type', 'veth', 'peer', 'name', uniq('vt'));
+      ns.ip('addr', 'add', '192.0.2.1/24', 'dev', v);
+      ns.ip('link', 'set', v, 'up');
+      const d = ns.spawn(process.execPath, [CLI, 'daemon']);
+      let err = '';
+      d.stderr!.on('data', (x: string) => (err += x));
+      assert.ok(await waitFor(() => err.includes('listening on'), 10_000), `daemon did not start: ${err}`);
+      const ifn = uniq('st');
+      ns.ok('add', 'tunnel', 'tunnel_id', '1', 'peer_tunnel_id', '2', 'encap', 'udp', 'local', '192.0.2.1', 'remote', '192.0.2.2', 'udp_sport', '5000', 'udp_dport', '6000');
+      ns.ok('add', 'session', 'tunnel_id', '1', 'session_id', '1', 'peer_session_id', '2', 'name', ifn);
+      const before0 = shows(ns);
+      const dir = daemonDir(ns);
+
+      // A second daemon in the same namespace (and run directory).
+      const second = ns.exec(process.execPath, [CLI, 'daemon'], 20_000);
+      assert.notEqual(second.status, 0, 'second daemon exits non-zero');
+      assert.match(second.stderr, /already running/);
+      assert.equal(control<{ pid: number }>(ns).pid, d.pid, 'the first one still serves');
+
+      process.kill(d.pid!, 'SIGTERM');
+      const [code, signal] = (await once(d, 'exit')) as [number | null, string | null];
+      assert.equal(signal, null);
+      assert.equal(code, 0, 'SIGTERM exits 0');
+      assert.ok(!existsSync(join(dir, 'ctl.sock')), 'control socket removed');
+      assert.ok(existsSync(join(dir, 'state.json')), 'state file kept');
+      assert.equal(ns.exec('ip', ['link', 'show', ifn]).status, 0, 'session interface kept for the next daemon');
+      // The next call starts a daemon that restores the same configuration.
+      assert.deepEqual(shows(ns), before0);
+    } finally {
+      ns.destroy();
+    }
+  });
+});
