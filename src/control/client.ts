@@ -157,13 +157,14 @@ function daemonEntry(): string {
 }
 
 interface Started {
+  startedAt: number;
   exitCode: number | null;
   exitedAt: number;
   spawnError: Error | null;
 }
 
 function startDaemon(): Started {
-  const st: Started = { exitCode: null, exitedAt: 0, spawnError: null };
+  const st: Started = { startedAt: Date.now(), exitCode: null, exitedAt: 0, spawnError: null };
   const child = spawn(process.execPath, [daemonEntry(), 'daemon', '--background'], {
     detached: true,
     stdio: 'ignore',
@@ -220,7 +221,7 @@ function giveUpReason(st: Started, deadline: number, timeoutMs: number, path: st
   // A daemon that exits non-zero may have lost the start race to another one: allow it a moment.
   if (st.exitCode !== null && st.exitCode !== 0 && now - st.exitedAt > 1000) {
     const logPath = path.replace(/ctl\.sock$/, 'daemon.log');
-    const why = lastLogLine(logPath);
+    const why = lastLogLine(logPath, st.startedAt);
     return why !== '' ? `${why} (daemon exited with status ${st.exitCode}; see ${logPath})` : `the daemon exited with status ${st.exitCode} (see ${logPath})`;
   }
   if (now >= deadline) {
@@ -230,10 +231,14 @@ function giveUpReason(st: Started, deadline: number, timeoutMs: number, path: st
   return null;
 }
 
-/** The last line a daemon wrote to its log, without the `ul2tp[pid]: ` prefix ('' if none). */
-function lastLogLine(logPath: string): string {
+/**
+ * The last line the daemon we started wrote to its log, without the
+ * `ul2tp[pid]: ` prefix ('' if none, or if the log was not written since `since`).
+ */
+function lastLogLine(logPath: string, since: number): string {
   try {
     const st = statSync(logPath);
+    if (st.mtimeMs < since - 1000) return '';
     const len = Math.min(st.size, 4096);
     const fd = openSync(logPath, 'r');
     try {
