@@ -73,6 +73,13 @@ export async function startCapture(ns: Netns, ifname: string, filter: string[] =
 }
 
 /**
+ * tshark display filter for L2TP packets, leaving out ICMP errors that quote
+ * one (e.g. port unreachable while the peer is not listening yet): tshark
+ * decodes the quoted packet as L2TP too, with the quoting host's address first.
+ */
+export const L2TP_NOT_ICMP_ERROR = 'l2tp && !(icmp.type == 3 || icmp.type == 11 || icmpv6.type == 1 || icmpv6.type == 2 || icmpv6.type == 3)';
+
+/**
  * Decode `file` with tshark and return one object per packet with the
  * requested fields (tshark's own values, multiple occurrences joined by ',').
  * `decodeAs` e.g. ['udp.port==5001,l2tp']; `prefs` e.g. ['l2tp.cookie_size:4 Byte Cookie'].

@@ -9,9 +9,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { captureUnavailable, startCapture, tsharkFields, vethOf } from '../lib/capture.js';
+import { captureUnavailable, L2TP_NOT_ICMP_ERROR, startCapture, tsharkFields, vethOf } from '../lib/capture.js';
 import { netnsUnavailable, ping, underlay, type Underlay } from '../lib/netns.js';
 import { qemuAsL2tpOptions, qemuUnavailable, startQemu, type L2tpPeer, type QemuPeer } from '../lib/qemu.js';
+import { underlayReady } from '../lib/ready.js';
 import { bulkTransfer } from '../lib/xfer.js';
 
 const skip = netnsUnavailable() || qemuUnavailable() || captureUnavailable();
@@ -19,10 +20,9 @@ if (skip) console.log(`# skipping QEMU harness: ${skip}`);
 
 describe('QEMU ↔ QEMU harness self-check', { skip: skip || undefined }, () => {
   let u: Underlay;
-  before(() => {
+  before(async () => {
     u = underlay();
-    assert.equal(ping(u.a, u.b4, 1), 1, 'underlay IPv4');
-    assert.equal(ping(u.a, u.b6, 1), 1, 'underlay IPv6');
+    await underlayReady(u);
   });
   after(() => u?.destroy());
 
@@ -60,7 +60,7 @@ describe('QEMU ↔ QEMU harness self-check', { skip: skip || undefined }, () => 
         const rows = tsharkFields(cap.file, ['ip.src', 'ipv6.src', 'l2tp.sid', 'l2tp.cookie', 'l2tp.l2_spec_s', 'eth.type', 'icmp.type'], {
           decodeAs: ['l2tp.pw_type==0,eth', ...(p.encap === 'udp' ? [`udp.port==${p.udpSport},l2tp`, `udp.port==${p.udpDport},l2tp`] : [])],
           prefs: c.prefs,
-          filter: 'l2tp && icmp',
+          filter: `${L2TP_NOT_ICMP_ERROR} && icmp`,
         });
         // Outer source: the IPv6 header's, else the first IPv4 header's (the inner packet is IPv4 too).
         const outerSrc = (r: Record<string, string>) => r['ipv6.src'] || r['ip.src'].split(',')[0];

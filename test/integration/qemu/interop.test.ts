@@ -15,9 +15,11 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { captureUnavailable, L2TP_NOT_ICMP_ERROR, startCapture, tsharkFields, vethOf } from '../lib/capture.js';
 import { netnsUnavailable, ping, underlay, type Netns, type Underlay } from '../lib/netns.js';
 import { qemuUnavailable, startQemu, type L2tpPeer, type QemuPeer } from '../lib/qemu.js';
 import { control, sessionCounters } from '../lib/ul2tp.js';
+import { underlayReady } from '../lib/ready.js';
 import { bulkTransfer } from '../lib/xfer.js';
 
 const skip = netnsUnavailable() || qemuUnavailable();
@@ -85,12 +87,11 @@ for (const backend of backends) describe(`interop with QEMU -netdev l2tpv3 (${ba
   let u: Underlay;
   let n = 0;
   const udpOnly = backend === 'native-free';
-  before(() => {
+  before(async () => {
     u = underlay();
     process.env.UL2TP_BACKEND = backend; // inherited by the daemon the first CLI call starts
     // Make sure the underlay (including IPv6 neighbours) works before blaming either end.
-    assert.equal(ping(u.a, u.b4, 1), 1, 'underlay IPv4');
-    assert.equal(ping(u.a, u.b6, 1), 1, 'underlay IPv6');
+    await underlayReady(u);
   });
   after(() => {
     delete process.env.UL2TP_BACKEND;
@@ -260,19 +261,55 @@ for (const backend of backends) describe(`interop with QEMU -netdev l2tpv3 (${ba
     });
   }
 
-  it('seq send towards QEMU: traffic flows and send_seq turns off (LAC rule, SPEC.md §2.5)', async () => {
+  it('seq send towards QEMU: S=1 from 0 until QEMU speaks, then send_seq turns off and S=0 on the wire (LAC rule, SPEC.md §2.5)', async (t) => {
+    const capSkip = captureUnavailable();
+    const cap = capSkip ? undefined : await startCapture(u.a, vethOf(u.a));
     let before: boolean | undefined;
-    const pw = await pseudowire(
-      { encap: 'udp', fam: 4, cookieLen: 4, l2spec: 'default' },
-      { seq: 'send', beforeQemu: (tid, sid) => (before = sendSeq(u.a, tid, sid)) },
-    );
     try {
-      assert.equal(before, true, 'configured seq send (before any packet from QEMU)');
-      assert.equal(ping(u.a, pw.q4, 3), 3, pw.why());
-      assert.equal(ping(u.b, pw.ul4, 3), 3, pw.why());
-      assert.equal(sendSeq(u.a, pw.tid, pw.p.sessionId), false, 'unsequenced packets from QEMU turned send_seq off');
+      const pw = await pseudowire(
+        { encap: 'udp', fam: 4, cookieLen: 4, l2spec: 'default' },
+        {
+          seq: 'send',
+          beforeQemu: (tid, sid) => {
+            before = sendSeq(u.a, tid, sid);
+            // ARP requests from ul2tp while nobody answers: sequenced frames on the wire.
+            u.a.exec('ping', ['-c', '1', '-W', '1', `10.${(n % 250)}.1.2`]);
+          },
+        },
+      );
+      try {
+        assert.equal(before, true, 'configured seq send (before any packet from QEMU)');
+        assert.equal(ping(u.a, pw.q4, 3), 3, pw.why());
+        assert.equal(ping(u.b, pw.ul4, 3), 3, pw.why());
+        assert.equal(sendSeq(u.a, pw.tid, pw.p.sessionId), false, 'unsequenced packets from QEMU turned send_seq off');
+      } finally {
+        await pw.close();
+      }
+      if (!cap) {
+        t.diagnostic(`wire part skipped: ${capSkip}`);
+        return;
+      }
+      await cap.stop();
+      const rows = tsharkFields(cap.file, ['ip.src', 'l2tp.l2_spec_s', 'l2tp.l2_spec_sequence'], {
+        decodeAs: ['l2tp.pw_type==0,eth', `udp.port==${pw.p.udpSport},l2tp`],
+        prefs: ['l2tp.cookie_size:4 Byte Cookie', 'l2tp.l2_specific:Default L2-Specific'],
+        filter: L2TP_NOT_ICMP_ERROR,
+      });
+      const firstFromQemu = rows.findIndex((r) => r['ip.src'].split(',')[0] === pw.p.remote);
+      assert.ok(firstFromQemu > 0, `ul2tp sent before QEMU started: ${JSON.stringify(rows.slice(0, 3))}`);
+      const mine = (from: number, to: number) => rows.slice(from, to).filter((r) => r['ip.src'].split(',')[0] === pw.p.local);
+      const early = mine(0, firstFromQemu);
+      early.forEach((r, i) => {
+        assert.equal(r['l2tp.l2_spec_s'], '1', `S=1 before QEMU spoke (${JSON.stringify(r)})`);
+        assert.equal(Number(r['l2tp.l2_spec_sequence']), i, 'sequence from 0, +1 per frame');
+      });
+      if (process.env.UL2TP_DEBUG_ROWS) console.log(rows.map((r) => `${r['ip.src']} S=${r['l2tp.l2_spec_s']} ${r['l2tp.l2_spec_sequence']}`).join('\n'));
+      const late = mine(firstFromQemu, rows.length).slice(2); // allow frames already in flight
+      assert.ok(late.length >= 6, `ul2tp frames after QEMU spoke: ${late.length}`);
+      for (const r of late) assert.deepEqual([r['l2tp.l2_spec_s'], r['l2tp.l2_spec_sequence']], ['0', '0'], 'S=0 and 0 once send_seq is off');
     } finally {
-      await pw.close();
+      await cap?.stop();
+      cap?.remove();
     }
   });
 

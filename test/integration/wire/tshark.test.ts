@@ -11,8 +11,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { captureUnavailable, startCapture, tsharkFields, vethOf } from '../lib/capture.js';
+import { captureUnavailable, L2TP_NOT_ICMP_ERROR, startCapture, tsharkFields, vethOf } from '../lib/capture.js';
 import { netnsUnavailable, ping, underlay, type Underlay } from '../lib/netns.js';
+import { underlayReady } from '../lib/ready.js';
 import { makeLink, type Link, type LinkOptions } from '../lib/ul2tp.js';
 
 const skip = netnsUnavailable() || captureUnavailable();
@@ -64,10 +65,9 @@ const CASES: WireCase[] = [
 describe('wire format seen by tshark', { skip: skip || undefined }, () => {
   let u: Underlay;
   let n = 40;
-  before(() => {
+  before(async () => {
     u = underlay();
-    assert.equal(ping(u.a, u.b4, 1), 1, 'underlay IPv4');
-    assert.equal(ping(u.a, u.b6, 1), 1, 'underlay IPv6');
+    await underlayReady(u);
   });
   after(() => u?.destroy());
 
@@ -104,7 +104,7 @@ describe('wire format seen by tshark', { skip: skip || undefined }, () => {
             `l2tp.cookie_size:${cookieLen === 0 ? 'None' : `${cookieLen} Byte Cookie`}`,
             `l2tp.l2_specific:${l2spec === 'default' ? 'Default L2-Specific' : 'None'}`,
           ],
-          filter: 'l2tp',
+          filter: L2TP_NOT_ICMP_ERROR,
         });
         const [srcA, srcB] = fam === 4 ? [u.a4, u.b4] : [u.a6, u.b6];
         const outerSrc = (r: Row) => first(fam === 6 ? r['ipv6.src'] : r['ip.src']);
@@ -175,7 +175,7 @@ describe('wire format seen by tshark', { skip: skip || undefined }, () => {
       const rows = tsharkFields(cap.file, ['ip.src', 'udp.checksum', 'udp.checksum.status', 'l2tp.sid', 'icmp.type'], {
         decodeAs: ['l2tp.pw_type==0,eth', `udp.port==${sport},l2tp`],
         prefs: ['l2tp.cookie_size:None', 'l2tp.l2_specific:Default L2-Specific', 'udp.check_checksum:TRUE'],
-        filter: 'l2tp',
+        filter: L2TP_NOT_ICMP_ERROR,
       });
       const fromA = rows.filter((r) => first(r['ip.src']) === u.a4);
       const fromB = rows.filter((r) => first(r['ip.src']) === u.b4);
