@@ -21,14 +21,15 @@
  *   by deleting the interface or closing the fd, so it could never exit.
  */
 import fs from 'node:fs';
-import net from 'node:net';
+import type net from 'node:net';
 import type dgram from 'node:dgram';
 import { Worker } from 'node:worker_threads';
 import { HEADROOM } from '../src/engine/layout.js';
 import type { Session } from '../src/engine/session.js';
 import { encap, countTx, countTxError } from '../src/engine/encap.js';
-import { HEAD, LEN_DROP, SLEEP, SLOT_BYTES, SLOTS, STOP, TAIL, READ_OFF, newRing, ringViews } from './ring.js';
+import { DROPS, HEAD, LEN_DROP, SLEEP, SLOT_BYTES, SLOTS, STOP, TAIL, READ_OFF, newRing, ringViews } from './ring.js';
 import { FRAME_DROP, finishFrame } from './vnet.js';
+import { getPipeWrap, watchFd } from './pipewrap.js';
 
 /** Frames handled per drain before yielding to the event loop (worker reader). */
 const DRAIN_BUDGET = 256;
@@ -36,7 +37,7 @@ const DRAIN_BUDGET = 256;
 const EVENT_SLOTS = 64;
 
 export interface TxReader {
-  readonly kind: 'event' | 'worker';
+  readonly kind: ReaderKind;
   /** Stop reading; the device fd is closed once this resolves. */
   stop(): Promise<void>;
 }
@@ -105,30 +106,18 @@ abstract class TxBase {
   }
 }
 
-interface PipeHandle {
-  open(fd: number): number;
-}
-type PipeWrap = { Pipe: new (type: number) => PipeHandle; constants: { SOCKET: number } };
+export type ReaderKind = 'event' | 'worker' | 'poll';
 
-let pipeWrap: PipeWrap | null | undefined;
-
-/** process.binding('pipe_wrap') when this Node has it, else null. */
-function getPipeWrap(): PipeWrap | null {
-  if (pipeWrap !== undefined) return pipeWrap;
-  try {
-    const binding = (process as unknown as { binding(name: string): unknown }).binding('pipe_wrap') as PipeWrap;
-    pipeWrap = typeof binding?.Pipe === 'function' && typeof binding.constants?.SOCKET === 'number' ? binding : null;
-  } catch {
-    pipeWrap = null;
-  }
-  return pipeWrap;
-}
-
-/** Which reader to use: UL2TP_NF_READER=event|worker, else event when available. */
-export function readerKind(): 'event' | 'worker' {
+/**
+ * Which reader to use: UL2TP_NF_READER=event (main thread), worker (worker
+ * thread, event-driven) or poll (worker thread, polling); default event, and
+ * poll when process.binding('pipe_wrap') is missing.
+ */
+export function readerKind(): ReaderKind {
   const want = process.env.UL2TP_NF_READER;
-  if (want === 'worker') return 'worker';
-  return getPipeWrap() ? 'event' : 'worker';
+  if (want === 'poll') return 'poll';
+  if (!getPipeWrap()) return 'poll';
+  return want === 'worker' ? 'worker' : 'event';
 }
 
 /** Main-thread reader on a libuv pipe handle wrapping the device fd (which it then owns). */
@@ -151,17 +140,11 @@ export class EventReader extends TxBase implements TxReader {
     this.data = Buffer.allocUnsafeSlow((EVENT_SLOTS + 1) * SLOT_BYTES);
     this.dv = new DataView(this.data.buffer, this.data.byteOffset, this.data.byteLength);
     for (let i = 0; i <= EVENT_SLOTS; i++) this.views.push(this.data.subarray(i * SLOT_BYTES + READ_OFF, (i + 1) * SLOT_BYTES));
-    const pw = getPipeWrap();
-    if (!pw) throw new Error('pipe_wrap binding unavailable');
-    const handle = new pw.Pipe(pw.constants.SOCKET);
-    const err = handle.open(fd);
-    if (err !== 0) throw new Error(`cannot watch the device (uv error ${err})`);
-    this.stream = new net.Socket({
-      handle,
-      readable: true,
-      writable: false,
-      onread: { buffer: () => this.nextBuffer(), callback: (n: number) => this.onFrame(n) },
-    } as unknown as net.SocketConstructorOpts);
+    this.stream = watchFd(
+      fd,
+      () => this.nextBuffer(),
+      (n) => this.onFrame(n),
+    );
     this.stream.on('error', (e) => {
       if (!this.stopped) onError(`${s.cfg.ifname}: device read failed: ${e.message}`);
     });
@@ -179,20 +162,19 @@ export class EventReader extends TxBase implements TxReader {
   }
 
   /** One read = one frame at views[cur]. Hot path. */
-  private onFrame(nread: number): boolean {
+  private onFrame(nread: number): void {
     const slot = this.cur;
     if (slot === EVENT_SLOTS || this.stopped) {
       if (!this.stopped) countTxError(this.s);
-      return true;
+      return;
     }
     const base = slot * SLOT_BYTES;
     const len = finishFrame(this.data, this.dv, base + READ_OFF, nread);
     if (len === FRAME_DROP) {
       countTxError(this.s);
-      return true;
+      return;
     }
     if (this.sendFrame(this.data, base + HEADROOM, len, slot)) this.busy[slot] = 1;
-    return true;
   }
 
   protected completed(tok: number): void {
@@ -211,9 +193,11 @@ export class EventReader extends TxBase implements TxReader {
   }
 }
 
-/** Worker thread polling the device into a shared ring; the main thread drains it. */
+/** Worker thread reading the device into a shared ring (tx-worker.ts); the main thread drains it. */
 export class WorkerReader extends TxBase implements TxReader {
-  readonly kind = 'worker' as const;
+  readonly kind: 'worker' | 'poll';
+  /** The worker closed the fd (it owns it while running). */
+  private fdClosed = false;
   private readonly sab: SharedArrayBuffer;
   private readonly ctl: Int32Array;
   private readonly lens: Int32Array;
@@ -229,8 +213,10 @@ export class WorkerReader extends TxBase implements TxReader {
     sock: dgram.Socket,
     private readonly fd: number,
     onError: (msg: string) => void,
+    kind: 'worker' | 'poll',
   ) {
     super(s, sock, SLOTS);
+    this.kind = kind;
     this.sab = newRing();
     const v = ringViews(this.sab);
     this.ctl = v.ctl;
@@ -238,12 +224,13 @@ export class WorkerReader extends TxBase implements TxReader {
     this.data = v.data;
     this.drainFn = () => this.drain();
     const w = new Worker(new URL('./tx-worker.js', import.meta.url), {
-      workerData: { fd, sab: this.sab },
+      workerData: { fd, sab: this.sab, mode: kind === 'poll' ? 'poll' : 'events' },
       stdout: false,
       stderr: false,
     });
     w.on('message', (m: unknown) => {
       if (m === 0) this.drain();
+      else if (m === 'closed') this.fdClosed = true;
       else if (!this.stopped) onError(`${s.cfg.ifname}: reader stopped: ${(m as { error?: string }).error ?? 'unknown'}`);
     });
     w.on('error', (e) => onError(`${s.cfg.ifname}: reader failed: ${e.message}`));
@@ -265,6 +252,10 @@ export class WorkerReader extends TxBase implements TxReader {
     if (this.stopped) return;
     const ctl = this.ctl;
     let budget = DRAIN_BUDGET;
+    if (Atomics.load(ctl, DROPS) !== 0) {
+      // frames the worker could not place (ring full)
+      for (let d = Atomics.exchange(ctl, DROPS, 0); d > 0; d--) countTxError(this.s);
+    }
     for (;;) {
       const head = Atomics.load(ctl, HEAD);
       while (this.consumed !== head && budget > 0) {
@@ -295,28 +286,33 @@ export class WorkerReader extends TxBase implements TxReader {
     const w = this.worker;
     this.worker = null;
     if (w) {
+      w.postMessage('stop');
       await new Promise<void>((resolve) => {
         w.once('exit', () => resolve());
         // a worker that never reached its loop is ended by terminate()
         setTimeout(() => void w.terminate(), 2000).unref();
       });
     }
-    try {
-      fs.closeSync(this.fd);
-    } catch {
-      /* already closed */
+    if (!this.fdClosed) {
+      try {
+        fs.closeSync(this.fd);
+      } catch {
+        /* already closed */
+      }
     }
   }
 }
 
 /** Start the tx reader for a session whose device is open at `fd` (the reader owns the fd from now on). */
 export function startTxReader(s: Session, sock: dgram.Socket, fd: number, onError: (msg: string) => void): TxReader {
-  if (readerKind() === 'event') {
+  const kind = readerKind();
+  if (kind === 'event') {
     try {
       return new EventReader(s, sock, fd, onError);
     } catch {
-      /* fall back */
+      /* fall back to polling */
+      return new WorkerReader(s, sock, fd, onError, 'poll');
     }
   }
-  return new WorkerReader(s, sock, fd, onError);
+  return new WorkerReader(s, sock, fd, onError, kind);
 }

@@ -93,11 +93,17 @@ export class Peer {
   private buf = '';
   private readonly lines: string[] = [];
   private waiters: Array<() => void> = [];
+  /** The last few KiB of the process's stderr (shown when it dies). */
+  private stderr = '';
   exited = false;
 
   constructor(readonly ns: string, args: PeerArgs) {
     this.proc = spawn('ip', ['netns', 'exec', ns, process.execPath, PEER_JS, JSON.stringify(args)], {
-      stdio: ['pipe', 'pipe', 'inherit'],
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    this.proc.stderr!.setEncoding('utf8');
+    this.proc.stderr!.on('data', (d: string) => {
+      this.stderr = (this.stderr + d).slice(-4096);
     });
     this.proc.stdout!.setEncoding('utf8');
     this.proc.stdout!.on('data', (d: string) => {
@@ -127,7 +133,7 @@ export class Peer {
     for (;;) {
       const l = this.lines.shift();
       if (l !== undefined) return l;
-      if (this.exited) throw new Error(`peer in ${this.ns} exited`);
+      if (this.exited) throw new Error(`peer in ${this.ns} exited (code ${this.proc.exitCode}, signal ${this.proc.signalCode}): ${this.stderr.trim()}`);
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`peer in ${this.ns}: no output within ${ms} ms`);
       await new Promise<void>((resolve) => {
