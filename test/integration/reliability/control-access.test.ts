@@ -1,0 +1,99 @@
+/**
+ * Who may talk to the daemon (issue 9): the control socket is mode 0600 and
+ * owned by root, in a root-only 0700 directory; the state file and log are
+ * 0600. A process running as another uid cannot connect, neither through the
+ * directory nor, when the directory is opened up by hand, to the socket
+ * itself; the CLI run as that user fails with a clear error and starts nothing.
+ */
+import assert from 'node:assert/strict';
+import { chmodSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { CLI, Netns, netnsUnavailable, run } from '../lib/netns.js';
+import { control } from '../lib/ul2tp.js';
+
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => {
+  try {
+    statSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+});
+const skip = netnsUnavailable() || (SETPRIV ? '' : 'no setpriv');
+if (skip) console.log(`# skipping control access: ${skip}`);
+const NOBODY = 65534;
+
+/** Run node as uid/gid 65534 in the namespace, with the namespace's UL2TP_RUNDIR. */
+function asNobody(ns: Netns, args: string[]): { status: number; stdout: string; stderr: string } {
+  return run('ip', ['netns', 'exec', ns.name, SETPRIV!, `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', '--', process.execPath, ...args], 30_000, ns.env());
+}
+
+const CONNECT = `
+const s = require('node:net').createConnection(process.argv[1]);
+s.on('connect', () => { console.log('CONNECTED'); s.write('{"id":1,"op":"status","attrs":{}}\\n'); });
+s.on('data', (d) => { console.log(String(d)); process.exit(0); });
+s.on('error', (e) => { console.log(e.code); process.exit(3); });`;
+
+describe('control socket access', { skip: skip || undefined }, () => {
+  let ns: Netns;
+  let dir = '';
+  before(() => {
+    ns = new Netns('ul2p');
+    ns.ok('show', 'tunnel'); // starts the daemon
+    // Open up the test's own base directory so that only ul2tp's modes protect.
+    chmodSync(ns.runDir, 0o755);
+    dir = join(ns.runDir, readdirSync(ns.runDir).find((x) => /^\d+$/.test(x))!);
+  });
+  after(() => ns?.destroy());
+
+  it('directory 0700, socket 0600, state file and log 0600, all owned by root', () => {
+    const d = statSync(dir);
+    assert.ok(d.isDirectory());
+    assert.equal(d.mode & 0o777, 0o700);
+    assert.equal(d.uid, 0);
+    const s = statSync(join(dir, 'ctl.sock'));
+    assert.ok(s.isSocket());
+    assert.equal(s.mode & 0o777, 0o600);
+    assert.equal(s.uid, 0);
+    ns.ok('add', 'tunnel', 'tunnel_id', '9', 'peer_tunnel_id', '9', 'local', '127.0.0.1', 'remote', '127.0.0.1', 'udp_sport', '9001', 'udp_dport', '9002');
+    ns.ok('del', 'tunnel', 'tunnel_id', '9');
+    for (const f of ['daemon.log', 'state.json']) {
+      const st = statSync(join(dir, f));
+      assert.equal(st.mode & 0o077, 0, `${f} is private`);
+      assert.equal(st.uid, 0);
+    }
+  });
+
+  it('another uid cannot connect (directory), nor to the socket itself (socket mode)', () => {
+    const sock = join(dir, 'ctl.sock');
+    const r1 = asNobody(ns, ['-e', CONNECT, sock]);
+    assert.equal(r1.status, 3, r1.stdout + r1.stderr);
+    assert.match(r1.stdout, /EACCES/);
+    // Even with the directory opened up by hand, the socket's own mode refuses.
+    chmodSync(dir, 0o711);
+    try {
+      const r2 = asNobody(ns, ['-e', CONNECT, sock]);
+      assert.equal(r2.status, 3, r2.stdout + r2.stderr);
+      assert.match(r2.stdout, /EACCES/);
+      assert.doesNotMatch(r2.stdout, /CONNECTED/);
+    } finally {
+      chmodSync(dir, 0o700);
+    }
+    // Root still can.
+    assert.ok(control<{ pid: number }>(ns).pid > 0);
+  });
+
+  it('the CLI as another user: a clear error, non-zero, no second daemon', () => {
+    const pid = control<{ pid: number }>(ns).pid;
+    const r = asNobody(ns, [CLI, 'show', 'tunnel']);
+    console.log(`as uid ${NOBODY}: ul2tp show tunnel → ${r.status}: ${r.stderr.trim()}`);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /^Error: .*(EACCES|permission denied)/im);
+    assert.doesNotMatch(r.stderr, /\n\s+at /);
+    const add = asNobody(ns, [CLI, 'add', 'tunnel', 'tunnel_id', '1', 'peer_tunnel_id', '1', 'local', '127.0.0.1', 'remote', '127.0.0.1', 'udp_sport', '1', 'udp_dport', '2']);
+    assert.notEqual(add.status, 0);
+    assert.equal(control<{ pid: number; tunnels: number }>(ns).pid, pid);
+    assert.equal(control<{ tunnels: number }>(ns).tunnels, 0, 'nothing was created');
+  });
+});
