@@ -22,7 +22,8 @@ import { SLOT_SIZE } from '../../engine/stats.js';
 import { interfaceExists } from '../../control/netinfo.js';
 import type { Dataplane, SessionHandle, TunnelHandle } from '../types.js';
 import { closeFd, eventfdCreate, eventfdSignal } from './epoll.js';
-import { openTap, setPersist } from './tap.js';
+import { setPersist } from './tap.js';
+import { offloadFromEnv, openSessionTap } from '../offload/tap.js';
 import { randomMac, setMac, setMtu } from './netdev.js';
 import { openUdpTunnelSocket } from './udp.js';
 import { openRawIpSocket } from './rawip.js';
@@ -123,7 +124,15 @@ export class KoffiDataplane implements Dataplane {
   /** Capture rings written by the tx and rx workers (src/io/capture-ring.ts). */
   readonly captureRings: readonly CaptureRing[];
 
-  constructor() {
+  /**
+   * Offload mode (src/io/offload): session TAPs with IFF_VNET_HDR and TSO/checksum offloads,
+   * segmented on transmit and coalesced on receive. Default: on unless UL2TP_OFFLOAD=0;
+   * off by itself where the kernel refuses it.
+   */
+  readonly offload: boolean;
+
+  constructor(opts: { offload?: boolean } = {}) {
+    this.offload = opts.offload ?? offloadFromEnv();
     const sab = new SharedArrayBuffer(MAX_SLOTS * SLOT_SIZE * Float64Array.BYTES_PER_ELEMENT);
     this.stats = new Float64Array(sab);
     for (let i = MAX_SLOTS - 1; i >= 1; i--) this.freeSlots.push(i * SLOT_SIZE);
@@ -201,7 +210,7 @@ export class KoffiDataplane implements Dataplane {
     // A persistent TAP of that name left by an earlier daemon is adopted as it
     // is (addresses, MTU, up state, bridge port survive a restart).
     const adopt = interfaceExists(cfg.ifname);
-    const tap = openTap(cfg.ifname, { persist: true, nonBlocking: true });
+    const tap = openSessionTap(cfg.ifname, this.offload);
     const ifname = tap.name;
     try {
       if (!adopt) {

@@ -30,6 +30,10 @@ import type { WorkerCommand, WorkerInit } from './worker-protocol.js';
 // Everyday-use hooks (capture, impairment): logic in their own modules.
 import { CaptureRing, DIR_RX, DIR_TX, ENCAP_IP, ENCAP_UDP, captureOne } from '../capture-ring.js';
 import { clearImpair, impairFlushAll, impairInit, impairTake, impairWaitMs, impairedSessions, setImpair } from '../impair.js';
+// Offload path (TAPs with a virtio_net_hdr: TSO segmentation on tx, GRO coalescing on rx).
+import { isVnet, markVnet, TxOffload } from '../offload/pump.js';
+import { Coalescer } from '../offload/gro.js';
+import { IFF_VNET_HDR, tapInfo } from './tap.js';
 
 const init = workerData as WorkerInit & { port: MessagePort };
 const port = init.port;
@@ -55,6 +59,12 @@ ep.add(init.evfd, EPOLLIN, CTRL);
 const cap = new CaptureRing(init.capture, init.capture ? undefined : 8);
 const capOn = cap.ctl;
 impairInit(batch, sendBatch as never);
+/** Offload path: created in the worker that needs it (tx: segmenting; rx: coalescing). */
+const txo = role === 'tx' ? new TxOffload(offloadHook) : null;
+// Impairment releases go through the offload output batch, which is idle between sends, so
+// that they never overwrite frames of the input batch an offload pump is still cutting up.
+if (txo !== null) impairInit(txo.out, sendBatch as never);
+const gro = role === 'rx' ? new Coalescer(writeFrame, stats, RX_DEV_DROPS) : null;
 
 /** What an epoll data word points at. Index = data word. */
 interface TxEntry {
@@ -141,6 +151,7 @@ function onCommand(m: WorkerCommand): string | undefined {
       if (!t) return 'no such tunnel';
       const s = new Session(m.cfg as SessionConfig, t, stats, m.base);
       s.dev = m.fd;
+      markVnet(m.fd, tapHasVnet(m.fd)); // offload path
       table.addSession(s);
       if (role === 'tx') s.ctx = addEntry({ kind: 0, s }, m.fd);
       if (m.cfg.reorderTimeoutMs > 0) reorderSessions++;
@@ -195,6 +206,7 @@ function drainCommands(): void {
 // ---------------------------------------------------------------- tx
 
 function pumpTap(s: Session): void {
+  if (isVnet(s.dev)) return pumpTapOffload(s); // offload path
   const ctx = s.tunnel.ctx as TunnelCtx;
   for (let round = 0; round < ROUNDS; round++) {
     const n = readFrames(s.dev, batch, BATCH, HEADROOM);
@@ -243,6 +255,7 @@ function pumpTap(s: Session): void {
 
 class TapSink implements FrameSink {
   deliver(s: Session, buf: Buffer, off: number, len: number): void {
+    if (gro !== null && isVnet(s.dev)) return gro.add(s.dev, s.base, buf, off, len, buf === slab); // offload path
     if (s.dev < 0 || writeFrame(s.dev, buf, off, len) < 0) stats[s.base + RX_DEV_DROPS]++;
   }
 }
@@ -255,6 +268,7 @@ function pumpUdp(t: Tunnel, fd: number): void {
     const now = Date.now();
     if (capOn[0] !== 0) captureUdp(t, n); // capture hook
     for (let j = 0; j < n; j++) decapUdp(table, t, slab, j * SS + batch.off[j], batch.len[j], now, sink);
+    if (gro !== null && gro.held !== 0) gro.flush(); // offload path: end of batch
     if (n < BATCH) return;
   }
 }
@@ -310,6 +324,7 @@ function pumpRaw(e: RxRawEntry): void {
       }
       decapIp(table, slab, off, len, now, sink);
     }
+    if (gro !== null && gro.held !== 0) gro.flush(); // offload path: end of batch
     if (n < BATCH) return;
   }
 }
@@ -326,6 +341,39 @@ function captureUdp(t: Tunnel, n: number): void {
 
 function expireAll(now: number): void {
   for (const s of table.sessions()) if (s.cfg.reorderTimeoutMs > 0) expire(s, now, sink);
+}
+
+// ---------------------------------------------------------------- offload path
+
+/** True when the TAP fd was opened with IFF_VNET_HDR (dataplane.ts offload mode). Cold path. */
+function tapHasVnet(fd: number): boolean {
+  try {
+    return (tapInfo(fd).flags & IFF_VNET_HDR) !== 0;
+  } catch {
+    return false;
+  }
+}
+
+/** tx, TAP with a virtio_net_hdr: read (super-)frames, segment, encap, sendmmsg (offload/pump.ts). */
+function pumpTapOffload(s: Session): void {
+  const ctx = s.tunnel.ctx as TunnelCtx;
+  for (let round = 0; round < ROUNDS; round++) {
+    const n = readFrames(s.dev, batch, BATCH, HEADROOM);
+    if (n <= 0) return;
+    txo!.run(s, batch, n, ctx.fd, ctx.dest);
+    if (n < BATCH) return;
+  }
+}
+
+/** Capture / impairment hooks for each offload output batch (packets already encapsulated). */
+function offloadHook(s: Session, b: Batch, n: number): boolean {
+  if (capOn[0] !== 0) {
+    const now = performance.timeOrigin + performance.now();
+    const enc = s.txUdp ? ENCAP_UDP : ENCAP_IP;
+    const ss = b.slotSize;
+    for (let j = 0; j < n; j++) captureOne(cap, b.buf, j * ss + b.off[j], b.len[j], DIR_TX, enc, s.cfg.tunnelId, s.cfg.sessionId, now);
+  }
+  return impairedSessions !== 0 && impairTake(s, b, n, Date.now(), countTx);
 }
 
 // ---------------------------------------------------------------- loop
@@ -354,6 +402,7 @@ while (running) {
     else pumpRaw(e);
   }
   if (reorderSessions > 0) expireAll(Date.now());
+  if (gro !== null && gro.held !== 0) gro.flush(); // offload path: frames released by expire
   if (impairedSessions !== 0) impairFlushAll(Date.now()); // impairment hook
 }
 port.close();

@@ -1,0 +1,200 @@
+/**
+ * Offload mode end to end: two namespaces, ul2tp on the koffi backend with offloads on at
+ * one end and off at the other (UL2TP_OFFLOAD per daemon), then on at both. Bulk TCP both
+ * ways checked by sha256 (super-frames segmented on one side, coalesced on the other), IPv6
+ * overlay and underlay, seq both + cookies, ICMP, UDP datagrams of many sizes, and a
+ * VLAN-tagged interface on top of the session.
+ */
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Netns, ROOT, netnsUnavailable, ping, underlay, waitFor, type Underlay } from '../lib/netns.js';
+import { makeLink, sessionCounters } from '../lib/ul2tp.js';
+
+const skip = netnsUnavailable();
+if (skip) console.log(`# skipping offload e2e: ${skip}`);
+const XFER = join(ROOT, 'dist', 'test', 'integration', 'lib', 'tcp-xfer.js');
+
+/** Make every ul2tp command (and so the daemon it starts) in `ns` run with UL2TP_OFFLOAD=v. */
+function setOffloadEnv(ns: Netns, on: boolean): void {
+  const base = ns.env.bind(ns);
+  (ns as unknown as { env: () => NodeJS.ProcessEnv }).env = () => ({ ...base(), UL2TP_OFFLOAD: on ? '1' : '0', UL2TP_BACKEND: 'koffi' });
+}
+
+/** TCP segmentation offload state of an interface, from ethtool -k. */
+function tsoOn(ns: Netns, ifname: string): boolean {
+  const r = ns.exec('ethtool', ['-k', ifname]);
+  return /^tcp-segmentation-offload: on/m.test(r.stdout);
+}
+
+async function transfer(from: Netns, to: Netns, addr: string, port: number, bytes: number): Promise<[string, string]> {
+  const server = to.spawn(process.execPath, [XFER, 'serve', String(port)]);
+  let out = '';
+  server.stdout!.on('data', (d: string) => (out += d));
+  assert.ok(await waitFor(() => out.includes('READY'), 10_000), 'receiver did not start');
+  const sent = from.exec(process.execPath, [XFER, 'send', addr, String(port), String(bytes)], 180_000);
+  assert.equal(sent.status, 0, sent.stderr);
+  assert.ok(await waitFor(() => out.split('\n').length >= 3, 30_000), 'receiver did not finish');
+  if (server.exitCode === null && server.signalCode === null) await once(server, 'exit');
+  return [sent.stdout.trim(), out.split('\n')[1]!.trim()];
+}
+
+/** UDP datagrams of sizes 1..1472 (step) from `from` to addr:port; returns [sent, received, ok]. */
+const UDP_SCRIPT = `
+const dgram = require('node:dgram');
+const [mode, addr, port] = process.argv.slice(1);
+const crypto = require('node:crypto');
+if (mode === 'serve') {
+  const s = dgram.createSocket(addr.includes(':') ? 'udp6' : 'udp4');
+  let n = 0, bad = 0;
+  s.on('message', (m) => { const len = m.readUInt16BE(0); if (len !== m.length || crypto.createHash('sha1').update(m.subarray(22)).digest().compare(m.subarray(2, 22)) !== 0) bad++; n++; });
+  s.bind(Number(port), addr, () => console.log('READY'));
+  setTimeout(() => { console.log(n + ' ' + bad); process.exit(0); }, 4000);
+} else {
+  const s = dgram.createSocket(addr.includes(':') ? 'udp6' : 'udp4');
+  const sizes = []; for (let l = 22; l <= 1400; l += 23) sizes.push(l);
+  let i = 0;
+  const next = () => {
+    if (i === sizes.length) { console.log(String(sizes.length)); s.close(); return; }
+    const len = sizes[i++]; const m = crypto.randomBytes(len); m.writeUInt16BE(len, 0);
+    crypto.createHash('sha1').update(m.subarray(22)).digest().copy(m, 2);
+    s.send(m, Number(port), addr, () => setTimeout(next, 2));
+  };
+  next();
+}`;
+
+async function udpBurst(from: Netns, to: Netns, bindAddr: string, addr: string, port: number): Promise<{ sent: number; got: number; bad: number }> {
+  const server = to.spawn(process.execPath, ['-e', UDP_SCRIPT, 'serve', bindAddr, String(port)]);
+  let out = '';
+  server.stdout!.on('data', (d: string) => (out += d));
+  assert.ok(await waitFor(() => out.includes('READY'), 10_000), 'udp receiver did not start');
+  const r = from.exec(process.execPath, ['-e', UDP_SCRIPT, 'send', addr, String(port)], 30_000);
+  assert.equal(r.status, 0, r.stderr);
+  if (server.exitCode === null && server.signalCode === null) await once(server, 'exit');
+  const [got, bad] = out.split('\n')[1]!.trim().split(' ').map(Number);
+  return { sent: Number(r.stdout.trim()), got: got!, bad: bad! };
+}
+
+/** Sends five 802.1Q frames (VLAN 7, ethertype 0x88b5, 1000-byte payload) on an interface. */
+const VLAN_SEND = `
+import socket, struct, sys
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind((sys.argv[1], 0))
+for i in range(5):
+    s.send(b'\\xff' * 6 + b'\\x02\\x00\\x00\\x00\\x00\\x07' + struct.pack('!HHH', 0x8100, 7, 0x88b5) + bytes([i]) * 1000)
+`;
+
+const MODES: Array<[string, boolean, boolean]> = [
+  ['offload on at A, off at B', true, false],
+  ['offload on at both ends', true, true],
+];
+
+for (const [title, onA, onB] of MODES) {
+  describe(`offload e2e: ${title}`, { skip: skip || undefined }, () => {
+    let u: Underlay;
+    before(() => {
+      u = underlay();
+      setOffloadEnv(u.a, onA);
+      setOffloadEnv(u.b, onB);
+    });
+    after(() => u?.destroy());
+
+    it('session TAPs have TSO exactly where offload is on; ping v4/v6 and full-size ICMP', () => {
+      const l = makeLink(u, { n: 1 });
+      try {
+        assert.equal(tsoOn(u.a, l.ifA), onA);
+        assert.equal(tsoOn(u.b, l.ifB), onB);
+        assert.equal(ping(u.a, l.b4, 3), 3);
+        assert.equal(ping(u.b, l.a6, 3), 3);
+        assert.equal(ping(u.a, l.b4, 3, 1400), 3);
+        assert.equal(ping(u.b, l.a4, 3, 1400), 3);
+      } finally {
+        l.remove();
+      }
+    });
+
+    it('bulk TCP both ways (IPv4 and IPv6 overlay) arrives intact', async () => {
+      const l = makeLink(u, { n: 2 });
+      try {
+        const bytes = 40 * 1024 * 1024;
+        const [s1, g1] = await transfer(u.a, u.b, l.b4, 7101, bytes);
+        assert.equal(g1, s1);
+        const [s2, g2] = await transfer(u.b, u.a, l.a4, 7102, bytes);
+        assert.equal(g2, s2);
+        const [s3, g3] = await transfer(u.a, u.b, l.b6, 7103, bytes);
+        assert.equal(g3, s3);
+        assert.match(s1, new RegExp(`^${bytes} [0-9a-f]{64}$`));
+        const cb = sessionCounters(u.b, l.tidB, l.sidB);
+        const ca = sessionCounters(u.a, l.tidA, l.sidA);
+        // every segment was an ordinary L2TP packet of at most one MTU
+        assert.ok(cb.rx_packets > bytes / 1500, `B received ${cb.rx_packets} packets`);
+        assert.ok(ca.tx_bytes / ca.tx_packets < 1600, 'mean packet size is one MTU frame or less');
+        assert.equal(cb.rx_errors, 0);
+      } finally {
+        l.remove();
+      }
+    });
+
+    it('seq both with 8-byte cookies over an IPv6 underlay: TCP both ways, no sequence errors', async () => {
+      const l = makeLink(u, { n: 3, family: 6, seq: 'both', cookies: ['0102030405060708', 'a1a2a3a4'] });
+      try {
+        const [s1, g1] = await transfer(u.a, u.b, l.b4, 7201, 20 * 1024 * 1024);
+        assert.equal(g1, s1);
+        const [s2, g2] = await transfer(u.b, u.a, l.a4, 7202, 20 * 1024 * 1024);
+        assert.equal(g2, s2);
+        for (const [ns, t, s] of [[u.a, l.tidA, l.sidA], [u.b, l.tidB, l.sidB]] as const) {
+          const c = sessionCounters(ns, t, s);
+          assert.equal(c.rx_cookie_discards, 0);
+          assert.equal(c.rx_seq_discards, 0);
+          assert.equal(c.rx_oos_packets, 0, 'segments were numbered in order');
+          assert.equal(c.rx_errors, 0);
+        }
+      } finally {
+        l.remove();
+      }
+    });
+
+    it('UDP datagrams of many sizes, both ways, IPv4 and IPv6', async () => {
+      const l = makeLink(u, { n: 4 });
+      try {
+        for (const [from, to, bind, addr, port] of [
+          [u.a, u.b, l.b4, l.b4, 7301],
+          [u.b, u.a, l.a4, l.a4, 7302],
+          [u.a, u.b, l.b6, l.b6, 7303],
+        ] as const) {
+          const r = await udpBurst(from, to, bind, addr, port);
+          assert.ok(r.sent > 50);
+          assert.equal(r.bad, 0, 'no datagram was damaged');
+          assert.ok(r.got >= r.sent - 2, `${r.got}/${r.sent} datagrams arrived`);
+        }
+      } finally {
+        l.remove();
+      }
+    });
+
+    it('VLAN-tagged frames cross in both directions (raw 802.1Q frames, seen by tcpdump)', async () => {
+      const l = makeLink(u, { n: 5 });
+      try {
+        for (const [from, to, ifFrom, ifTo] of [
+          [u.a, u.b, l.ifA, l.ifB],
+          [u.b, u.a, l.ifB, l.ifA],
+        ] as const) {
+          const dump = to.spawn('tcpdump', ['-i', ifTo, '-nn', '-e', '-l', '-c', '5', 'vlan 7']);
+          let out = '';
+          dump.stdout!.on('data', (d: string) => (out += d));
+          let err = '';
+          dump.stderr!.on('data', (d: string) => (err += d));
+          assert.ok(await waitFor(() => err.includes('listening'), 10_000), 'tcpdump did not start');
+          const r = from.exec('python3', ['-c', VLAN_SEND, ifFrom]);
+          assert.equal(r.status, 0, r.stderr);
+          assert.ok(await waitFor(() => out.split('\n').filter((x) => /vlan 7/.test(x)).length >= 5, 10_000), `tagged frames seen: ${out}`);
+          assert.match(out, /ethertype 802\.1Q.*vlan 7.*0x88b5/);
+          assert.match(out, /length 1018/);
+        }
+      } finally {
+        l.remove();
+      }
+    });
+  });
+}
