@@ -6,7 +6,7 @@
  * nothing is left behind (namespaces deleted, processes ended by PID only).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -263,6 +263,26 @@ export function cpuTicks(pid: number): number {
   const f = s.slice(rp + 2).split(' ');
   // after ')': field 3 is state (index 0); utime = field 14 (index 11), stime = 15 (index 12)
   return Number(f[11]) + Number(f[12]);
+}
+
+/** utime+stime per thread of a process: tid → { comm, ticks }. */
+export function threadTicks(pid: number): Map<number, { comm: string; ticks: number }> {
+  const out = new Map<number, { comm: string; ticks: number }>();
+  let tids: string[] = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const t of tids) {
+    const s = readSafe(`/proc/${pid}/task/${t}/stat`);
+    const lp = s.indexOf('(');
+    const rp = s.lastIndexOf(')');
+    if (rp < 0) continue;
+    const f = s.slice(rp + 2).split(' ');
+    out.set(Number(t), { comm: s.slice(lp + 1, rp), ticks: Number(f[11]) + Number(f[12]) });
+  }
+  return out;
 }
 
 export const CLK_TCK = Number(run('getconf', ['CLK_TCK'], { timeoutMs: 5000 }).stdout.trim()) || 100;

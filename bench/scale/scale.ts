@@ -18,7 +18,7 @@ import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import {
   BenchError, CLI, CTL, IP, Netns, ROOT, CpuWindow, cleanupAll, installCleanupHandlers, killPid, must, rssKb,
-  stopPid, tempDir, threads, uniq, which,
+  stopPid, tempDir, threads, threadTicks, CLK_TCK, uniq, which,
 } from '../lib/sys.js';
 
 interface Options {
@@ -178,7 +178,6 @@ async function main(): Promise<void> {
     ...process.env,
     UL2TP_RUNDIR: tempDir('ul2tp-scale-'),
     UL2TP_BACKEND: o.backend,
-    ...(o.profile ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profDir}` } : {}),
   };
   const envB = { ...process.env, UL2TP_RUNDIR: tempDir('ul2tp-scale-'), UL2TP_BACKEND: o.backend };
   const cliA = (...args: string[]) => a.must(process.execPath, [CLI, ...args], { env: envA, timeoutMs: 60_000 });
@@ -192,6 +191,15 @@ async function main(): Promise<void> {
   // 1. CLI per command (the first command also starts the daemon).
   log(`CLI sample: ${o.cliSample} tunnels + sessions, one process per command…`);
   const base = 900000;
+  if (o.profile) {
+    // NODE_OPTIONS cannot carry --cpu-prof, so start the daemon ourselves (foreground) under the profiler.
+    a.start(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profDir}`, CLI, 'daemon'], { env: envA, timeoutMs: 3 * 3600_000 });
+    const end = Date.now() + 15_000;
+    while (a.exec(process.execPath, [CTL, 'status'], { env: envA, timeoutMs: 10_000 }).status !== 0) {
+      if (Date.now() > end) throw new BenchError('the profiled daemon did not start within 15 s');
+      must('sleep', ['0.1']);
+    }
+  }
   const udp = (t: number) => ['udp_sport', String(30000 + t), 'udp_dport', String(40000 + t)];
   phases.daemonStartFirstCommandMs = time(() => cliA('add', 'tunnel', 'tunnel_id', String(base), 'peer_tunnel_id', String(base), 'encap', 'udp', 'local', '192.0.2.1', 'remote', '192.0.2.2', ...udp(0)));
   const pid = (JSON.parse(a.must(process.execPath, [CTL, 'status'], { env: envA, timeoutMs: 10_000 })) as { pid: number; backend: string }).pid;
@@ -257,8 +265,14 @@ async function main(): Promise<void> {
   // 4. Idle CPU with all sessions.
   log(`idle CPU over ${o.idle} s…`);
   const w = new CpuWindow([pid]);
+  const th0 = threadTicks(pid);
   await new Promise((res) => setTimeout(res, o.idle * 1000));
   const idleCpuPct = w.stop()[0];
+  const th1 = threadTicks(pid);
+  const idleThreads = [...th1.entries()]
+    .map(([tid, t]) => ({ tid, comm: t.comm + (tid === pid ? ' (main)' : ''), pct: ((t.ticks - (th0.get(tid)?.ticks ?? t.ticks)) / CLK_TCK / o.idle) * 100 }))
+    .filter((t) => t.pct > 0)
+    .sort((x, y) => y.pct - x.pct);
 
   // 5. Traffic on one session while the others are idle.
   const pingBusy = pingStats(a, '10.99.0.2');
@@ -307,6 +321,7 @@ async function main(): Promise<void> {
     phasesMs: phases,
     rssKb: rss,
     idleCpuPct,
+    idleThreads,
     interfacesWithAllSessions: ifCount,
     interfacesLeftAfterDelete: leftIfs,
     pingAlone,
@@ -343,6 +358,7 @@ async function main(): Promise<void> {
     `| RSS after deleting everything | ${mb(rss.afterDelete)} MB |`,
     `| threads | ${String(results.daemonThreads)} |`,
     `| idle CPU with ${total} sessions over ${o.idle} s (target ~0 %) | ${idleCpuPct.toFixed(2)} % |`,
+    `| idle CPU by thread (tid comm: %) | ${idleThreads.map((t) => `${t.tid} ${t.comm}: ${t.pct.toFixed(1)}`).join(', ') || 'none'} |`,
     `| TAP interfaces with all sessions / left after delete | ${ifCount} / ${leftIfs} |`,
     '',
     '| one session | ping median | ping p99 | ping loss | TCP 1 stream |',
