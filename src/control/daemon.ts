@@ -8,7 +8,7 @@
  * a second daemon in the same namespace fails to bind (and exits), and a
  * crashed one never leaves a stale lock behind.
  */
-import { chmodSync, closeSync, mkdirSync, openSync, unlinkSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, unlinkSync, writeSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { L2tpError } from '../errors.js';
 import { selectBackend, type BackendChoice } from '../io/select.js';
@@ -38,6 +38,48 @@ function lockName(dir: string): string {
   return `\0ul2tp-daemon:${dir}`;
 }
 
+/**
+ * Who holds the abstract socket `name` (cold path, only when binding failed):
+ * its inode from /proc/net/unix, then the process with that socket open.
+ */
+function lockHolder(name: string): { pid: number; uid: number } | null {
+  try {
+    const shown = '@' + name.slice(1).replace(/\0/g, '@');
+    let inode = '';
+    for (const line of readFileSync('/proc/net/unix', 'utf8').split('\n')) {
+      const f = line.trim().split(/\s+/);
+      // libuv binds abstract names with the whole sun_path: NUL padding shows as '@'.
+      if (f.length >= 8 && f.slice(7).join(' ').replace(/@+$/, '') === shown) inode = f[6];
+    }
+    if (inode === '') return null;
+    const target = `socket:[${inode}]`;
+    for (const p of readdirSync('/proc')) {
+      if (!/^\d+$/.test(p)) continue;
+      let fds: string[];
+      try {
+        fds = readdirSync(`/proc/${p}/fd`);
+      } catch {
+        continue;
+      }
+      for (const fd of fds) {
+        let link = '';
+        try {
+          link = readlinkSync(`/proc/${p}/fd/${fd}`);
+        } catch {
+          continue;
+        }
+        if (link === target) {
+          const uid = Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? NaN);
+          return { pid: Number(p), uid };
+        }
+      }
+    }
+  } catch {
+    /* no /proc: unknown */
+  }
+  return null;
+}
+
 function listen(server: Server, path: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const onErr = (e: Error) => reject(e);
@@ -58,12 +100,23 @@ export async function runDaemon(opts: DaemonOptions = {}): Promise<void> {
     logFd = openSync(`${dir}/daemon.log`, 'a', 0o600);
   }
 
-  const lock = createServer();
+  // Nobody has any business connecting to the lock: close whatever does at once
+  // (abstract sockets have no permissions, so any local user could otherwise
+  // pile up connections, i.e. file descriptors, in the daemon).
+  const lock = createServer((s) => s.destroy());
+  lock.on('error', () => {});
   try {
     await listen(lock, lockName(dir));
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-      log('another ul2tp daemon is already running in this network namespace');
+      const holder = lockHolder(lockName(dir));
+      if (holder !== null && holder.uid !== process.getuid?.()) {
+        // Not a daemon of ours: someone squats the name to keep ul2tp from starting.
+        log(`the daemon lock "@${lockName(dir).slice(1)}" is held by pid ${holder.pid} (uid ${holder.uid}), which is not a ul2tp daemon; not starting`);
+        process.exit(1);
+      }
+      const who = holder !== null ? ` (pid ${holder.pid})` : '';
+      log(`another ul2tp daemon is already running in this network namespace${who}`);
       process.exit(opts.background ? 0 : 1);
     }
     throw e;
