@@ -96,4 +96,50 @@ describe('control socket access', { skip: skip || undefined }, () => {
     assert.equal(control<{ pid: number; tunnels: number }>(ns).pid, pid);
     assert.equal(control<{ tunnels: number }>(ns).tunnels, 0, 'nothing was created');
   });
+
+  it('the abstract lock: connections to it are closed at once (no fd build-up)', async () => {
+    const pid = control<{ pid: number }>(ns).pid;
+    const fds0 = readdirSync(`/proc/${pid}/fd`).length;
+    const name = `ul2tp-daemon:${dir}`;
+    // 200 connections from another uid, held open for a second.
+    const r = asNobody(ns, [
+      '-e',
+      `const net = require('node:net'); let closed = 0; const socks = [];
+       for (let i = 0; i < 200; i++) { const s = net.createConnection('\\0' + process.argv[1]); s.on('error', () => {}); s.on('close', () => closed++); socks.push(s); }
+       setTimeout(() => { console.log(closed); process.exit(0); }, 1500);`,
+      name,
+    ]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(Number(r.stdout.trim()), 200, 'the daemon closed every connection to its lock');
+    assert.ok(readdirSync(`/proc/${pid}/fd`).length - fds0 <= 1, 'no file descriptors piled up');
+  });
+});
+
+describe('daemon lock squatted by another user', { skip: skip || undefined }, () => {
+  it('a clear error naming the holder, then a normal start once it is gone', async () => {
+    const ns = new Netns('ul2q');
+    try {
+      chmodSync(ns.runDir, 0o755);
+      const inode = ns.exec('stat', ['-L', '-c', '%i', '/proc/self/ns/net']).stdout.trim();
+      const name = `ul2tp-daemon:${ns.runDir}/${inode}`;
+      const squatter = ns.spawn(SETPRIV!, [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', '--', process.execPath, '-e', `require('node:net').createServer().listen('\\0' + process.argv[1], () => console.log('BOUND'))`, name]);
+      let out = '';
+      squatter.stdout!.on('data', (d: string) => (out += d));
+      const t = Date.now();
+      while (!out.includes('BOUND') && Date.now() - t < 10_000) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(out.includes('BOUND'), 'squatter bound the name');
+      const r = ns.ul2tp('show', 'tunnel');
+      console.log(`squatted lock: ul2tp show tunnel → ${r.status}: ${r.stderr.trim()}`);
+      assert.notEqual(r.status, 0);
+      assert.match(r.stderr, new RegExp(`held by pid ${squatter.pid} \\(uid ${NOBODY}\\), which is not a ul2tp daemon`));
+      const fg = ns.exec(process.execPath, [CLI, 'daemon'], 20_000);
+      assert.equal(fg.status, 1);
+      assert.match(fg.stderr, /is held by pid/);
+      process.kill(squatter.pid!, 'SIGKILL');
+      await new Promise((r) => squatter.once('exit', r));
+      assert.equal(ns.ul2tp('show', 'tunnel').status, 0, 'starts once the squatter is gone');
+    } finally {
+      ns.destroy();
+    }
+  });
 });
