@@ -34,6 +34,26 @@ export function log(msg: string): void {
   }
 }
 
+/**
+ * Logging for conditions a client or the network can trigger repeatedly: at
+ * most LIMITED_PER_MINUTE lines a minute, then one line saying how many were
+ * suppressed (QEMU's "log once, then count").
+ */
+const LIMITED_PER_MINUTE = 20;
+let limitedWindow = 0;
+let limitedCount = 0;
+let limitedSuppressed = 0;
+export function logLimited(msg: string, now = Date.now()): void {
+  if (now - limitedWindow >= 60_000) {
+    if (limitedSuppressed > 0) log(`${limitedSuppressed} similar message(s) suppressed in the last minute`);
+    limitedWindow = now;
+    limitedCount = 0;
+    limitedSuppressed = 0;
+  }
+  if (limitedCount++ < LIMITED_PER_MINUTE) log(msg);
+  else limitedSuppressed++;
+}
+
 function lockName(dir: string): string {
   return `\0ul2tp-daemon:${dir}`;
 }
@@ -192,7 +212,7 @@ export async function runDaemon(opts: DaemonOptions = {}): Promise<void> {
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('uncaughtException', (e) => {
-    log(`internal error: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+    logLimited(`internal error: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
   });
 }
 
@@ -251,7 +271,7 @@ function handleLine(sock: Socket, line: string, ctl: Controller, choice: Backend
 
 function errorBody(e: unknown): { code: string; errno?: string; message: string } {
   if (e instanceof L2tpError) return { code: e.code, errno: e.errno, message: e.message };
-  log(`request failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+  logLimited(`request failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
   return { code: 'DAEMON', message: e instanceof Error ? e.message : String(e) };
 }
 
