@@ -11,15 +11,22 @@
  * docs/cli-differences.md).
  */
 import type { SessionInfo, TunnelInfo } from '../control/protocol.js';
+import { formatImpair, impairFromJson } from '../io/impair.js';
 
 export interface PrintOptions {
   json: boolean;
   pretty: boolean;
   /** `-o`: the line breaks made by print_nl become '\'. */
   oneline?: boolean;
+  /** `-s`: counters after each object (ul2tp addition; iproute2 prints none). */
+  stats?: boolean;
 }
 
-type JsonValue = number | string | boolean | null;
+/** A nested JSON object (only `stats`, `drops` and `impairment` use one). */
+export interface JsonObject {
+  readonly members: ReadonlyArray<readonly [string, JsonValue]>;
+}
+type JsonValue = number | string | boolean | null | JsonObject;
 
 /** What to print, like iproute2's enum output_type. */
 const enum Kind {
@@ -42,6 +49,10 @@ class Printer {
 
   get json(): boolean {
     return this.opts.json;
+  }
+
+  get stats(): boolean {
+    return this.opts.stats === true;
   }
 
   open(): void {
@@ -110,9 +121,16 @@ export function jsonString(s: string): string {
   return out + '"';
 }
 
-function jsonValue(v: JsonValue): string {
+function jsonValue(v: JsonValue, pretty = false, depth = 2): string {
   if (v === null) return 'null';
   if (typeof v === 'string') return jsonString(v);
+  if (typeof v === 'object') {
+    // json_writer's nested object: members one indent level deeper, '}' at the parent's level.
+    if (!pretty) return '{' + v.members.map(([k, x]) => `${jsonString(k)}:${jsonValue(x)}`).join(',') + '}';
+    if (v.members.length === 0) return '{}';
+    const ind = ' '.repeat(4 * (depth + 1));
+    return '{' + v.members.map(([k, x]) => `\n${ind}${jsonString(k)}: ${jsonValue(x, true, depth + 1)}`).join(',') + `\n${' '.repeat(4 * depth)}}`;
+  }
   return String(v);
 }
 
@@ -129,7 +147,7 @@ export function jsonArray(objects: ReadonlyArray<ReadonlyArray<readonly [string,
   }
   const body = objects.map((o) => {
     if (o.length === 0) return '{}';
-    return '{' + o.map(([k, v]) => `\n        ${jsonString(k)}: ${jsonValue(v)}`).join(',') + '\n    }';
+    return '{' + o.map(([k, v]) => `\n        ${jsonString(k)}: ${jsonValue(v, true)}`).join(',') + '\n    }';
   });
   return objects.length === 0 ? '[ ]\n' : `[ ${body.join(',')} ]\n`;
 }
@@ -164,7 +182,54 @@ function printTunnel(pr: Printer, t: TunnelInfo): void {
       pr.field(Kind.Text, null, '  UDP checksum: %s\n', state);
     }
   }
+  if (pr.stats) printStats(pr, t.stats, (t as { drops?: Record<string, number> }).drops);
   pr.close();
+}
+
+/** Counter value as printed (missing = 0). */
+function cnt(c: Readonly<Record<string, number>> | undefined, k: string): number {
+  const v = c?.[k];
+  return typeof v === 'number' ? v : 0;
+}
+
+const KERNEL_COUNTERS = [
+  'tx_packets',
+  'tx_bytes',
+  'tx_errors',
+  'rx_packets',
+  'rx_bytes',
+  'rx_errors',
+  'rx_seq_discards',
+  'rx_oos_packets',
+  'rx_cookie_discards',
+  'rx_invalid',
+] as const;
+const DROP_COUNTERS = ['rx_no_session', 'rx_control', 'rx_short', 'rx_dev_drops'] as const;
+
+/**
+ * `-s`: three lines after the object, indented 4 (ul2tp's own format; the
+ * names are the kernel's without the rx_/tx_ prefix):
+ *     RX: packets 12 bytes 3456 errors 0 seq_discards 0 oos_packets 0 cookie_discards 0 invalid 0
+ *     TX: packets 12 bytes 3456 errors 0
+ *     drops: no_session 0 control 0 short 0 dev_drops 0
+ * With -j: a "stats" object (kernel names) and a "drops" object (ours).
+ */
+function printStats(
+  pr: Printer,
+  stats: Readonly<Record<string, number>> | undefined,
+  drops: Readonly<Record<string, number>> | undefined,
+): void {
+  if (pr.json) {
+    pr.field(Kind.Json, 'stats', null, { members: KERNEL_COUNTERS.map((k) => [k, cnt(stats, k)] as const) });
+    pr.field(Kind.Json, 'drops', null, { members: DROP_COUNTERS.map((k) => [k, cnt(drops, k)] as const) });
+    return;
+  }
+  const rx = ['packets', 'bytes', 'errors', 'seq_discards', 'oos_packets', 'cookie_discards', 'invalid']
+    .map((k) => `${k} ${cnt(stats, 'rx_' + k)}`)
+    .join(' ');
+  const tx = ['packets', 'bytes', 'errors'].map((k) => `${k} ${cnt(stats, 'tx_' + k)}`).join(' ');
+  const dr = DROP_COUNTERS.map((k) => `${k.slice(3)} ${cnt(drops, k)}`).join(' ');
+  pr.field(Kind.Text, null, `    RX: ${rx}\n    TX: ${tx}\n    drops: ${dr}\n`, null);
 }
 
 /** print_cookie: 8 hex digits, or 16 when the cookie is 8 bytes long. */
@@ -196,6 +261,17 @@ function printSession(pr: Printer, s: SessionInfo): void {
     if (s.recv_seq) pr.field(Kind.Any, 'recv_seq', ' recv', null);
   }
   pr.field(Kind.Text, null, '\n', null);
+  // ul2tp additions, printed only when set / asked for (iproute2's output is unchanged otherwise).
+  const imp = (s as { impairment?: Record<string, unknown> }).impairment;
+  if (imp !== undefined && imp !== null) {
+    if (pr.json) {
+      const members = Object.entries(imp).filter(([, v]) => typeof v === 'number') as Array<[string, number]>;
+      pr.field(Kind.Json, 'impairment', null, { members });
+    } else {
+      pr.field(Kind.Text, null, '  impairment: %s\n', formatImpair(impairFromJson(imp)));
+    }
+  }
+  if (pr.stats) printStats(pr, s.stats, (s as { drops?: Record<string, number> }).drops);
   pr.close();
 }
 

@@ -13,6 +13,8 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { L2tpError } from '../errors.js';
 import { selectBackend, type BackendChoice } from '../io/select.js';
 import { Controller } from './handlers.js';
+import { captureHubOf, impairOp, startCapture } from './capture.js';
+import { parseListen, startMetrics } from './metrics.js';
 import { runDir, socketPath } from './paths.js';
 import { MAX_LINE, validateRequest } from './protocol.js';
 import { loadStateFile, writeStateFile } from './state-file.js';
@@ -21,6 +23,9 @@ export interface DaemonOptions {
   background?: boolean;
   foreground?: boolean;
   backend?: string;
+  /** `--metrics ADDR:PORT` (src/control/metrics.ts); checked before anything starts. */
+  metrics?: string;
+  metricsAnyAddress?: boolean;
 }
 
 export const VERSION = '0.1.0';
@@ -188,6 +193,21 @@ export async function runDaemon(opts: DaemonOptions = {}): Promise<void> {
   }
   chmodSync(path, 0o600);
   log(`listening on ${path}`);
+  if (opts.metrics !== undefined) {
+    // Everyday hook: the opt-in Prometheus endpoint (src/control/metrics.ts).
+    try {
+      const addr = parseListen(opts.metrics, opts.metricsAnyAddress === true);
+      await startMetrics(addr, ctl, {
+        version: VERSION,
+        backend: choice.dp.name,
+        captureDrops: () => captureHubOf(choice.dp)?.ringDrops ?? 0,
+      });
+      log(`metrics on http://${addr.host.includes(':') ? `[${addr.host}]` : addr.host}:${addr.port}/metrics`);
+    } catch (e) {
+      log(`cannot serve metrics on ${opts.metrics}: ${(e as Error).message}`);
+      process.exit(1);
+    }
+  }
 
   let stopping = false;
   const stop = async (sig: string) => {
@@ -259,6 +279,11 @@ function handleLine(sock: Socket, line: string, ctl: Controller, choice: Backend
     reply(sock, { id, ok: false, error: errorBody(e instanceof SyntaxError ? new L2tpError('PROTOCOL', 'request is not JSON') : e) });
     return;
   }
+  if (req.op === 'capture') {
+    // Everyday hook: the connection becomes a packet stream (src/control/capture.ts).
+    startCapture(sock, req.id, req.attrs as Record<string, unknown>, choice.dp, ctl);
+    return;
+  }
   queue = queue.then(async () => {
     try {
       const result = await execute(req.op, req.attrs as Record<string, unknown>, ctl, choice);
@@ -289,6 +314,8 @@ async function execute(op: string, attrs: Record<string, unknown>, ctl: Controll
       return ctl.sessionDelete(attrs);
     case 'session_get':
       return ctl.sessionGet();
+    case 'impair':
+      return impairOp(attrs, choice.dp); // everyday hook (src/control/capture.ts)
     case 'status':
       return { pid: process.pid, version: VERSION, backend: choice.dp.name, ...ctl.counts(), drops: ctl.orphanDrops() };
     default:

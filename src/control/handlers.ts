@@ -22,6 +22,7 @@ import { Table } from '../engine/table.js';
 import { Tunnel } from '../engine/tunnel.js';
 import { RECV_SEQ, SEND_SEQ, readCounters, readExtraCounters, type Counters, type ExtraCounters } from '../engine/stats.js';
 import type { Dataplane } from '../io/types.js';
+import { impairToJson, type ImpairJson } from '../io/impair.js';
 import { allocIfname, defaultSessionMtu, interfaceExists, pathMtu } from './netinfo.js';
 
 export interface TunnelInfo {
@@ -55,6 +56,8 @@ export interface SessionInfo {
   reorder_timeout: number;
   stats: Counters;
   drops: ExtraCounters;
+  /** Active transmit impairment, only when set. */
+  impairment?: ImpairJson;
 }
 
 /** What the state file holds: enough to rebuild every tunnel and session. */
@@ -247,6 +250,8 @@ export class Controller {
         stats: readCounters(st, s.base),
         drops: readExtraCounters(st, s.base),
       });
+      const imp = this.dp.impairment?.(c.tunnelId, c.sessionId); // everyday hook (src/io/impair.ts)
+      if (imp) sessions[sessions.length - 1].impairment = impairToJson(imp);
     }
     return { sessions };
   }

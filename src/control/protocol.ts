@@ -67,6 +67,27 @@ export interface SessionDeleteAttrs {
 
 export type EmptyAttrs = Record<string, never>;
 
+/** `impair`: set (or with `off`, clear) a session's transmit impairment (src/io/impair.ts). */
+export interface ImpairAttrs {
+  tunnel_id: number;
+  session_id: number;
+  off?: boolean;
+  loss?: number; // percent 0..100
+  duplicate?: number;
+  reorder?: number;
+  distance?: number; // 1..1000 packets
+  delay?: number; // ms 0..60000
+  jitter?: number;
+  rate?: number; // bits/s
+  seed?: number; // u32
+}
+
+/** `capture`: stream packets on this connection (0 = any tunnel / session). */
+export interface CaptureAttrs {
+  tunnel_id?: number;
+  session_id?: number;
+}
+
 export interface OpAttrs {
   tunnel_create: TunnelCreateAttrs;
   tunnel_delete: TunnelDeleteAttrs;
@@ -75,6 +96,8 @@ export interface OpAttrs {
   session_delete: SessionDeleteAttrs;
   session_get: EmptyAttrs;
   status: EmptyAttrs;
+  impair: ImpairAttrs;
+  capture: CaptureAttrs;
 }
 
 export type Op = keyof OpAttrs;
@@ -86,6 +109,8 @@ export const OPS: readonly Op[] = [
   'session_delete',
   'session_get',
   'status',
+  'impair',
+  'capture',
 ];
 
 /** Discriminated by `op`, so `switch (req.op)` narrows `req.attrs`. */
@@ -121,6 +146,10 @@ export interface SessionInfo {
   recv_seq: boolean;
   reorder_timeout: number;
   stats: Counters;
+  /** Drops the kernel does not count (rx_no_session, rx_control, rx_short, rx_dev_drops). */
+  drops?: Counters;
+  /** Active transmit impairment (absent when none; src/io/impair.ts ImpairJson). */
+  impairment?: Readonly<Record<string, number | null>>;
 }
 
 export interface StatusResult {
@@ -137,6 +166,9 @@ export interface OpResult {
   session_delete: unknown;
   session_get: { sessions: SessionInfo[] };
   status: StatusResult;
+  impair: unknown;
+  /** The first reply; packet lines follow on the same connection (src/control/capture.ts). */
+  capture: { started: true };
 }
 
 export interface ErrorBody {
@@ -172,7 +204,7 @@ function isU32(v: unknown): v is number {
   return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= U32_MAX;
 }
 
-type AttrKind = 'u32' | 'id' | 'u16' | 'bool' | 'encap' | 'addr' | 'name' | 'cookie' | 'l2spec' | 'ms';
+type AttrKind = 'u32' | 'id' | 'u16' | 'bool' | 'encap' | 'addr' | 'name' | 'cookie' | 'l2spec' | 'ms' | 'pct' | 'count' | 'msf' | 'rate';
 
 interface AttrRule {
   kind: AttrKind;
@@ -213,6 +245,20 @@ const SCHEMA: Readonly<Record<Op, Readonly<Record<string, AttrRule>>>> = {
   session_delete: { tunnel_id: req('u32'), session_id: req('u32') },
   session_get: {},
   status: {},
+  impair: {
+    tunnel_id: req('id'),
+    session_id: req('id'),
+    off: opt('bool'),
+    loss: opt('pct'),
+    duplicate: opt('pct'),
+    reorder: opt('pct'),
+    distance: opt('count'),
+    delay: opt('msf'),
+    jitter: opt('msf'),
+    rate: opt('rate'),
+    seed: opt('u32'),
+  },
+  capture: { tunnel_id: opt('u32', 0), session_id: opt('u32', 0) },
 };
 
 /** Checks one attribute value; returns the value to store (cookies are lowercased). */
@@ -233,6 +279,18 @@ function checkAttr(op: Op, key: string, kind: AttrKind, v: unknown): unknown {
       return v;
     case 'bool':
       if (typeof v !== 'boolean') throw bad('true or false');
+      return v;
+    case 'pct':
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > 100) throw bad('a number in 0..100');
+      return v;
+    case 'count':
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 1000) throw bad('an integer in 1..1000');
+      return v;
+    case 'msf':
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > 60000) throw bad('a number in 0..60000');
+      return v;
+    case 'rate':
+      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw bad('a non-negative integer');
       return v;
     case 'encap':
       if (v !== 'udp' && v !== 'ip') throw bad('"udp" or "ip"');

@@ -25,6 +25,8 @@ export interface Dataplane {
   readonly captureRings?: readonly CaptureRing[];
   /** Optional: sets or clears (null) a session's transmit impairment (absent = unsupported). */
   setImpairment?(tunnelId: number, sessionId: number, cfg: ImpairConfig | null): Promise<void>;
+  /** Optional: the session's active impairment (null = none). */
+  impairment?(tunnelId: number, sessionId: number): ImpairConfig | null;
 }
 
 export interface TunnelHandle {

@@ -144,9 +144,19 @@ export class KoffiDataplane implements Dataplane {
 
   /** Sets or clears (null) a session's transmit impairment (src/io/impair.ts), in the tx worker. */
   async setImpairment(tunnelId: number, sessionId: number, cfg: ImpairConfig | null): Promise<void> {
-    if (!this.sessions.has(`${tunnelId}/${sessionId}`)) throw kernelError('ENODEV');
+    const key = `${tunnelId}/${sessionId}`;
+    if (!this.sessions.has(key)) throw kernelError('ENODEV');
     await this.tx.call({ op: 'impair', tunnelId, sessionId, cfg });
+    if (cfg === null) this.impairments.delete(key);
+    else this.impairments.set(key, cfg);
   }
+
+  /** The session's active impairment, or null. */
+  impairment(tunnelId: number, sessionId: number): ImpairConfig | null {
+    return this.impairments.get(`${tunnelId}/${sessionId}`) ?? null;
+  }
+
+  private readonly impairments = new Map<string, ImpairConfig>();
 
   private allocSlot(): number {
     const base = this.freeSlots.pop();
@@ -250,6 +260,7 @@ export class KoffiDataplane implements Dataplane {
     setPersist(s.fd, false);
     closeFd(s.fd);
     this.sessions.delete(key);
+    this.impairments.delete(key);
     this.tunnels.get(tunnelId)?.sessions.delete(sessionId);
     this.freeSlot(s.base);
   }
