@@ -236,12 +236,24 @@ describe('hostile network input', { skip: skip || undefined }, () => {
     for (const l of table) console.log(`  ${l}`);
     console.log(`kernel drops in the target namespace: ${JSON.stringify(kDelta)}`);
     console.log(`ping udp ${pu.rx}/${pu.tx}, ip ${pi.rx}/${pi.tx}; tcp ${recvLine}`);
-    const kernelLost = (kDelta['Udp:RcvbufErrors'] ?? 0) + (kDelta['Udp:InErrors'] ?? 0) + (kDelta['Ip:ReasmFails'] ?? 0) + kDelta.rawDrops;
-    assert.equal(kernelLost, 0, `the kernel dropped packets before ul2tp saw them: ${JSON.stringify(kDelta)}`);
+    // A datagram the kernel drops before ul2tp reads it (socket buffer full under
+    // CPU contention) is accounted for by the kernel, not by us: then each of our
+    // counters may be short, and the total shortfall must match the kernel's count.
+    const kernelLost = (kDelta['Udp:RcvbufErrors'] ?? 0) + (kDelta['Ip:ReasmFails'] ?? 0) + kDelta.rawDrops;
+    let shortfall = 0;
     for (const k of Object.keys(counted)) {
       if (k === 'sink.rx_dev_drops') continue;
-      assert.equal(counted[k], exact[k] ?? 0, `counter ${k}`);
+      if (kernelLost === 0) assert.equal(counted[k], exact[k] ?? 0, `counter ${k}`);
+      else {
+        assert.ok(counted[k] <= (exact[k] ?? 0), `counter ${k}: ${counted[k]} > ${exact[k] ?? 0}`);
+        shortfall += (exact[k] ?? 0) - counted[k];
+      }
     }
+    if (kernelLost > 0) {
+      console.log(`the kernel dropped ${kernelLost} datagram(s) before ul2tp read them; our counters are short by ${shortfall}`);
+      assert.ok(shortfall <= kernelLost, `short by ${shortfall}, but the kernel dropped only ${kernelLost}`);
+    }
+    assert.equal(kDelta['Udp:InErrors'] ?? 0, kDelta['Udp:RcvbufErrors'] ?? 0, 'no UDP errors other than a full buffer');
     assert.ok(counted['sink.rx_dev_drops'] >= expectedTiny, 'tiny frames dropped after counting');
     const total = Object.values(exact).reduce((a, b) => a + b, 0);
     assert.ok(total >= report.packets, 'every packet was predicted somewhere');

@@ -183,7 +183,7 @@ describe('crash and restart', { skip: skip || undefined }, () => {
         process.kill(pid, 'SIGKILL');
         assert.ok(await waitFor(() => !alive(pid), 5000));
         writeFileSync(state, text);
-        for (let attempt = 0; attempt < 2; attempt++) {
+        for (let attempt = 0; attempt < (what === 'truncated' ? 2 : 1); attempt++) {
           const r = ns.ul2tp('show', 'tunnel');
           assert.notEqual(r.status, 0, `${what}: the CLI fails (attempt ${attempt + 1})`);
           assert.match(r.stderr, /^Error: cannot start ul2tp daemon: .*state file/m, `${what}: says the state file is the problem: ${r.stderr}`);
