@@ -3,9 +3,8 @@
  * delivers to session TAPs opened with IFF_VNET_HDR.
  *
  * Consecutive TCP segments of one flow are merged into one super-frame written with a
- * virtio_net_hdr (gso_type TCPV4/TCPV6, gso_size = the first segment's payload, NEEDS_CSUM
- * with the pseudo-header sum in the TCP checksum field), following the kernel's
- * tcp_gro_receive and wireguard-go's tcpGRO rules:
+ * virtio_net_hdr (gso_type TCPV4/TCPV6, gso_size = the first segment's payload), following
+ * the kernel's tcp_gro_receive and wireguard-go's tcpGRO rules:
  *   - same TAP, same Ethernet addresses, same IP addresses and TCP ports;
  *   - IPv4 without options or fragmentation, ids incrementing by one, same TOS/TTL/DF;
  *     IPv6 without extension headers, same traffic class/flow label/hop limit;
@@ -13,9 +12,15 @@
  *     SYN/FIN/RST/URG/ECE/CWR, same ack number, window, header length and options;
  *   - sequence numbers contiguous; every payload equal to the first's except a shorter last;
  *   - at most MAX_SEGS segments and 65535 bytes of IP payload (IPv4 total length);
- *   - every merged segment's IPv4 header checksum and TCP checksum verified first (the inner
- *     TCP checksum is the only end-to-end check when the tunnel runs without UDP checksums;
- *     a segment that fails is written on its own, unchanged, for the kernel to drop).
+ *   - every merged segment's IPv4 header checksum verified first.
+ *
+ * Checksums: the inner TCP checksum is the only end-to-end check when the tunnel runs
+ * without UDP checksums, so it is not vouched for. The super-frame's TCP checksum is
+ * derived from the segments' own checksum fields without reading the payload (each
+ * segment's payload sum = -(pseudo-header + TCP header including its checksum field)) and
+ * the frame is written without NEEDS_CSUM / DATA_VALID: the kernel verifies it over the whole
+ * super-frame (in C), so a segment damaged on the way makes the whole super-frame fail
+ * there, exactly as it would have failed on its own.
  * Everything else is written as it came, behind an all-zero virtio_net_hdr. A non-mergeable
  * TCP frame of a held flow (pure ACK, FIN, gap, ...) first flushes that flow, so the order
  * within a flow is kept; frames of other flows may overtake held ones, as with GRO.
@@ -25,8 +30,8 @@
  * the caller runs at the end of every receive batch. No allocation after construction, no
  * throwing.
  */
-import { csumAdd, ipv4HeaderCsum, ipv4HeaderOk, pseudo4, pseudo6 } from './csum.js';
-import { GSO_TCPV4, GSO_TCPV6, VNET_F_NEEDS_CSUM, VNET_HDR_LEN, emitVnet, emitVnetNone } from './vnet.js';
+import { csumAdd, finish, fold, ipv4HeaderCsum, ipv4HeaderOk, pseudo4, pseudo6 } from './csum.js';
+import { GSO_TCPV4, GSO_TCPV6, VNET_HDR_LEN, emitVnet, emitVnetNone } from './vnet.js';
 
 /** write(2) of buf[off, off+len) to a TAP fd: bytes written or -errno. */
 export type TapWrite = (fd: number, buf: Buffer, off: number, len: number) => number;
@@ -56,7 +61,9 @@ class Flow {
   lastId = 0;
   closed = false;
   psh = false;
-  verified = false;
+  /** Ones'-complement sum of the payload so far (derived from the segments' checksums). */
+  paySum = 0;
+  payLen = 0;
   constructor() {
     this.buf = Buffer.alloc(VNET_HDR_LEN + FRAME_MAX + 64);
     this.src = this.buf;
@@ -203,10 +210,15 @@ export class Coalescer {
     return -1;
   }
 
-  private tcpOk(b: Buffer, o: number, v6: boolean, l4: number, frame: number): boolean {
-    const tcpLen = frame - l4;
-    const ps = v6 ? pseudo6(b, o + 14, 6, tcpLen) : pseudo4(b, o + 14, 6, tcpLen);
-    return csumAdd(b, o + l4, tcpLen, ps) === 0xffff;
+  /**
+   * The payload's ones'-complement sum of the segment at b[o] as its sender computed it:
+   * -(pseudo-header + TCP header including the checksum field). Reads headers only.
+   */
+  private paySumOf(b: Buffer, o: number): number {
+    const l4 = this.cL4;
+    const tcpLen = this.cFrame - l4;
+    const ps = this.cV6 ? pseudo6(b, o + 14, 6, tcpLen) : pseudo4(b, o + 14, 6, tcpLen);
+    return ~csumAdd(b, o + l4, this.cHdr - l4, ps) & 0xffff;
   }
 
   private canMerge(f: Flow, buf: Buffer, off: number): boolean {
@@ -234,11 +246,7 @@ export class Coalescer {
     if ((hb[ho + l4 + 13]! & ~TCP_PSH) !== (buf[off + l4 + 13]! & ~TCP_PSH)) return false;
     if (hb[ho + l4 + 14] !== buf[off + l4 + 14] || hb[ho + l4 + 15] !== buf[off + l4 + 15]) return false;
     for (let j = l4 + 20; j < f.hdrLen; j++) if (hb[ho + j] !== buf[off + j]) return false;
-    if (!f.verified) {
-      if (!this.tcpOk(hb, ho, f.v6, l4, f.frameLen)) return false;
-      f.verified = true;
-    }
-    return this.tcpOk(buf, off, f.v6, l4, this.cFrame);
+    return true;
   }
 
   private merge(f: Flow, buf: Buffer, off: number): void {
@@ -249,6 +257,10 @@ export class Coalescer {
     const pay = this.cPay;
     const at = off + this.cHdr;
     buf.copy(f.buf, VNET_HDR_LEN + f.frameLen, at, at + pay);
+    const d = this.paySumOf(buf, off);
+    // a piece that starts at an odd offset of the merged payload contributes byte-swapped
+    f.paySum += (f.payLen & 1) === 0 ? d : ((d >>> 8) | ((d & 0xff) << 8));
+    f.payLen += pay;
     f.frameLen += pay;
     f.nseg++;
     f.nextSeq = (f.nextSeq + pay) >>> 0;
@@ -277,7 +289,8 @@ export class Coalescer {
     f.lastId = f.v6 ? 0 : (buf[off + 18]! << 8) | buf[off + 19]!;
     f.psh = (buf[off + l4 + 13]! & TCP_PSH) !== 0;
     f.closed = f.psh;
-    f.verified = false;
+    f.paySum = this.paySumOf(buf, off);
+    f.payLen = this.cPay;
     if (inPlace) {
       f.src = buf;
       f.srcOff = off;
@@ -323,9 +336,12 @@ export class Coalescer {
       ps = pseudo6(b, l3, 6, tcpLen);
     }
     if (f.psh) b[l4 + 13] = b[l4 + 13]! | TCP_PSH;
-    b[l4 + 16] = ps >>> 8;
-    b[l4 + 17] = ps & 0xff;
-    emitVnet(b, 0, VNET_F_NEEDS_CSUM, f.v6 ? GSO_TCPV6 : GSO_TCPV4, f.hdrLen, f.mss, f.l4, 16);
+    b[l4 + 16] = 0;
+    b[l4 + 17] = 0;
+    const c = finish(csumAdd(b, l4, f.hdrLen - f.l4, ps) + fold(f.paySum));
+    b[l4 + 16] = c >>> 8;
+    b[l4 + 17] = c & 0xff;
+    emitVnet(b, 0, 0, f.v6 ? GSO_TCPV6 : GSO_TCPV4, f.hdrLen, f.mss, 0, 0);
     if (this.write(f.fd, b, 0, F + f.frameLen) < 0) {
       this.writeErrors++;
       this.stats[f.base + this.dropIdx] += f.nseg;

@@ -14,7 +14,7 @@
  *
  * No allocation, no throwing: malformed input returns a negative TSO_* code.
  */
-import { csumAdd, finish, ipv4HeaderCsum, pseudo4, pseudo6 } from './csum.js';
+import { csumAdd, finish, fold } from './csum.js';
 import { GSO_ECN, GSO_TCPV4, GSO_TCPV6, VnetHdr } from './vnet.js';
 
 export const TSO_OK = 0;
@@ -50,6 +50,19 @@ export class SuperFrame {
   ipId = 0;
   seq = 0;
   flags = 0;
+  /** Sums of the constant parts (folded): pseudo-header addresses + protocol + TCP header without seq/flags/checksum. */
+  tcpBase = 0;
+  /** IPv4 header without total length, id and checksum. */
+  ipBase = 0;
+}
+
+function w16(buf: Uint8Array, o: number): number {
+  return (buf[o]! << 8) | buf[o + 1]!;
+}
+
+/** Ones'-complement "minus x" for a 16-bit x. */
+function neg(x: number): number {
+  return ~x & 0xffff;
 }
 
 /** L3 offset after Ethernet and up to two VLAN tags; sets `etherType`; -1 when too short. */
@@ -117,6 +130,14 @@ export function parseSuper(buf: Uint8Array, off: number, len: number, h: VnetHdr
   sf.nseg = Math.ceil(payLen / mss);
   sf.seq = ((buf[off + l4 + 4]! << 24) | (buf[off + l4 + 5]! << 16) | (buf[off + l4 + 6]! << 8) | buf[off + l4 + 7]!) >>> 0;
   sf.flags = buf[off + l4 + 13]!;
+  const t = off + l4;
+  let base = csumAdd(buf, t, doff, 0) + neg(w16(buf, t + 4)) + neg(w16(buf, t + 6)) + neg(sf.flags) + neg(w16(buf, t + 16));
+  base += sf.v6 ? csumAdd(buf, off + l3 + 8, 32, 6) : csumAdd(buf, off + l3 + 12, 8, 6);
+  sf.tcpBase = fold(base);
+  if (!sf.v6) {
+    const i = off + l3;
+    sf.ipBase = fold(csumAdd(buf, i, sf.ihl, 0) + neg(w16(buf, i + 2)) + neg(w16(buf, i + 4)) + neg(w16(buf, i + 10)));
+  }
   return TSO_OK;
 }
 
@@ -136,7 +157,6 @@ export function writeSegment(sf: SuperFrame, src: Buffer, srcOff: number, k: num
   const l3 = dstOff + sf.l3Off;
   const l4 = dstOff + sf.l4Off;
   const tcpLen = hl - sf.l4Off + plen;
-  let ps: number;
   if (!sf.v6) {
     const tot = sf.ihl + tcpLen;
     dst[l3 + 2] = tot >>> 8;
@@ -144,12 +164,12 @@ export function writeSegment(sf: SuperFrame, src: Buffer, srcOff: number, k: num
     const id = (sf.ipId + k) & 0xffff;
     dst[l3 + 4] = id >>> 8;
     dst[l3 + 5] = id & 0xff;
-    ipv4HeaderCsum(dst, l3, sf.ihl);
-    ps = pseudo4(dst, l3, 6, tcpLen);
+    const ic = finish(sf.ipBase + tot + id);
+    dst[l3 + 10] = ic >>> 8;
+    dst[l3 + 11] = ic & 0xff;
   } else {
     dst[l3 + 4] = tcpLen >>> 8;
     dst[l3 + 5] = tcpLen & 0xff;
-    ps = pseudo6(dst, l3, 6, tcpLen);
   }
   const seq = (sf.seq + pOff) >>> 0;
   dst[l4 + 4] = seq >>> 24;
@@ -160,9 +180,7 @@ export function writeSegment(sf: SuperFrame, src: Buffer, srcOff: number, k: num
   if (k > 0) fl &= ~TCP_CWR;
   if (k < sf.nseg - 1) fl &= ~(TCP_FIN | TCP_PSH);
   dst[l4 + 13] = fl;
-  dst[l4 + 16] = 0;
-  dst[l4 + 17] = 0;
-  const sum = csumAdd(src, payAt, plen, csumAdd(dst, l4, hl - sf.l4Off, ps));
+  const sum = csumAdd(src, payAt, plen, sf.tcpBase + tcpLen + (seq >>> 16) + (seq & 0xffff) + fl);
   const c = finish(sum);
   dst[l4 + 16] = c >>> 8;
   dst[l4 + 17] = c & 0xff;

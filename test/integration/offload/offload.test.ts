@@ -28,6 +28,11 @@ function tsoOn(ns: Netns, ifname: string): boolean {
   return /^tcp-segmentation-offload: on/m.test(r.stdout);
 }
 
+/** A kernel counter of an interface (/sys/class/net/IF/statistics/NAME). */
+function ifStat(ns: Netns, ifname: string, name: string): number {
+  return Number(ns.exec('cat', [`/sys/class/net/${ifname}/statistics/${name}`]).stdout.trim());
+}
+
 async function transfer(from: Netns, to: Netns, addr: string, port: number, bytes: number): Promise<[string, string]> {
   const server = to.spawn(process.execPath, [XFER, 'serve', String(port)]);
   let out = '';
@@ -118,8 +123,18 @@ for (const [title, onA, onB] of MODES) {
       const l = makeLink(u, { n: 2 });
       try {
         const bytes = 40 * 1024 * 1024;
+        const tapTx0 = ifStat(u.a, l.ifA, 'tx_packets');
+        const tapRx0 = ifStat(u.b, l.ifB, 'rx_packets');
         const [s1, g1] = await transfer(u.a, u.b, l.b4, 7101, bytes);
         assert.equal(g1, s1);
+        // Frames through the TAPs vs L2TP packets on the wire: super-frames where offload is on.
+        const wire = sessionCounters(u.b, l.tidB, l.sidB).rx_packets;
+        const tapTx = ifStat(u.a, l.ifA, 'tx_packets') - tapTx0; // frames ul2tp read at A
+        const tapRx = ifStat(u.b, l.ifB, 'rx_packets') - tapRx0; // frames ul2tp wrote at B
+        console.log(`# A→B: ${wire} L2TP packets, ${tapTx} frames read from A's TAP, ${tapRx} written to B's TAP`);
+        if (onA) assert.ok(tapTx < wire / 3, 'A read TCP super-frames (TSO)');
+        if (onB) assert.ok(tapRx < wire / 3, 'B wrote coalesced super-frames (GRO)');
+        else assert.ok(tapRx >= wire * 0.95, 'B wrote one frame per packet');
         const [s2, g2] = await transfer(u.b, u.a, l.a4, 7102, bytes);
         assert.equal(g2, s2);
         const [s3, g3] = await transfer(u.a, u.b, l.b6, 7103, bytes);
