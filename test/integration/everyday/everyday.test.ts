@@ -1,0 +1,289 @@
+/**
+ * Everyday features over two namespaces, each with its own ul2tp daemon
+ * (koffi backend): `-s` counters, `ul2tp stats`, the Prometheus endpoint,
+ * `ul2tp capture` (summary lines, outer and inner pcap decoded by tshark),
+ * and transmit impairment seen through the receiver's sequencing counters.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { CLI, ping, netnsUnavailable, run, underlay, waitFor, type Underlay } from '../lib/netns.js';
+import { makeLink, sessionCounters, type Link } from '../lib/ul2tp.js';
+import { tsharkFields } from '../lib/capture.js';
+
+const skip = netnsUnavailable() || (run('which', ['tshark']).status !== 0 ? 'tshark missing' : '');
+if (skip) console.log(`# skipping everyday tests: ${skip}`);
+
+const METRICS_PORT = 9100 + (process.pid % 500);
+const hex32 = (n: number): string => '0x' + n.toString(16).padStart(8, '0');
+
+/** HTTP GET inside a namespace (node's fetch in a child, so the request is made in that namespace). */
+function httpGet(u: Underlay, url: string): { status: number; body: string; type: string } {
+  const js = `fetch(${JSON.stringify(url)}).then(async r=>{process.stdout.write(JSON.stringify({status:r.status,type:r.headers.get('content-type'),body:await r.text()}))}).catch(e=>{console.error(e.message);process.exit(1)})`;
+  const r = u.a.exec(process.execPath, ['-e', js], 15_000);
+  if (r.status !== 0) throw new Error(`GET ${url}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as { status: number; body: string; type: string };
+}
+
+function metricValue(body: string, name: string, labels: string): number {
+  const line = body.split('\n').find((l) => l.startsWith(`${name}{${labels}}`) || (labels === '' && l.startsWith(`${name} `)));
+  assert.ok(line, `metric ${name}{${labels}} present`);
+  return Number(line.split(' ').pop());
+}
+
+describe('everyday use: stats, metrics, capture, impairment', { skip: skip || undefined }, () => {
+  let u: Underlay;
+  let l: Link;
+  const files: string[] = [];
+
+  before(async () => {
+    process.env.UL2TP_BACKEND = 'koffi';
+    u = underlay();
+    // Side A's daemon runs in the foreground with metrics, as a service would.
+    const d = u.a.spawn(process.execPath, [CLI, 'daemon', '--metrics', `127.0.0.1:${METRICS_PORT}`]);
+    let err = '';
+    d.stderr!.on('data', (s: string) => (err += s));
+    assert.ok(await waitFor(() => err.includes('metrics on'), 15_000), `daemon with metrics did not start: ${err}`);
+    l = makeLink(u, { n: 7, seq: 'both', cookies: ['0a0b0c0d', '01020304'] });
+    assert.equal(ping(u.a, l.b4, 2), 2);
+  });
+
+  after(() => {
+    delete process.env.UL2TP_BACKEND;
+    for (const f of files) rmSync(f, { force: true });
+    u?.destroy();
+  });
+
+  it('show without -s is unchanged; -s adds RX/TX/drops lines; -j -s adds stats and drops objects', () => {
+    const plain = u.a.ok('show', 'session');
+    assert.doesNotMatch(plain, /RX:|impairment/);
+    assert.equal(
+      plain,
+      `Session ${l.sidA} in tunnel ${l.tidA}\n  Peer session ${l.sidB}, tunnel ${l.tidB}\n  interface name: ${l.ifA}\n  offset 0, peer offset 0\n  cookie 0a0b0c0d  peer cookie 01020304\n  sequence numbering: send recv\n`,
+    );
+    const c = sessionCounters(u.a, l.tidA, l.sidA);
+    assert.ok(c.rx_packets >= 2 && c.tx_packets >= 2);
+    const s = u.a.ok('-s', 'show', 'session');
+    assert.ok(s.startsWith(plain), 'the iproute2 part comes first, unchanged');
+    const extra = s.slice(plain.length).split('\n');
+    assert.match(extra[0], /^ {4}RX: packets \d+ bytes \d+ errors 0 seq_discards 0 oos_packets 0 cookie_discards 0 invalid 0$/);
+    assert.match(extra[1], /^ {4}TX: packets \d+ bytes \d+ errors 0$/);
+    assert.match(extra[2], /^ {4}drops: no_session 0 control 0 short 0 dev_drops \d+$/);
+    const j = JSON.parse(u.a.ok('-j', '-s', 'show', 'session')) as Array<{ stats: Record<string, number>; drops: Record<string, number> }>;
+    assert.equal(j.length, 1);
+    assert.deepEqual(Object.keys(j[0].stats), [
+      'tx_packets', 'tx_bytes', 'tx_errors', 'rx_packets', 'rx_bytes', 'rx_errors',
+      'rx_seq_discards', 'rx_oos_packets', 'rx_cookie_discards', 'rx_invalid',
+    ]);
+    assert.ok(j[0].stats.rx_packets >= c.rx_packets);
+    const pretty = u.a.ok('-j', '-p', '-s', 'show', 'tunnel');
+    assert.match(pretty, /\n {8}"stats": \{\n {12}"tx_packets": \d+,/);
+    assert.match(u.a.ok('-s', 'show', 'tunnel'), /UDP checksum: disabled\n {4}RX: packets \d+/);
+    assert.doesNotMatch(u.a.ok('-j', 'show', 'tunnel'), /stats/);
+  });
+
+  it('ul2tp stats prints per-second rates and drops by reason', () => {
+    const pinger = u.a.spawn('ping', ['-i', '0.05', '-c', '60', l.b4]);
+    try {
+      const r = u.a.ul2tp('stats', 'tunnel_id', String(l.tidA), '-c', '2', '-i', '1');
+      assert.equal(r.status, 0, r.stderr);
+      const lines = r.stdout.trim().split('\n');
+      assert.equal(lines.length, 2, r.stdout);
+      for (const line of lines) {
+        const m = new RegExp(
+          `^\\d\\d:\\d\\d:\\d\\d tunnel ${l.tidA} session ${l.sidA} ${l.ifA}: rx (\\d+) pkt/s ([\\d.]+ \\w+/s), tx (\\d+) pkt/s ([\\d.]+ \\w+/s), drops 0$`,
+        ).exec(line);
+        assert.ok(m, line);
+        assert.ok(Number(m[1]) >= 10 && Number(m[1]) <= 25, `about 20 replies/s: ${line}`);
+        assert.ok(Number(m[3]) >= 10 && Number(m[3]) <= 25, `about 20 requests/s: ${line}`);
+      }
+    } finally {
+      if (pinger.pid && pinger.exitCode === null) process.kill(pinger.pid, 'SIGKILL');
+    }
+    const bad = u.a.ul2tp('stats', 'bogus');
+    assert.equal(bad.status, 255);
+    assert.match(bad.stderr, /^Unknown option: bogus\nUsage: ul2tp stats/);
+  });
+
+  it('serves Prometheus metrics on loopback, labelled by tunnel and session', () => {
+    const before = sessionCounters(u.a, l.tidA, l.sidA);
+    const r = httpGet(u, `http://127.0.0.1:${METRICS_PORT}/metrics`);
+    assert.equal(r.status, 200);
+    assert.match(r.type, /^text\/plain; version=0\.0\.4/);
+    const sl = `tunnel_id="${l.tidA}",session_id="${l.sidA}",ifname="${l.ifA}"`;
+    assert.match(r.body, /# TYPE ul2tp_session_rx_packets_total counter/);
+    assert.ok(metricValue(r.body, 'ul2tp_session_rx_packets_total', sl) >= before.rx_packets);
+    assert.equal(metricValue(r.body, 'ul2tp_session_rx_seq_discards_total', sl), before.rx_seq_discards);
+    assert.ok(metricValue(r.body, 'ul2tp_tunnel_tx_packets_total', `tunnel_id="${l.tidA}",encap="udp"`) >= before.tx_packets);
+    assert.equal(metricValue(r.body, 'ul2tp_sessions', ''), 1);
+    assert.match(r.body, /^ul2tp_info\{version="[^"]+",backend="koffi",node="v\d+[^"]*"\} 1$/m);
+    assert.match(r.body, /^process_resident_memory_bytes \d+$/m);
+    assert.equal(httpGet(u, `http://127.0.0.1:${METRICS_PORT}/nope`).status, 404);
+    // Not reachable from outside the namespace's loopback.
+    const out = u.b.exec(process.execPath, ['-e', `fetch('http://${u.a4}:${METRICS_PORT}/metrics').then(()=>process.exit(0),()=>process.exit(3))`], 15_000);
+    assert.equal(out.status, 3);
+  });
+
+  it('daemon --metrics refuses a non-loopback address unless forced', () => {
+    const r = u.b.exec(process.execPath, [CLI, 'daemon', '--metrics', `${u.b4}:9999`], 15_000);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /not a loopback address/);
+  });
+
+  it('capture prints one summary line per packet', async () => {
+    const cap = u.a.spawn(process.execPath, [CLI, 'capture', 'session_id', String(l.sidA), '-c', '4']);
+    let out = '';
+    cap.stdout!.on('data', (s: string) => (out += s));
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(ping(u.a, l.b4, 2), 2);
+    assert.ok(await waitFor(() => cap.exitCode !== null, 10_000), 'capture ended after 4 packets');
+    assert.equal(cap.exitCode, 0);
+    const lines = out.trim().split('\n');
+    assert.equal(lines.length, 4, out);
+    const tx = lines.find((x) => x.includes(' tx '))!;
+    const rx = lines.find((x) => x.includes(' rx '))!;
+    assert.match(tx, new RegExp(`^\\d\\d:\\d\\d:\\d\\d\\.\\d{6} tx tunnel ${l.tidA} session ${l.sidA} seq \\d+ len \\d+: [0-9a-f:]{17} > [0-9a-f:]{17}, IPv4 ${l.a4} > ${l.b4} ICMP$`));
+    assert.match(rx, new RegExp(`rx tunnel ${l.tidA} session ${l.sidA} seq \\d+ len \\d+: .*IPv4 ${l.b4} > ${l.a4} ICMP$`));
+  });
+
+  it('capture -w writes a pcap that tshark decodes as L2TPv3; --inner decodes ICMP', async () => {
+    const outer = join(tmpdir(), `ul2tp-cap-${process.pid}.pcap`);
+    const inner = join(tmpdir(), `ul2tp-cap-inner-${process.pid}.pcap`);
+    files.push(outer, inner);
+    const c1 = u.a.spawn(process.execPath, [CLI, 'capture', 'tunnel_id', String(l.tidA), '-w', outer, '-c', '6']);
+    const c2 = u.a.spawn(process.execPath, [CLI, 'capture', '-w', inner, '--inner', '-c', '6']);
+    let err = '';
+    c1.stderr!.on('data', (s: string) => (err += s));
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(ping(u.a, l.b4, 3), 3);
+    assert.ok(await waitFor(() => c1.exitCode !== null && c2.exitCode !== null, 10_000), 'captures ended');
+    assert.equal(c1.exitCode, 0);
+    assert.match(err, /^6 packets captured$/m);
+    assert.ok(existsSync(outer));
+    const rows = tsharkFields(outer, ['ip.src', 'ip.dst', 'udp.srcport', 'l2tp.sid', 'l2tp.cookie', 'l2tp.l2_spec_s', 'icmp.type'], {
+      decodeAs: ['l2tp.pw_type==0,eth', `udp.port==${5000 + 7},l2tp`],
+      prefs: ['l2tp.cookie_size:4 Byte Cookie', 'l2tp.l2_specific:Default L2-Specific'],
+    });
+    assert.equal(rows.length, 6);
+    const txRows = rows.filter((r) => r['ip.src'] === u.a4);
+    const rxRows = rows.filter((r) => r['ip.src'] === u.b4);
+    assert.equal(txRows.length, 3);
+    assert.equal(rxRows.length, 3);
+    for (const r of txRows) {
+      assert.equal(r['l2tp.sid'], hex32(l.sidB), 'sent packets carry the peer session id');
+      assert.equal(r['l2tp.cookie'], '0a0b0c0d');
+      assert.equal(r['udp.srcport'], String(5000 + 7));
+      assert.equal(r['icmp.type'], '8');
+    }
+    for (const r of rxRows) {
+      assert.equal(r['l2tp.sid'], hex32(l.sidA), 'received packets carry our session id');
+      assert.equal(r['l2tp.cookie'], '01020304');
+      assert.equal(r['icmp.type'], '0');
+    }
+    const inRows = tsharkFields(inner, ['eth.type', 'ip.src', 'icmp.type']);
+    assert.equal(inRows.length, 6);
+    assert.deepEqual(inRows.map((r) => r['icmp.type']).sort(), ['0', '0', '0', '8', '8', '8']);
+    assert.equal(readFileSync(inner).readUInt32LE(20), 1, 'linktype Ethernet');
+    assert.equal(readFileSync(outer).readUInt32LE(20), 101, 'linktype RAW');
+  });
+
+  /** Sends `n` pings from A quickly; returns B's counter deltas for the session. */
+  function burst(n: number, ms = '0.01'): Record<string, number> {
+    const b0 = sessionCounters(u.b, l.tidB, l.sidB);
+    u.a.exec('ping', ['-c', String(n), '-i', ms, '-W', '1', '-q', l.b4], 60_000);
+    const b1 = sessionCounters(u.b, l.tidB, l.sidB);
+    const d: Record<string, number> = {};
+    for (const k of Object.keys(b1)) d[k] = (b1 as Record<string, number>)[k] - (b0 as Record<string, number>)[k];
+    return d;
+  }
+
+  function impair(...args: string[]): void {
+    u.a.ok('impair', 'tunnel_id', String(l.tidA), 'session_id', String(l.sidA), ...args);
+  }
+
+  it('impairment: show lists it only while set; off restores iproute2 output', () => {
+    impair('loss', '5%', 'delay', '10ms', 'jitter', '2', 'rate', '10mbit', 'seed', '7');
+    const s = u.a.ok('show', 'session');
+    assert.match(s, /\n  sequence numbering: send recv\n  impairment: loss 5% delay 10ms jitter 2ms rate 10mbit seed 7\n$/);
+    const j = JSON.parse(u.a.ok('-j', 'show', 'session')) as Array<{ impairment?: Record<string, number> }>;
+    assert.equal(j[0].impairment?.loss, 5);
+    impair('off');
+    assert.doesNotMatch(u.a.ok('show', 'session'), /impairment/);
+    const bad = u.a.ul2tp('impair', 'tunnel_id', String(l.tidA), 'session_id', '999', 'loss', '1');
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /No such device/);
+  });
+
+  it('impairment: loss costs 5 more sequence discards per gap (SPEC §2.6), as counted by the receiver', () => {
+    impair('loss', '10', 'seed', '42');
+    try {
+      const d = burst(200);
+      // Each loss is a gap: the next 5 packets are dropped as out of sequence, the 6th resyncs.
+      assert.ok(d.rx_seq_discards > 0, `seq discards grew: ${JSON.stringify(d)}`);
+      assert.equal(d.rx_seq_discards % 5, 0, `a multiple of 5 (no reordering): ${d.rx_seq_discards}`);
+      assert.equal(d.rx_errors, d.rx_seq_discards);
+      assert.equal(d.rx_cookie_discards, 0);
+    } finally {
+      impair('off');
+    }
+  });
+
+  it('impairment: duplicates are out of window (rx_errors only)', () => {
+    impair('duplicate', '20', 'seed', '1');
+    try {
+      const d = burst(100);
+      assert.ok(d.rx_errors > 5, `duplicates counted as errors: ${JSON.stringify(d)}`);
+      assert.equal(d.rx_seq_discards, 0, 'duplicates are old, not out of sequence');
+      assert.ok(d.rx_packets >= 100);
+    } finally {
+      impair('off');
+    }
+  });
+
+  it('impairment: reorder makes both seq discards and out-of-window errors', () => {
+    impair('reorder', '10', 'distance', '2', 'seed', '3');
+    try {
+      const d = burst(200);
+      assert.ok(d.rx_seq_discards > 0, JSON.stringify(d));
+      assert.ok(d.rx_errors > d.rx_seq_discards, `late packets are out of window: ${JSON.stringify(d)}`);
+    } finally {
+      impair('off');
+    }
+  });
+
+  it('impairment: delay adds to the round trip time', () => {
+    const rtt = (): number => {
+      const r = u.a.exec('ping', ['-c', '5', '-i', '0.2', '-q', l.b4], 30_000);
+      const m = /= [\d.]+\/([\d.]+)\//.exec(r.stdout);
+      assert.ok(m, r.stdout);
+      return Number(m[1]);
+    };
+    const base = rtt();
+    impair('delay', '40ms');
+    try {
+      const slow = rtt();
+      assert.ok(slow - base >= 35 && slow - base <= 80, `RTT ${base} → ${slow} ms with 40 ms one-way delay`);
+    } finally {
+      impair('off');
+    }
+  });
+
+  it('impairment: rate caps throughput', () => {
+    impair('rate', '800kbit');
+    try {
+      // 1000-byte pings, 50 per second = 400 kbit/s each way in... requests only are limited:
+      // send 100 KB as fast as possible and time it.
+      const t0 = Date.now();
+      const r = u.a.exec('ping', ['-c', '50', '-i', '0.002', '-s', '1400', '-W', '3', '-q', l.b4], 60_000);
+      const dt = (Date.now() - t0) / 1000;
+      const m = /(\d+) received/.exec(r.stdout);
+      assert.ok(m && Number(m[1]) >= 45, r.stdout);
+      // 50 × ~1470 bytes × 8 = 588 kbit at 800 kbit/s: at least ~0.7 s.
+      assert.ok(dt >= 0.65, `took ${dt} s`);
+    } finally {
+      impair('off');
+    }
+  });
+});
