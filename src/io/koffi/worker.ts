@@ -31,7 +31,7 @@ import type { WorkerCommand, WorkerInit } from './worker-protocol.js';
 import { CaptureRing, DIR_RX, DIR_TX, ENCAP_IP, ENCAP_UDP, captureOne } from '../capture-ring.js';
 import { clearImpair, impairFlushAll, impairInit, impairTake, impairWaitMs, impairedSessions, setImpair } from '../impair.js';
 // Offload path (TAPs with a virtio_net_hdr: TSO segmentation on tx, GRO coalescing on rx).
-import { isVnet, markVnet, TxOffload } from '../offload/pump.js';
+import { GRO_FLOWS, isVnet, markVnet, TxOffload } from '../offload/pump.js';
 import { Coalescer } from '../offload/gro.js';
 import { IFF_VNET_HDR, tapInfo } from './tap.js';
 
@@ -48,7 +48,8 @@ const ROUNDS = 4;
 const SLOT = HEADROOM + 65535 + 14 + 4;
 const CTRL = 0xffffffff;
 
-const batch = new Batch(BATCH, SLOT);
+// rx: GRO_FLOWS extra slots hold the offload path's coalescing flows (same slab: copyWithin)
+const batch = new Batch(BATCH + (role === 'rx' ? GRO_FLOWS : 0), SLOT);
 const slab = batch.slab;
 /** Slot stride in `slab`: slot j's data starts at j * SS + batch.off[j]. */
 const SS = batch.slotSize;
@@ -64,7 +65,7 @@ const txo = role === 'tx' ? new TxOffload(offloadHook) : null;
 // Impairment releases go through the offload output batch, which is idle between sends, so
 // that they never overwrite frames of the input batch an offload pump is still cutting up.
 if (txo !== null) impairInit(txo.out, sendBatch as never);
-const gro = role === 'rx' ? new Coalescer(writeFrame, stats, RX_DEV_DROPS) : null;
+const gro = role === 'rx' ? new Coalescer(writeFrame, stats, RX_DEV_DROPS, GRO_FLOWS, slab, BATCH * SS, SS) : null;
 
 /** What an epoll data word points at. Index = data word. */
 interface TxEntry {
@@ -357,23 +358,18 @@ function tapHasVnet(fd: number): boolean {
 /** tx, TAP with a virtio_net_hdr: read (super-)frames, segment, encap, sendmmsg (offload/pump.ts). */
 function pumpTapOffload(s: Session): void {
   const ctx = s.tunnel.ctx as TunnelCtx;
-  for (let round = 0; round < ROUNDS; round++) {
-    const n = readFrames(s.dev, batch, BATCH, HEADROOM);
-    if (n <= 0) return;
-    txo!.run(s, batch, n, ctx.fd, ctx.dest);
-    if (n < BATCH) return;
-  }
+  txo!.pump(s, ctx.fd, ctx.dest, ROUNDS);
 }
 
 /** Capture / impairment hooks for each offload output batch (packets already encapsulated). */
-function offloadHook(s: Session, b: Batch, n: number): boolean {
+function offloadHook(s: Session, b: Batch, first: number, n: number): boolean {
   if (capOn[0] !== 0) {
     const now = performance.timeOrigin + performance.now();
     const enc = s.txUdp ? ENCAP_UDP : ENCAP_IP;
     const ss = b.slotSize;
-    for (let j = 0; j < n; j++) captureOne(cap, b.buf, j * ss + b.off[j], b.len[j], DIR_TX, enc, s.cfg.tunnelId, s.cfg.sessionId, now);
+    for (let j = first; j < first + n; j++) captureOne(cap, b.buf, j * ss + b.off[j], b.len[j], DIR_TX, enc, s.cfg.tunnelId, s.cfg.sessionId, now);
   }
-  return impairedSessions !== 0 && impairTake(s, b, n, Date.now(), countTx);
+  return impairedSessions !== 0 && impairTake(s, txo!.stage(b, first, n), n, Date.now(), countTx);
 }
 
 // ---------------------------------------------------------------- loop

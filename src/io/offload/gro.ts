@@ -49,8 +49,11 @@ class Flow {
   src: Buffer;
   srcOff = 0;
   copied = false;
-  /** Own storage: virtio_net_hdr at 0, frame at VNET_HDR_LEN. */
-  readonly buf: Buffer;
+  /** Own storage: virtio_net_hdr at `so`, frame at so + VNET_HDR_LEN. */
+  readonly store: Buffer;
+  readonly so: number;
+  /** Largest frame the storage takes. */
+  readonly room: number;
   frameLen = 0;
   l4 = 0;
   hdrLen = 0;
@@ -64,10 +67,18 @@ class Flow {
   /** Ones'-complement sum of the payload so far (derived from the segments' checksums). */
   paySum = 0;
   payLen = 0;
-  constructor() {
-    this.buf = Buffer.alloc(VNET_HDR_LEN + FRAME_MAX + 64);
-    this.src = this.buf;
+  constructor(store: Buffer, so: number, room: number) {
+    this.store = store;
+    this.so = so;
+    this.room = room;
+    this.src = store;
   }
+}
+
+/** Copy without allocating when both ranges are in one buffer (Buffer.copy makes a view). */
+function copyBytes(src: Buffer, from: number, to: number, dst: Buffer, at: number): void {
+  if (src === dst) dst.copyWithin(at, from, to);
+  else src.copy(dst, at, from, to);
 }
 
 // classify() results
@@ -97,14 +108,24 @@ export class Coalescer {
   private cPay = 0;
   private cV6 = false;
 
+  /**
+   * `arena` (optional): flow storage inside the caller's receive slab, `maxFlows` regions of
+   * `arenaStride` bytes from `arenaOff` (each at least VNET_HDR_LEN + 14 + 65535 bytes), so that
+   * payloads are moved with copyWithin, which allocates nothing. Default: own buffers.
+   */
   constructor(
     private readonly write: TapWrite,
     private readonly stats: Float64Array,
     private readonly dropIdx: number,
     maxFlows = 8,
+    arena?: Buffer,
+    arenaOff = 0,
+    arenaStride = 0,
   ) {
     for (let i = 0; i < maxFlows; i++) {
-      const f = new Flow();
+      const f = arena
+        ? new Flow(arena, arenaOff + i * arenaStride, arenaStride - VNET_HDR_LEN)
+        : new Flow(Buffer.alloc(VNET_HDR_LEN + FRAME_MAX), 0, FRAME_MAX);
       this.pool.push(f);
       this.act.push(f);
     }
@@ -193,8 +214,8 @@ export class Coalescer {
     for (let i = 0; i < this.nAct; i++) {
       const f = this.act[i]!;
       if (f.fd !== fd || f.v6 !== v6) continue;
-      const hb = f.copied ? f.buf : f.src;
-      const ho = f.copied ? VNET_HDR_LEN : f.srcOff;
+      const hb = f.copied ? f.store : f.src;
+      const ho = f.copied ? f.so + VNET_HDR_LEN : f.srcOff;
       if (hb[ho + l4] !== buf[off + l4] || hb[ho + l4 + 1] !== buf[off + l4 + 1] || hb[ho + l4 + 2] !== buf[off + l4 + 2] || hb[ho + l4 + 3] !== buf[off + l4 + 3]) continue;
       const a = v6 ? 22 : 26;
       const n = v6 ? 32 : 8;
@@ -226,11 +247,11 @@ export class Coalescer {
     const l4 = this.cL4;
     const pay = this.cPay;
     if (this.cHdr !== f.hdrLen || pay > f.mss) return false;
-    if (f.frameLen - 14 + pay > 65535) return false;
+    if (f.frameLen - 14 + pay > 65535 || f.frameLen + pay > f.room) return false;
     const seq = ((buf[off + l4 + 4]! << 24) | (buf[off + l4 + 5]! << 16) | (buf[off + l4 + 6]! << 8) | buf[off + l4 + 7]!) >>> 0;
     if (seq !== f.nextSeq) return false;
-    const hb = f.copied ? f.buf : f.src;
-    const ho = f.copied ? VNET_HDR_LEN : f.srcOff;
+    const hb = f.copied ? f.store : f.src;
+    const ho = f.copied ? f.so + VNET_HDR_LEN : f.srcOff;
     // Ethernet addresses
     for (let j = 0; j < 12; j++) if (hb[ho + j] !== buf[off + j]) return false;
     if (!f.v6) {
@@ -250,13 +271,14 @@ export class Coalescer {
   }
 
   private merge(f: Flow, buf: Buffer, off: number): void {
+    const F = f.so + VNET_HDR_LEN;
     if (!f.copied) {
-      f.src.copy(f.buf, VNET_HDR_LEN, f.srcOff, f.srcOff + f.frameLen);
+      copyBytes(f.src, f.srcOff, f.srcOff + f.frameLen, f.store, F);
       f.copied = true;
     }
     const pay = this.cPay;
     const at = off + this.cHdr;
-    buf.copy(f.buf, VNET_HDR_LEN + f.frameLen, at, at + pay);
+    copyBytes(buf, at, at + pay, f.store, F + f.frameLen);
     const d = this.paySumOf(buf, off);
     // a piece that starts at an odd offset of the merged payload contributes byte-swapped
     f.paySum += (f.payLen & 1) === 0 ? d : ((d >>> 8) | ((d & 0xff) << 8));
@@ -272,6 +294,10 @@ export class Coalescer {
   }
 
   private start(fd: number, base: number, buf: Buffer, off: number, inPlace: boolean): void {
+    if (this.cFrame > this.act[0]!.room) {
+      this.writeOne(fd, base, buf, off, this.cFrame, inPlace);
+      return;
+    }
     if (this.nAct === this.act.length) this.flushAt(0);
     // act[nAct] is a free flow (act holds every pool member; [nAct, end) are free)
     const f = this.act[this.nAct++]!;
@@ -296,7 +322,7 @@ export class Coalescer {
       f.srcOff = off;
       f.copied = false;
     } else {
-      buf.copy(f.buf, VNET_HDR_LEN, off, off + this.cFrame);
+      copyBytes(buf, off, off + this.cFrame, f.store, f.so + VNET_HDR_LEN);
       f.copied = true;
     }
   }
@@ -313,13 +339,13 @@ export class Coalescer {
 
   private emit(f: Flow): void {
     if (f.nseg === 1) {
-      if (f.copied) this.writeOne(f.fd, f.base, f.buf, VNET_HDR_LEN, f.frameLen, true);
+      if (f.copied) this.writeOne(f.fd, f.base, f.store, f.so + VNET_HDR_LEN, f.frameLen, true);
       else this.writeOne(f.fd, f.base, f.src, f.srcOff, f.frameLen, true);
-      f.src = f.buf;
+      f.src = f.store;
       return;
     }
-    const b = f.buf;
-    const F = VNET_HDR_LEN;
+    const b = f.store;
+    const F = f.so + VNET_HDR_LEN;
     const l3 = F + 14;
     const l4 = F + f.l4;
     const tcpLen = f.frameLen - f.l4;
@@ -341,13 +367,13 @@ export class Coalescer {
     const c = finish(csumAdd(b, l4, f.hdrLen - f.l4, ps) + fold(f.paySum));
     b[l4 + 16] = c >>> 8;
     b[l4 + 17] = c & 0xff;
-    emitVnet(b, 0, 0, f.v6 ? GSO_TCPV6 : GSO_TCPV4, f.hdrLen, f.mss, 0, 0);
-    if (this.write(f.fd, b, 0, F + f.frameLen) < 0) {
+    emitVnet(b, f.so, 0, f.v6 ? GSO_TCPV6 : GSO_TCPV4, f.hdrLen, f.mss, 0, 0);
+    if (this.write(f.fd, b, f.so, VNET_HDR_LEN + f.frameLen) < 0) {
       this.writeErrors++;
       this.stats[f.base + this.dropIdx] += f.nseg;
     }
     this.superFrames++;
-    f.src = f.buf;
+    f.src = f.store;
   }
 
   /** One frame behind an all-zero virtio_net_hdr; `inPlace`: VNET_HDR_LEN bytes before off are ours. */

@@ -17,7 +17,7 @@
 import { countTx, countTxError, encap } from '../../engine/encap.js';
 import { HEADROOM } from '../../engine/layout.js';
 import type { Session } from '../../engine/session.js';
-import { Batch, sendBatch } from '../koffi/batch.js';
+import { Batch, readFrames, sendBatch } from '../koffi/batch.js';
 import { waitWritable } from '../koffi/udp.js';
 import { completeCsum, parseSuper, SuperFrame, TSO_OK, writeSegment } from './tso.js';
 import { GSO_NONE, parseVnet, VNET_F_NEEDS_CSUM, VNET_HDR_LEN, VnetHdr } from './vnet.js';
@@ -48,12 +48,26 @@ export function isVnet(fd: number): boolean {
 }
 
 /**
- * Called with each output batch before it is sent (capture, impairment): returns true when
- * it took the packets (then they are neither sent nor counted here).
+ * Called with each output batch before it is sent (capture, impairment), slots
+ * [first, first + n) of `b`: returns true when it took the packets (then they are neither
+ * sent nor counted here).
  */
-export type OutHook = (s: Session, b: Batch, n: number) => boolean;
+export type OutHook = (s: Session, b: Batch, first: number, n: number) => boolean;
+
+/** Coalescing flows per rx worker (extra slots of its receive slab). */
+export const GRO_FLOWS = 8;
+
+/** TAP reads per round on the offload path. */
+export const IN_N = 64;
 
 export class TxOffload {
+  /**
+   * One slab for reads and output: slots [0, IN_N) take (super-)frames from the TAP, slots
+   * [IN_N, IN_N + OUT_N) the packets to send, so that frames move with copyWithin (no
+   * allocation) and one sendmmsg covers the output slots.
+   */
+  readonly io: Batch;
+  /** Staging for hooks that want slots [0, n) of a batch of their own (impairment). */
   readonly out: Batch;
   /** Super-frames segmented, segments produced, frames dropped as malformed. */
   superFrames = 0;
@@ -64,25 +78,47 @@ export class TxOffload {
   private readonly sf = new SuperFrame();
 
   constructor(private readonly hook: OutHook) {
+    this.io = new Batch(IN_N + OUT_N, OUT_SLOT);
     this.out = new Batch(OUT_N, OUT_SLOT);
   }
 
   /**
-   * Frames in slots [0, n) of `inb` (each a virtio_net_hdr + frame, as read from the TAP of
-   * session `s`) → L2TP packets sent on `fd` (raw IP: shared destination `dest`).
+   * Up to `rounds` batches from the TAP of session `s` (each frame behind a virtio_net_hdr)
+   * → L2TP packets sent on `fd` (raw IP: shared destination `dest`).
    */
-  run(s: Session, inb: Batch, n: number, fd: number, dest: number): void {
-    const slab = inb.buf;
-    const ss = inb.slotSize;
-    const out = this.out;
-    const oslab = out.buf;
-    const oss = out.slotSize;
-    const maxSeg = oss - HEADROOM;
+  pump(s: Session, fd: number, dest: number, rounds: number): void {
+    for (let round = 0; round < rounds; round++) {
+      const n = readFrames(s.dev, this.io, IN_N, HEADROOM);
+      if (n <= 0) return;
+      this.run(s, n, fd, dest);
+      if (n < IN_N) return;
+    }
+  }
+
+  /** Copies slots [first, first + n) of `b` into out[0, n) (for OutHook implementations). */
+  stage(b: Batch, first: number, n: number): Batch {
+    const o = this.out;
+    for (let j = 0; j < n; j++) {
+      const at = (first + j) * b.slotSize + b.off[first + j]!;
+      const len = b.len[first + j]!;
+      b.buf.copy(o.buf, j * o.slotSize + HEADROOM, at, at + len);
+      o.off[j] = HEADROOM;
+      o.len[j] = len;
+    }
+    return o;
+  }
+
+  /** Frames in io slots [0, n) → segments in the output slots, sent in batches. */
+  private run(s: Session, n: number, fd: number, dest: number): void {
+    const io = this.io;
+    const slab = io.buf;
+    const ss = io.slotSize;
+    const maxSeg = ss - HEADROOM;
     const vh = this.vh;
     const sf = this.sf;
     for (let j = 0; j < n; j++) {
-      const at = j * ss + inb.off[j]!;
-      const len = inb.len[j]!;
+      const at = j * ss + io.off[j]!;
+      const len = io.len[j]!;
       if (!parseVnet(slab, at, len, vh)) {
         this.malformed++;
         countTxError(s);
@@ -102,8 +138,8 @@ export class TxOffload {
           continue;
         }
         if (this.on === OUT_N) this.flush(s, fd, dest);
-        const o = this.on * oss + HEADROOM;
-        slab.copy(oslab, o, fo, fo + fl);
+        const o = (IN_N + this.on) * ss + HEADROOM;
+        slab.copyWithin(o, fo, fo + fl);
         this.push(s, o, fl);
         continue;
       }
@@ -116,8 +152,8 @@ export class TxOffload {
       const nseg = sf.nseg;
       for (let k = 0; k < nseg; k++) {
         if (this.on === OUT_N) this.flush(s, fd, dest);
-        const o = this.on * oss + HEADROOM;
-        this.push(s, o, writeSegment(sf, slab, fo, k, oslab, o));
+        const o = (IN_N + this.on) * ss + HEADROOM;
+        this.push(s, o, writeSegment(sf, slab, fo, k, slab, o));
       }
       this.segments += nseg;
     }
@@ -125,24 +161,25 @@ export class TxOffload {
   }
 
   private push(s: Session, o: number, len: number): void {
-    const i = this.on++;
-    const st = encap(s, this.out.buf, o, len);
-    const oss = this.out.slotSize;
-    this.out.off[i] = st - i * oss;
-    this.out.len[i] = len + (o - st);
+    const i = IN_N + this.on++;
+    const io = this.io;
+    const st = encap(s, io.buf, o, len);
+    io.off[i] = st - i * io.slotSize;
+    io.len[i] = len + (o - st);
   }
 
-  /** Sends out[0, on): like the per-frame path (backpressure waits briefly, errors drop one). */
+  /** Sends the output slots: like the per-frame path (backpressure waits briefly, errors drop one). */
   private flush(s: Session, fd: number, dest: number): void {
     const n = this.on;
     if (n === 0) return;
     this.on = 0;
-    const b = this.out;
-    if (this.hook(s, b, n)) return;
-    let done = 0;
+    const b = this.io;
+    if (this.hook(s, b, IN_N, n)) return;
+    const end = IN_N + n;
+    let done = IN_N;
     let tries = 0;
-    while (done < n) {
-      const r = sendBatch(fd, b, done, n - done, dest);
+    while (done < end) {
+      const r = sendBatch(fd, b, done, end - done, dest);
       if (r > 0) {
         for (let j = done; j < done + r; j++) countTx(s, b.len[j]!);
         done += r;

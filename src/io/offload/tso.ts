@@ -143,8 +143,8 @@ export function parseSuper(buf: Uint8Array, off: number, len: number, h: VnetHdr
 
 /**
  * Writes segment k (0 ≤ k < sf.nseg) of the super-frame at src[srcOff] as a complete
- * Ethernet frame at dst[dstOff]; returns its length. `dst` may be `src` only if the
- * ranges do not overlap.
+ * Ethernet frame at dst[dstOff]; returns its length. `dst` may be `src` (then the copies
+ * allocate nothing) if the ranges do not overlap.
  */
 export function writeSegment(sf: SuperFrame, src: Buffer, srcOff: number, k: number, dst: Buffer, dstOff: number): number {
   const hl = sf.hdrLen;
@@ -152,8 +152,14 @@ export function writeSegment(sf: SuperFrame, src: Buffer, srcOff: number, k: num
   const rest = sf.payLen - pOff;
   const plen = rest < sf.mss ? rest : sf.mss;
   const payAt = srcOff + hl + pOff;
-  src.copy(dst, dstOff, srcOff, srcOff + hl);
-  src.copy(dst, dstOff + hl, payAt, payAt + plen);
+  if (src === dst) {
+    // one slab (the worker's): copyWithin allocates nothing (Buffer.copy makes a view)
+    dst.copyWithin(dstOff, srcOff, srcOff + hl);
+    dst.copyWithin(dstOff + hl, payAt, payAt + plen);
+  } else {
+    src.copy(dst, dstOff, srcOff, srcOff + hl);
+    src.copy(dst, dstOff + hl, payAt, payAt + plen);
+  }
   const l3 = dstOff + sf.l3Off;
   const l4 = dstOff + sf.l4Off;
   const tcpLen = hl - sf.l4Off + plen;
