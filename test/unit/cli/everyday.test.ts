@@ -1,0 +1,320 @@
+/**
+ * Everyday features without a daemon: impairment over the engine (exact
+ * sequencing counters), the capture ring, pcap synthesis, metrics text,
+ * CLI parsing and the -s printer.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { encap, countTx } from '../../../src/engine/encap.js';
+import { decapUdp } from '../../../src/engine/decap.js';
+import { HEADROOM } from '../../../src/engine/layout.js';
+import { SEND_SEQ, RECV_SEQ, newSlot } from '../../../src/engine/stats.js';
+import { Table } from '../../../src/engine/table.js';
+import { CaptureRing, captureOne, drainRing, ringDrops, CTL_ON } from '../../../src/io/capture-ring.js';
+import {
+  Prng,
+  formatImpair,
+  impairFlushAll,
+  impairFromJson,
+  impairInit,
+  impairTake,
+  impairWaitMs,
+  parseRate,
+  setImpair,
+  type ImpairConfig,
+} from '../../../src/io/impair.js';
+import { formatSessions, formatTunnels } from '../../../src/cli/print.js';
+import { parseCaptureArgs, parseImpairArgs, parseStatsArgs, rateLine, formatBits } from '../../../src/cli/everyday.js';
+import { outerPacket, innerFrame, pcapHeader, pcapRecord, summaryLine, describeFrame } from '../../../src/cli/pcap.js';
+import { parseListen, renderMetrics } from '../../../src/control/metrics.js';
+import { validateRequest, type SessionInfo, type TunnelInfo } from '../../../src/control/protocol.js';
+import { Collect, sessionCfg, tunnelCfg } from '../engine/helpers.js';
+
+const cfg = (o: Record<string, number>): ImpairConfig => impairFromJson(o);
+
+/** Sender and receiver sessions (seq both) and a fake batch/send that feeds the receiver's decap. */
+function rig() {
+  const txTable = new Table();
+  const tt = txTable.addTunnel(tunnelCfg(), newSlot(), 0);
+  const tx = txTable.addSession(sessionCfg({ tunnelId: tt.tunnelId, sendSeq: true, recvSeq: true }), newSlot(), 0);
+  tx.stats[tx.base + SEND_SEQ] = 1;
+  const rxTable = new Table();
+  const rt = rxTable.addTunnel(tunnelCfg(), newSlot(), 0);
+  const rx = rxTable.addSession(sessionCfg({ tunnelId: rt.tunnelId, sendSeq: true, recvSeq: true }), newSlot(), 0);
+  rx.stats[rx.base + RECV_SEQ] = 1;
+  const sink = new Collect();
+  const SS = 2048;
+  const N = 16;
+  const batch = { n: N, slotSize: SS, slab: Buffer.alloc(N * SS), off: new Uint32Array(N), len: new Uint32Array(N) };
+  const out = { n: N, slotSize: SS, slab: Buffer.alloc(N * SS), off: new Uint32Array(N), len: new Uint32Array(N) };
+  let now = 1000;
+  const sent: number[] = [];
+  impairInit(out, ((_fd: number, b: typeof out, start: number, count: number) => {
+    for (let i = start; i < start + count; i++) {
+      const off = i * b.slotSize + b.off[i];
+      sent.push(b.slab.readUInt32BE(off + 8) & 0xffffff);
+      decapUdp(rxTable, rt, b.slab, off, b.len[i], now, sink);
+    }
+    return count;
+  }) as never);
+  /** Sends `n` 60-byte frames through encap + impairment, `step` ms apart. */
+  const send = (n: number, step = 1): void => {
+    for (let k = 0; k < n; k++) {
+      batch.off[0] = HEADROOM;
+      batch.len[0] = 60;
+      const at = batch.off[0];
+      const start = encap(tx, batch.slab, at, 60);
+      batch.off[0] = start;
+      batch.len[0] = 60 + (at - start);
+      if (!impairTake(tx, batch, 1, now, countTx)) decapUdp(rxTable, rt, batch.slab, start, batch.len[0], now, sink);
+      now += step;
+      impairFlushAll(now);
+    }
+  };
+  return { tx, rx, sink, send, sent, advance: (ms: number) => ((now += ms), impairFlushAll(now)), now: () => now };
+}
+
+describe('impairment over the engine', () => {
+  it('Prng is reproducible per seed and uniform enough', () => {
+    const a = new Prng(42);
+    const b = new Prng(42);
+    const c = new Prng(43);
+    const xs = Array.from({ length: 1000 }, () => a.next());
+    assert.deepEqual(xs, Array.from({ length: 1000 }, () => b.next()));
+    assert.notDeepEqual(xs.slice(0, 10), Array.from({ length: 10 }, () => c.next()));
+    const mean = xs.reduce((s, x) => s + x, 0) / xs.length;
+    assert.ok(mean > 0.45 && mean < 0.55, `mean ${mean}`);
+    assert.ok(xs.every((x) => x >= 0 && x < 1));
+  });
+
+  it('one lost packet costs 5 sequence discards at the receiver (SPEC §2.6)', () => {
+    const r = rig();
+    // Seed 51 at 4% loses 12 packets, each more than 6 apart and not near the end.
+    setImpair(r.tx, cfg({ loss: 4, seed: 51 }), 0, -1);
+    r.send(400);
+    setImpair(r.tx, null, 0, -1);
+    const lostNs: number[] = [];
+    for (let ns = 0, i = 0; ns < 400; ns++) {
+      if (r.sent[i] === ns) i++;
+      else lostNs.push(ns);
+    }
+    assert.ok(lostNs.length >= 5, `some losses: ${lostNs.length}`);
+    const gaps = lostNs.filter((ns, i) => i === 0 || ns - lostNs[i - 1] > 6).length;
+    const isolated = lostNs.every((ns, i) => i === 0 || ns - lostNs[i - 1] > 6);
+    const st = r.rx.stats;
+    const b = r.rx.base;
+    const discards = st[b + 6];
+    assert.ok(isolated, "seed 51 gives isolated losses (a fixed seed makes this deterministic)");
+    assert.equal(discards, 5 * gaps);
+    assert.equal(st[b + 5], discards, 'rx_errors == rx_seq_discards');
+    assert.equal(st[b + 3] + discards + lostNs.length, 400, 'every packet delivered, discarded or lost');
+    assert.equal(r.tx.stats[r.tx.base + 0], 400, 'lost packets count as sent');
+  });
+
+  it('same seed, same losses', () => {
+    const a = rig();
+    setImpair(a.tx, cfg({ loss: 10, seed: 5 }), 0, -1);
+    a.send(200);
+    setImpair(a.tx, null, 0, -1);
+    const b = rig();
+    setImpair(b.tx, cfg({ loss: 10, seed: 5 }), 0, -1);
+    b.send(200);
+    setImpair(b.tx, null, 0, -1);
+    assert.deepEqual(a.sent, b.sent);
+    assert.ok(a.sent.length < 200 && a.sent.length > 150);
+  });
+
+  it('duplicates are out of window: rx_errors only', () => {
+    const r = rig();
+    setImpair(r.tx, cfg({ duplicate: 20, seed: 1 }), 0, -1);
+    r.send(200);
+    setImpair(r.tx, null, 0, -1);
+    const dups = r.sent.length - 200;
+    assert.ok(dups > 20, `dups ${dups}`);
+    assert.equal(r.rx.stats[r.rx.base + 5], dups, 'rx_errors');
+    assert.equal(r.rx.stats[r.rx.base + 6], 0, 'rx_seq_discards');
+    assert.equal(r.rx.stats[r.rx.base + 3], 200, 'every original delivered');
+  });
+
+  it('reorder by distance 8: held packets arrive after the resync and are out of window', () => {
+    const r = rig();
+    setImpair(r.tx, cfg({ reorder: 3, distance: 8, seed: 9 }), 0, -1);
+    r.send(400);
+    r.advance(1000);
+    setImpair(r.tx, null, 0, -1);
+    assert.equal(r.sent.length, 400, 'nothing lost');
+    const late = r.sent.filter((ns, i) => i > 0 && ns < r.sent[i - 1]).length;
+    assert.ok(late > 3, `reordered ${late}`);
+    const st = r.rx.stats;
+    const b = r.rx.base;
+    assert.ok(st[b + 6] > 0, 'seq discards');
+    assert.ok(st[b + 5] > st[b + 6], 'plus out-of-window errors');
+  });
+
+  it('delay and rate hold packets until due; the worker waits exactly that long', () => {
+    const r = rig();
+    setImpair(r.tx, cfg({ delay: 50, seed: 1 }), 0, -1);
+    r.send(1, 0);
+    assert.equal(r.sent.length, 0, 'held');
+    assert.equal(impairWaitMs(-1, r.now()), 50);
+    r.advance(49);
+    assert.equal(r.sent.length, 0);
+    r.advance(1);
+    assert.equal(r.sent.length, 1);
+    assert.equal(impairWaitMs(-1, r.now()), -1, 'nothing held: wait forever again');
+    // 1 Mbit/s: a 76-byte packet takes 0.608 ms; 100 of them about 61 ms.
+    setImpair(r.tx, cfg({ rate: 1_000_000 }), 0, -1);
+    r.send(100, 0);
+    assert.ok(r.sent.length <= 2, `rate-limited: ${r.sent.length}`);
+    r.advance(30);
+    assert.ok(r.sent.length > 40 && r.sent.length < 60, `half way: ${r.sent.length}`);
+    r.advance(40);
+    assert.equal(r.sent.length, 101);
+    setImpair(r.tx, null, 0, -1);
+  });
+
+  it('config text and validation', () => {
+    assert.equal(formatImpair(cfg({ loss: 5, delay: 10, jitter: 2, rate: 10_000_000, seed: 7 })), 'loss 5% delay 10ms jitter 2ms rate 10mbit seed 7');
+    assert.equal(formatImpair(cfg({ reorder: 25, distance: 3, duplicate: 0.5 })), 'duplicate 0.5% reorder 25% distance 3');
+    assert.equal(parseRate('800kbit'), 800_000);
+    assert.equal(parseRate('1.5mbit'), 1_500_000);
+    assert.equal(parseRate('fast'), null);
+    assert.throws(() => impairFromJson({ loss: 101 }), /"loss" must be/);
+    assert.throws(() => validateRequest({ id: 1, op: 'impair', attrs: { tunnel_id: 1, session_id: 1, loss: -1 } }), /loss/);
+    assert.throws(() => validateRequest({ id: 1, op: 'impair', attrs: { tunnel_id: 1, session_id: 1, bogus: 1 } }), /unknown attribute/);
+    assert.deepEqual(validateRequest({ id: 1, op: 'capture', attrs: {} }).attrs, { tunnel_id: 0, session_id: 0 });
+  });
+});
+
+describe('capture ring', () => {
+  it('carries records in order, wraps, and drops when full', () => {
+    const r = new CaptureRing(undefined, 1024);
+    const pkt = Buffer.alloc(400, 0xab);
+    pkt.writeUInt32BE(7, 0);
+    for (let i = 0; i < 4; i++) captureOne(r, pkt, 0, 300 + i, 0, 0, 1, 2, 1000 + i);
+    assert.equal(ringDrops(r), 1, 'three 336-byte records fit in 1016 usable bytes, the 4th does not');
+    const got: number[] = [];
+    drainRing(r, (p) => {
+      got.push(p.data.length);
+      assert.equal(p.dir, 'tx');
+      assert.equal(p.tunnelId, 1);
+      assert.equal(p.sessionId, 2);
+      assert.equal(p.data[0], 0);
+      assert.equal(p.data[5], 0xab);
+    });
+    assert.deepEqual(got, [300, 301, 302]);
+    // Now the head is near the end: the next records wrap to the start.
+    for (let round = 0; round < 20; round++) {
+      captureOne(r, pkt, 0, 150, 1, 1, 0, 9, round);
+      captureOne(r, pkt, 0, 150, 1, 1, 0, 9, round);
+      const seen: number[] = [];
+      drainRing(r, (p) => seen.push(p.timeMs));
+      assert.deepEqual(seen, [round, round], `round ${round}`);
+    }
+    assert.equal(ringDrops(r), 1);
+    assert.equal(r.ctl[CTL_ON], 0);
+  });
+});
+
+describe('pcap synthesis and summaries', () => {
+  const tun = { tunnel_id: 1, encap: 'udp' as const, local: '192.0.2.1', remote: '192.0.2.2', udp_sport: 5000, udp_dport: 6000 };
+  const ses = { tunnel_id: 1, session_id: 10, cookie: '01020304', peer_cookie: '', l2spec_type: 'default' as const };
+  const frame = Buffer.alloc(14 + 20 + 8);
+  Buffer.from('020000000002020000000001', 'hex').copy(frame, 0);
+  frame.writeUInt16BE(0x0800, 12);
+  frame[14] = 0x45;
+  frame[14 + 9] = 1;
+  Buffer.from([10, 0, 0, 1, 10, 0, 0, 2]).copy(frame, 14 + 12);
+  const l2tp = Buffer.concat([Buffer.from('00030000000000140102030440000005', 'hex'), frame]);
+
+  it('outer packet: IPv4 + UDP with valid checksums, directions swapped for rx', () => {
+    const tx = outerPacket({ t: 0, dir: 'tx', encap: 'udp', tunnel_id: 1, session_id: 10, data: l2tp }, tun);
+    assert.equal(tx.length, 20 + 8 + l2tp.length);
+    assert.equal(tx.readUInt16BE(2), tx.length);
+    assert.deepEqual([...tx.subarray(12, 20)], [192, 0, 2, 1, 192, 0, 2, 2]);
+    assert.equal(tx.readUInt16BE(20), 5000);
+    assert.equal(tx.readUInt16BE(22), 6000);
+    let s = 0;
+    for (let i = 0; i < 20; i += 2) s += tx.readUInt16BE(i);
+    while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+    assert.equal(s, 0xffff, 'IPv4 header checksum verifies');
+    const rx = outerPacket({ t: 0, dir: 'rx', encap: 'ip', tunnel_id: 1, session_id: 10, data: l2tp.subarray(4) }, { ...tun, encap: 'ip', local: '2001:db8::1', remote: '2001:db8::2' });
+    assert.equal(rx[0] >> 4, 6);
+    assert.equal(rx[6], 115);
+    assert.equal(rx[23], 2, 'source is the remote');
+  });
+
+  it('inner frame and summary line', () => {
+    const p = { t: Date.UTC(2026, 0, 1, 12, 0, 0, 250), dir: 'tx' as const, encap: 'udp' as const, tunnel_id: 1, session_id: 10, data: l2tp };
+    assert.deepEqual(innerFrame(p, ses), frame);
+    assert.match(summaryLine(p, ses), /^\d\d:\d\d:\d\d\.250000 tx tunnel 1 session 10 seq 5 len 58: 02:00:00:00:00:01 > 02:00:00:00:00:02, IPv4 10\.0\.0\.1 > 10\.0\.0\.2 ICMP$/);
+    assert.match(describeFrame(Buffer.alloc(10)), /short frame/);
+    assert.equal(pcapHeader(101).readUInt32LE(20), 101);
+    const rec = pcapRecord(1500.5, Buffer.alloc(3));
+    assert.deepEqual([rec.readUInt32LE(0), rec.readUInt32LE(4), rec.readUInt32LE(8)], [1, 500500, 3]);
+  });
+});
+
+describe('CLI parsing and printing', () => {
+  it('stats/capture/impair arguments', () => {
+    assert.deepEqual(parseStatsArgs(['tid', '5', '-i', '0.5', '-c', '3']), { tunnelId: 5, sessionId: 0, intervalS: 0.5, count: 3 });
+    assert.deepEqual(parseCaptureArgs(['session_id', '0x10', '-w', 'f.pcap', '--inner']), { tunnelId: 0, sessionId: 16, file: 'f.pcap', inner: true, count: 0 });
+    assert.deepEqual(parseImpairArgs(['tunnel_id', '1', 'session_id', '2', 'loss', '5%', 'delay', '10ms', 'jitter', '1', 'rate', '1mbit', 'seed', '3']), {
+      tunnel_id: 1, session_id: 2, loss: 5, delay: 10, jitter: 1, rate: 1_000_000, seed: 3,
+    });
+    assert.throws(() => parseImpairArgs(['tunnel_id', '1', 'session_id', '2', 'off', 'loss', '1']), /cannot be combined/);
+    assert.throws(() => parseImpairArgs(['session_id', '2']), /"tunnel_id" is required/);
+    assert.throws(() => parseImpairArgs(['tunnel_id', '1', 'session_id', '2', 'jitter', '1']), /needs "delay"/);
+    assert.throws(() => parseImpairArgs(['tunnel_id', '1', 'session_id', '2', 'loss', '150']), /percentage/);
+    assert.throws(() => parseStatsArgs(['-c']), /needs a value/);
+  });
+
+  it('watch-mode line', () => {
+    const mk = (rx: number, rb: number, err: number): SessionInfo =>
+      ({ tunnel_id: 1, session_id: 2, ifname: 'l2tpeth0', stats: { rx_packets: rx, rx_bytes: rb, tx_packets: rx, tx_bytes: rb, rx_errors: err, rx_seq_discards: err }, drops: {} }) as unknown as SessionInfo;
+    const line = rateLine(mk(0, 0, 0), mk(200, 250_000, 5), 2, new Date(2026, 0, 1, 9, 8, 7));
+    assert.equal(line, '09:08:07 tunnel 1 session 2 l2tpeth0: rx 100 pkt/s 1.00 Mbit/s, tx 100 pkt/s 1.00 Mbit/s, drops rx_errors 5 rx_seq_discards 5');
+    assert.equal(formatBits(999), '999 bit/s');
+  });
+
+  it('-s blocks and JSON objects; unchanged without -s', () => {
+    const stats = { tx_packets: 1, tx_bytes: 2, tx_errors: 3, rx_packets: 4, rx_bytes: 5, rx_errors: 6, rx_seq_discards: 7, rx_oos_packets: 8, rx_cookie_discards: 9, rx_invalid: 10 };
+    const t = { tunnel_id: 1, peer_tunnel_id: 2, encap: 'ip', family: 4, local: '1.2.3.4', remote: '5.6.7.8', udp_sport: 0, udp_dport: 0, udp_csum: false, udp6_csum_tx: true, udp6_csum_rx: true, stats, drops: { rx_no_session: 11, rx_control: 12, rx_short: 13, rx_dev_drops: 14 } } as TunnelInfo;
+    assert.equal(formatTunnels([t], { json: false, pretty: false }), 'Tunnel 1, encap IP\n  From 1.2.3.4 to 5.6.7.8\n  Peer tunnel 2\n');
+    assert.equal(
+      formatTunnels([t], { json: false, pretty: false, stats: true }),
+      'Tunnel 1, encap IP\n  From 1.2.3.4 to 5.6.7.8\n  Peer tunnel 2\n' +
+        '    RX: packets 4 bytes 5 errors 6 seq_discards 7 oos_packets 8 cookie_discards 9 invalid 10\n' +
+        '    TX: packets 1 bytes 2 errors 3\n' +
+        '    drops: no_session 11 control 12 short 13 dev_drops 14\n',
+    );
+    const j = formatTunnels([t], { json: true, pretty: false, stats: true });
+    assert.ok(j.endsWith(',"stats":{"tx_packets":1,"tx_bytes":2,"tx_errors":3,"rx_packets":4,"rx_bytes":5,"rx_errors":6,"rx_seq_discards":7,"rx_oos_packets":8,"rx_cookie_discards":9,"rx_invalid":10},"drops":{"rx_no_session":11,"rx_control":12,"rx_short":13,"rx_dev_drops":14}}]\n'), j);
+    const p = formatTunnels([t], { json: true, pretty: true, stats: true });
+    assert.match(p, /"peer_tunnel": 2,\n {8}"stats": \{\n {12}"tx_packets": 1,\n[^]*"rx_invalid": 10\n {8}\},\n {8}"drops": \{/);
+    assert.deepEqual(JSON.parse(p)[0].drops.rx_dev_drops, 14);
+    const s = { tunnel_id: 1, session_id: 2, peer_session_id: 3, peer_tunnel_id: 2, ifname: 'x', cookie: '', peer_cookie: '', l2spec_type: 'default', send_seq: false, recv_seq: false, reorder_timeout: 0, stats, impairment: { loss: 5, duplicate: 0, reorder: 0, distance: 1, delay: 0, jitter: 0, rate: 0, seed: null } } as SessionInfo;
+    assert.equal(formatSessions([s], { json: false, pretty: false }), 'Session 2 in tunnel 1\n  Peer session 3, tunnel 2\n  interface name: x\n  offset 0, peer offset 0\n\n  impairment: loss 5%\n');
+  });
+
+  it('metrics text and listen address checks', () => {
+    const body = renderMetrics(
+      {
+        tunnelGet: () => ({ tunnels: [{ tunnel_id: 1, encap: 'udp', stats: { rx_packets: 3 }, drops: { rx_no_session: 2 } }] }),
+        sessionGet: () => ({ sessions: [{ tunnel_id: 1, session_id: 2, ifname: 'a"b', stats: { rx_packets: 3 } }] }),
+      },
+      { version: '1', backend: 'koffi' },
+    );
+    assert.match(body, /^ul2tp_tunnel_rx_packets_total\{tunnel_id="1",encap="udp"\} 3$/m);
+    assert.match(body, /^ul2tp_tunnel_rx_no_session_total\{tunnel_id="1",encap="udp"\} 2$/m);
+    assert.match(body, /^ul2tp_session_rx_packets_total\{tunnel_id="1",session_id="2",ifname="a\\"b"\} 3$/m);
+    assert.match(body, /^# TYPE ul2tp_session_rx_packets_total counter$/m);
+    assert.ok(body.endsWith('\n'));
+    assert.deepEqual(parseListen('127.0.0.1:9100'), { host: '127.0.0.1', port: 9100 });
+    assert.deepEqual(parseListen('[::1]:9100'), { host: '::1', port: 9100 });
+    assert.deepEqual(parseListen('9100'), { host: '127.0.0.1', port: 9100 });
+    assert.throws(() => parseListen('0.0.0.0:9100'), /not a loopback/);
+    assert.deepEqual(parseListen('0.0.0.0:9100', true), { host: '0.0.0.0', port: 9100 });
+    assert.throws(() => parseListen('127.0.0.1:0'), /port/);
+  });
+});
