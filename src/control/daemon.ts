@@ -243,6 +243,7 @@ function serve(sock: Socket, ctl: Controller, choice: BackendChoice): void {
   let buf = '';
   sock.setEncoding('utf8');
   sock.on('error', () => sock.destroy());
+  sock.on('drain', () => throttle(sock));
   sock.on('data', (chunk: string) => {
     buf += chunk;
     if (buf.length > MAX_LINE && buf.indexOf('\n') < 0) {
@@ -264,8 +265,27 @@ function serve(sock: Socket, ctl: Controller, choice: BackendChoice): void {
   });
 }
 
+/**
+ * Flow control per connection: a client that sends requests faster than it
+ * reads the replies must not make the daemon buffer without bound. We stop
+ * reading its requests while MAX_PENDING of them wait for their turn, or while
+ * more than REPLY_HIGH_WATER bytes of replies wait to be sent, and read again
+ * once both are below. (At most one chunk of requests is parsed past the limit.)
+ */
+const MAX_PENDING = 64;
+const REPLY_HIGH_WATER = 1 << 20;
+const pendingOf = new WeakMap<Socket, number>();
+
+function throttle(sock: Socket): void {
+  if (sock.destroyed) return;
+  const busy = (pendingOf.get(sock) ?? 0) >= MAX_PENDING || sock.writableLength > REPLY_HIGH_WATER;
+  if (busy && !sock.isPaused()) sock.pause();
+  else if (!busy && sock.isPaused()) sock.resume();
+}
+
 function reply(sock: Socket, msg: unknown): void {
   if (!sock.destroyed && sock.writable) sock.write(JSON.stringify(msg) + '\n');
+  throttle(sock);
 }
 
 function handleLine(sock: Socket, line: string, ctl: Controller, choice: BackendChoice): void {
@@ -284,13 +304,18 @@ function handleLine(sock: Socket, line: string, ctl: Controller, choice: Backend
     startCapture(sock, req.id, req.attrs as Record<string, unknown>, choice.dp, ctl);
     return;
   }
+  pendingOf.set(sock, (pendingOf.get(sock) ?? 0) + 1);
+  throttle(sock);
   queue = queue.then(async () => {
+    let msg: unknown;
     try {
       const result = await execute(req.op, req.attrs as Record<string, unknown>, ctl, choice);
-      reply(sock, { id: req.id, ok: true, result });
+      msg = { id: req.id, ok: true, result };
     } catch (e) {
-      reply(sock, { id: req.id, ok: false, error: errorBody(e) });
+      msg = { id: req.id, ok: false, error: errorBody(e) };
     }
+    pendingOf.set(sock, (pendingOf.get(sock) ?? 1) - 1);
+    reply(sock, msg);
   });
 }
 
