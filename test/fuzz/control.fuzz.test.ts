@@ -409,4 +409,28 @@ describe('control socket fuzz', { skip: skip || undefined }, () => {
     assert.ok(added.length < 5, `daemon log grew by ${added.length} lines:\n${added.slice(-5).join('\n')}`);
     assert.ok(!added.some((l) => /request failed|internal error/.test(l)), `internal errors logged:\n${added.join('\n')}`);
   });
+
+  it('a client that pipelines without reading cannot make the daemon buffer without bound', async () => {
+    const pid = control<{ pid: number }>(ns).pid;
+    const rss = () => Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+    const rss0 = rss();
+    const N = 200_000;
+    const c = await open(path);
+    c.sock.pause(); // read nothing for now
+    const line = (i: number) => `{"id":${i},"op":"session_get","attrs":{}}\n`;
+    let i = 0;
+    // Write as fast as the socket takes it for 4 s (our side buffers the rest).
+    const chunk: string[] = [];
+    for (; i < N; i++) chunk.push(line(i));
+    c.sock.write(chunk.join(''));
+    await new Promise((r) => setTimeout(r, 4000));
+    const grown = rss() - rss0;
+    console.log(`non-reading client: daemon RSS grew by ${grown} KiB while ${N} requests were pending`);
+    assert.ok(grown < 48 * 1024, `daemon RSS grew by ${grown} KiB`);
+    c.sock.resume();
+    assert.ok(await until(() => c.replies.length >= N, 120_000), `replies ${c.replies.length}/${N}`);
+    assert.ok(c.replies.every((r) => r.ok === true));
+    c.sock.destroy();
+    assert.equal(control<{ pid: number }>(ns).pid, pid);
+  });
 });
