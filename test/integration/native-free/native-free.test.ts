@@ -30,7 +30,7 @@ describe('native-free dataplane over a veth underlay', { skip: reason ?? false }
   });
 
   /** Start both ends of a tunnel+session; interfaces up with overlay addresses. */
-  async function pair(c: Case, mtu?: number): Promise<{ pa: Peer; pb: Peer; ifa: string; ifb: string; k: number }> {
+  async function pair(c: Case, mtu?: number, env?: NodeJS.ProcessEnv): Promise<{ pa: Peer; pb: Peer; ifa: string; ifb: string; k: number }> {
     const k = ++caseNo;
     const la = c.v6 ? u.v6a : u.v4a;
     const lb = c.v6 ? u.v6b : u.v4b;
@@ -45,7 +45,7 @@ describe('native-free dataplane over a veth underlay', { skip: reason ?? false }
         sendSeq: c.a.sendSeq ?? false, recvSeq: c.a.recvSeq ?? false,
       }),
       mtu: m,
-    });
+    }, env);
     peers.push(pa);
     const pb = new Peer(u.b, {
       tunnel: tunnelCfg({ tunnelId: 200 + k, peerTunnelId: 100 + k, local: lb, remote: la, udpSport: 20000 + k, udpDport: 10000 + k }),
@@ -55,7 +55,7 @@ describe('native-free dataplane over a veth underlay', { skip: reason ?? false }
         sendSeq: c.b.sendSeq ?? false, recvSeq: c.b.recvSeq ?? false,
       }),
       mtu: m,
-    });
+    }, env);
     peers.push(pb);
     assert.equal(await pa.line(), `READY ${ifa}`);
     assert.equal(await pb.line(), `READY ${ifb}`);
@@ -197,29 +197,33 @@ describe('native-free dataplane over a veth underlay', { skip: reason ?? false }
     }
   });
 
-  test('20 MB TCP transfer arrives intact (sha256)', async () => {
-    const { pa, pb, k } = await pair({ name: 'bulk', v6: false, a: { sendSeq: true, recvSeq: true }, b: { sendSeq: true, recvSeq: true } });
-    try {
-      const srv = runIn(u.b, [process.execPath, XFER_JS, 'server', `192.168.${k}.2`, '5201']);
-      await new Promise((r) => setTimeout(r, 400));
-      const cli = runIn(u.a, [process.execPath, XFER_JS, 'client', `192.168.${k}.2`, '5201', String(20 * 1024 * 1024)]);
-      const timer = setTimeout(() => {
-        for (const p of [srv.proc, cli.proc]) if (p.pid) trySh('kill', ['-9', String(p.pid)]);
-      }, 60000);
-      const [so, co] = await Promise.all([srv.done, cli.done]);
-      clearTimeout(timer);
-      const sent = /SENT (\d+) ([0-9a-f]{64})/.exec(co);
-      const got = /DONE (\d+) ([0-9a-f]{64})/.exec(so);
-      assert.ok(sent, `client output: ${co}`);
-      assert.ok(got, `server output: ${so}`);
-      assert.equal(got[1], String(20 * 1024 * 1024));
-      assert.equal(got[2], sent[2]);
-      const sb = await pb.stats();
-      assert.equal(sb.session.rx_errors, 0);
-    } finally {
-      await unpair(pa, pb);
-    }
-  });
+  for (const reader of ['event', 'worker', 'poll']) {
+    test(`20 MB TCP transfer arrives intact (sha256), ${reader} reader`, async () => {
+      const env = { ...process.env, UL2TP_NF_READER: reader };
+      const { pa, pb, k } = await pair({ name: 'bulk', v6: false, a: { sendSeq: true, recvSeq: true }, b: { sendSeq: true, recvSeq: true } }, undefined, env);
+      try {
+        const srv = runIn(u.b, [process.execPath, XFER_JS, 'server', `192.168.${k}.2`, '5201']);
+        await new Promise((r) => setTimeout(r, 400));
+        const cli = runIn(u.a, [process.execPath, XFER_JS, 'client', `192.168.${k}.2`, '5201', String(20 * 1024 * 1024)]);
+        const timer = setTimeout(() => {
+          for (const p of [srv.proc, cli.proc]) if (p.pid) trySh('kill', ['-9', String(p.pid)]);
+        }, 60000);
+        const [so, co] = await Promise.all([srv.done, cli.done]);
+        clearTimeout(timer);
+        const sent = /SENT (\d+) ([0-9a-f]{64})/.exec(co);
+        const got = /DONE (\d+) ([0-9a-f]{64})/.exec(so);
+        assert.ok(sent, `client output: ${co}`);
+        assert.ok(got, `server output: ${so}`);
+        assert.equal(got[1], String(20 * 1024 * 1024));
+        assert.equal(got[2], sent[2]);
+        const sb = await pb.stats();
+        assert.equal(sb.session.rx_errors, 0);
+        assert.equal(sb.session.rx_seq_discards, 0);
+      } finally {
+        await unpair(pa, pb);
+      }
+    });
+  }
 
   test('removeSession deletes the interface and its hidden veth/macvtap', async () => {
     const before = links(u.a).filter((n) => n.startsWith('ul2t')).length;

@@ -97,9 +97,10 @@ export class Peer {
   private stderr = '';
   exited = false;
 
-  constructor(readonly ns: string, args: PeerArgs) {
+  constructor(readonly ns: string, args: PeerArgs, env: NodeJS.ProcessEnv = process.env) {
     this.proc = spawn('ip', ['netns', 'exec', ns, process.execPath, PEER_JS, JSON.stringify(args)], {
       stdio: ['pipe', 'pipe', 'pipe'],
+      env,
     });
     this.proc.stderr!.setEncoding('utf8');
     this.proc.stderr!.on('data', (d: string) => {
