@@ -106,6 +106,7 @@ export function markdown(
     const cpu = tests.map((t) => {
       const xs = ps.filter((s) => s.test === t).map((s) => Object.values(s.cpu).reduce((a, b) => a + b, 0));
       const hasProcs = ps.some((s) => Object.keys(s.cpu).length > 0);
+      if (ps.length === 0) return '–';
       return hasProcs ? cell(stat(xs), '%') : 'kernel';
     });
     const rss = ps.filter((s) => fullRateTests.includes(s.test)).flatMap((s) => Object.values(s.rssKb));
