@@ -165,9 +165,24 @@ export class NativeFreeDataplane implements Dataplane {
         this.giveSlot(base);
         throw e;
       }
-      const s = this.table.addSession(name === cfg.ifname ? cfg : { ...cfg, ifname: name }, this.stats, base);
-      s.dev = iface.fd;
-      s.ctx = new SessionIo(iface, startTxReader(s, tio.sock, iface.fd, (msg) => this.onWarning(msg)));
+      let s: Session | null = null;
+      try {
+        s = this.table.addSession(name === cfg.ifname ? cfg : { ...cfg, ifname: name }, this.stats, base);
+        const reader = startTxReader(s, tio.sock, iface.fd, (msg) => this.onWarning(msg));
+        s.dev = iface.fd;
+        s.ctx = new SessionIo(iface, reader);
+      } catch (e) {
+        // leave nothing behind (an adopted interface stays as it was found)
+        if (s) this.table.removeSession(cfg.tunnelId, cfg.sessionId);
+        try {
+          fs.closeSync(iface.fd);
+        } catch {
+          /* not open */
+        }
+        if (!iface.adopted) await removeSessionInterface(iface).catch(() => undefined);
+        this.giveSlot(base);
+        throw e instanceof L2tpError ? e : kernelError('EIO', (e as Error).message);
+      }
       if (s.reorderTimeoutMs > 0) this.startExpiry();
       return { statsBase: base, ifname: name };
     });
