@@ -10,9 +10,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { captureUnavailable, L2TP_NOT_ICMP_ERROR, startCapture, tsharkFields, vethOf } from '../lib/capture.js';
-import { netnsUnavailable, ping, underlay, type Underlay } from '../lib/netns.js';
+import { netnsUnavailable, underlay, type Underlay } from '../lib/netns.js';
 import { qemuAsL2tpOptions, qemuUnavailable, startQemu, type L2tpPeer, type QemuPeer } from '../lib/qemu.js';
-import { underlayReady } from '../lib/ready.js';
+import { pings, underlayReady } from '../lib/ready.js';
 import { bulkTransfer } from '../lib/xfer.js';
 
 const skip = netnsUnavailable() || qemuUnavailable() || captureUnavailable();
@@ -49,8 +49,8 @@ describe('QEMU ↔ QEMU harness self-check', { skip: skip || undefined }, () => 
         qs.push(await startQemu(u.a, qemuAsL2tpOptions(p), { addrs: ['10.200.0.1/24'] }));
         qs.push(await startQemu(u.b, p, { addrs: ['10.200.0.2/24'] }));
         const why = () => qs.map((q) => `${q.options}: ${q.stderr()}`).join('\n');
-        assert.equal(ping(u.a, '10.200.0.2', 3), 3, why());
-        assert.equal(ping(u.b, '10.200.0.1', 3), 3, why());
+        assert.equal(pings(u.a, '10.200.0.2', 3), '3/3', why());
+        assert.equal(pings(u.b, '10.200.0.1', 3), '3/3', why());
         if (c.bulk) {
           const r = await bulkTransfer(u.a, u.b, '10.200.0.2', 7101, 20 * 1024 * 1024);
           assert.equal(r.got, r.sent);

@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { captureUnavailable, L2TP_NOT_ICMP_ERROR, startCapture, tsharkFields, vethOf } from '../lib/capture.js';
 import { netnsUnavailable, ping, underlay, type Underlay } from '../lib/netns.js';
-import { underlayReady } from '../lib/ready.js';
+import { pings, underlayReady } from '../lib/ready.js';
 import { makeLink, type Link, type LinkOptions } from '../lib/ul2tp.js';
 
 const skip = netnsUnavailable() || captureUnavailable();
@@ -108,8 +108,8 @@ function suite(backend: string): void {
           ns.ip('-6', 'addr', 'add', `${a6}/64`, 'dev', ifn, 'nodad');
           ns.ip('link', 'set', ifn, 'up');
         }
-        assert.equal(ping(u.a, l.b4, 4), 4, 'IPv4 pings A → B');
-        assert.equal(ping(u.b, l.a6, 2), 2, 'IPv6 pings B → A');
+        assert.equal(pings(u.a, l.b4, 4), '4/4', 'IPv4 pings A → B');
+        assert.equal(pings(u.b, l.a6, 2), '2/2', 'IPv6 pings B → A');
         await new Promise((r) => setTimeout(r, 200));
         await cap.stop();
 
@@ -185,7 +185,7 @@ function suite(backend: string): void {
       u.b.ip('addr', 'add', `10.${k}.0.2/24`, 'dev', ifB);
       u.a.ip('link', 'set', ifA, 'up');
       u.b.ip('link', 'set', ifB, 'up');
-      assert.equal(ping(u.a, `10.${k}.0.2`, 3), 3);
+      assert.equal(pings(u.a, `10.${k}.0.2`, 3), '3/3');
       await new Promise((r) => setTimeout(r, 200));
       await cap.stop();
       const rows = tsharkFields(cap.file, ['ip.src', 'udp.checksum', 'udp.checksum.status', 'l2tp.sid', 'icmp.type'], {
