@@ -255,6 +255,9 @@ function lastLogLine(logPath: string, since: number): string {
 }
 
 function unreachable(path: string, e: unknown): L2tpError {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'EACCES' || code === 'EPERM')
+    return new L2tpError('DAEMON', `permission denied on the ul2tp daemon's socket ${path}: ul2tp must run as root (like ip l2tp)`);
   const msg = e instanceof Error ? e.message : String(e);
   return new L2tpError('DAEMON', `cannot reach the ul2tp daemon at ${path}: ${msg}`);
 }
