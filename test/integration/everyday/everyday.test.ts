@@ -148,46 +148,82 @@ describe('everyday use: stats, metrics, capture, impairment', { skip: skip || un
     assert.match(rx, new RegExp(`rx tunnel ${l.tidA} session ${l.sidA} seq \\d+ len \\d+: .*IPv4 ${l.b4} > ${l.a4} ICMP$`));
   });
 
+  /** Runs `ul2tp capture ARGS` in A around `traffic`, then stops it with SIGINT (as a user's Ctrl-C). */
+  async function captureAround(args: string[], traffic: () => void): Promise<{ code: number | null; err: string }> {
+    const c = u.a.spawn(process.execPath, [CLI, 'capture', ...args]);
+    let err = '';
+    c.stderr!.on('data', (s: string) => (err += s));
+    await new Promise((r) => setTimeout(r, 500));
+    traffic();
+    await new Promise((r) => setTimeout(r, 300));
+    c.kill('SIGINT');
+    assert.ok(await waitFor(() => c.exitCode !== null, 10_000), 'capture stopped on SIGINT');
+    return { code: c.exitCode, err };
+  }
+
   it('capture -w writes a pcap that tshark decodes as L2TPv3; --inner decodes ICMP', async () => {
     const outer = join(tmpdir(), `ul2tp-cap-${process.pid}.pcap`);
     const inner = join(tmpdir(), `ul2tp-cap-inner-${process.pid}.pcap`);
     files.push(outer, inner);
-    const c1 = u.a.spawn(process.execPath, [CLI, 'capture', 'tunnel_id', String(l.tidA), '-w', outer, '-c', '6']);
-    const c2 = u.a.spawn(process.execPath, [CLI, 'capture', '-w', inner, '--inner', '-c', '6']);
-    let err = '';
-    c1.stderr!.on('data', (s: string) => (err += s));
-    await new Promise((r) => setTimeout(r, 500));
-    assert.equal(ping(u.a, l.b4, 3), 3);
-    assert.ok(await waitFor(() => c1.exitCode !== null && c2.exitCode !== null, 10_000), 'captures ended');
-    assert.equal(c1.exitCode, 0);
-    assert.match(err, /^6 packets captured$/m);
+    const c2 = u.a.spawn(process.execPath, [CLI, 'capture', '-w', inner, '--inner', '-c', '200']);
+    const r = await captureAround(['tunnel_id', String(l.tidA), '-w', outer], () => assert.equal(ping(u.a, l.b4, 3), 3));
+    c2.kill('SIGINT');
+    assert.ok(await waitFor(() => c2.exitCode !== null, 10_000), 'inner capture stopped');
+    assert.equal(r.code, 0);
+    assert.match(r.err, /^\d+ packets captured$/m);
     assert.ok(existsSync(outer));
     const rows = tsharkFields(outer, ['ip.src', 'ip.dst', 'udp.srcport', 'l2tp.sid', 'l2tp.cookie', 'l2tp.l2_spec_s', 'icmp.type'], {
       decodeAs: ['l2tp.pw_type==0,eth', `udp.port==${5000 + 7},l2tp`],
       prefs: ['l2tp.cookie_size:4 Byte Cookie', 'l2tp.l2_specific:Default L2-Specific'],
+      filter: 'icmp',
     });
-    assert.equal(rows.length, 6);
     // ip.src lists the outer then the inner source (tshark decodes both).
-    const txRows = rows.filter((r) => r['ip.src'].split(',')[0] === u.a4);
-    const rxRows = rows.filter((r) => r['ip.src'].split(',')[0] === u.b4);
+    const txRows = rows.filter((x) => x['ip.src'].split(',')[0] === u.a4);
+    const rxRows = rows.filter((x) => x['ip.src'].split(',')[0] === u.b4);
     assert.equal(txRows.length, 3);
     assert.equal(rxRows.length, 3);
-    for (const r of txRows) {
-      assert.equal(r['l2tp.sid'], hex32(l.sidB), 'sent packets carry the peer session id');
-      assert.equal(r['l2tp.cookie'], '0a0b0c0d');
-      assert.equal(r['udp.srcport'], String(5000 + 7));
-      assert.equal(r['icmp.type'], '8');
+    for (const x of txRows) {
+      assert.equal(x['l2tp.sid'], hex32(l.sidB), 'sent packets carry the peer session id');
+      assert.equal(x['l2tp.cookie'], '0a0b0c0d');
+      assert.equal(x['l2tp.l2_spec_s'], '1', 'sequenced');
+      assert.equal(x['udp.srcport'], String(5000 + 7));
+      assert.equal(x['icmp.type'], '8');
     }
-    for (const r of rxRows) {
-      assert.equal(r['l2tp.sid'], hex32(l.sidA), 'received packets carry our session id');
-      assert.equal(r['l2tp.cookie'], '01020304');
-      assert.equal(r['icmp.type'], '0');
+    for (const x of rxRows) {
+      assert.equal(x['l2tp.sid'], hex32(l.sidA), 'received packets carry our session id');
+      assert.equal(x['l2tp.cookie'], '01020304');
+      assert.equal(x['icmp.type'], '0');
     }
-    const inRows = tsharkFields(inner, ['eth.type', 'ip.src', 'icmp.type']);
-    assert.equal(inRows.length, 6);
-    assert.deepEqual(inRows.map((r) => r['icmp.type']).sort(), ['0', '0', '0', '8', '8', '8']);
+    const inRows = tsharkFields(inner, ['eth.type', 'ip.src', 'icmp.type'], { filter: 'icmp' });
+    assert.deepEqual(inRows.map((x) => x['icmp.type']).sort(), ['0', '0', '0', '8', '8', '8']);
+    assert.deepEqual(inRows.map((x) => x['eth.type']), Array(6).fill('0x0800'));
     assert.equal(readFileSync(inner).readUInt32LE(20), 1, 'linktype Ethernet');
     assert.equal(readFileSync(outer).readUInt32LE(20), 101, 'linktype RAW');
+  });
+
+  it('capture over encap ip / IPv6: raw receive records are matched to their tunnel; tshark decodes proto 115', async () => {
+    const l6 = makeLink(u, { n: 8, encap: 'ip', family: 6 });
+    const file = join(tmpdir(), `ul2tp-cap6-${process.pid}.pcap`);
+    files.push(file);
+    try {
+      const r = await captureAround(['tunnel_id', String(l6.tidA), '-w', file], () => assert.equal(ping(u.a, l6.b4, 2), 2));
+      assert.equal(r.code, 0);
+      const rows = tsharkFields(file, ['ipv6.src', 'ipv6.nxt', 'l2tp.sid', 'icmp.type'], {
+        decodeAs: ['l2tp.pw_type==0,eth'],
+        prefs: ['l2tp.cookie_size:None', 'l2tp.l2_specific:Default L2-Specific'],
+        filter: 'icmp',
+      });
+      assert.equal(rows.length, 4);
+      for (const r of rows) {
+        assert.equal(r['ipv6.nxt'], '115');
+        const fromA = r['ipv6.src'] === u.a6;
+        assert.equal(r['l2tp.sid'], hex32(fromA ? l6.sidB : l6.sidA));
+        assert.equal(r['icmp.type'], fromA ? '8' : '0');
+      }
+      assert.equal(rows.filter((r) => r['ipv6.src'] === u.b6).length, 2, 'received packets (tunnel from the session id)');
+    } finally {
+      l6.remove();
+    }
   });
 
   /** Sends `n` pings from A quickly; returns B's counter deltas for the session (plus A's tx as a_tx_packets). */
@@ -282,8 +318,7 @@ describe('everyday use: stats, metrics, capture, impairment', { skip: skip || un
   it('impairment: rate caps throughput', () => {
     impair('rate', '800kbit');
     try {
-      // 1000-byte pings, 50 per second = 400 kbit/s each way in... requests only are limited:
-      // send 100 KB as fast as possible and time it.
+      // Only A's transmit direction is limited: 50 requests of ~1470 bytes as fast as ping goes.
       const t0 = Date.now();
       const r = u.a.exec('ping', ['-c', '50', '-i', '0.002', '-s', '1400', '-W', '3', '-q', l.b4], 60_000);
       const dt = (Date.now() - t0) / 1000;
@@ -294,5 +329,29 @@ describe('everyday use: stats, metrics, capture, impairment', { skip: skip || un
     } finally {
       impair('off');
     }
+  });
+});
+
+describe('native-free backend: capture and impairment are refused clearly', { skip: skip || undefined }, () => {
+  let u: Underlay;
+  before(() => {
+    process.env.UL2TP_BACKEND = 'native-free';
+    u = underlay();
+  });
+  after(() => {
+    delete process.env.UL2TP_BACKEND;
+    u?.destroy();
+  });
+
+  it('says which backend cannot, and exits non-zero; stats still work', () => {
+    const l = makeLink(u, { n: 9 });
+    const c = u.a.ul2tp('capture', '-c', '1');
+    assert.equal(c.status, 1);
+    assert.equal(c.stderr, 'Error: capture is not supported by the native-free backend (use the koffi backend)\n');
+    const i = u.a.ul2tp('impair', 'tunnel_id', String(l.tidA), 'session_id', String(l.sidA), 'loss', '1');
+    assert.equal(i.status, 2);
+    assert.equal(i.stderr, 'Error: impairment is not supported by the native-free backend (use the koffi backend)\n');
+    assert.equal(ping(u.a, l.b4, 2), 2);
+    assert.match(u.a.ok('-s', 'show', 'session'), /\n {4}RX: packets [1-9]\d* bytes/);
   });
 });
