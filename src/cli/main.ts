@@ -53,6 +53,7 @@ async function runCommander(args: string[], uninstall: () => void): Promise<numb
     .version(version(), '-V, --version', 'print the version')
     .helpOption('-h, --help', 'print this help')
     .addHelpText('after', HELP_AFTER)
+    .helpCommand(false)
     .showHelpAfterError();
   program
     .command('daemon')
