@@ -34,6 +34,8 @@ export interface HostileConfig {
   victim: { sid: number; cookie: string };
   sink: { sid: number };
   ipSession: { sid: number; cookie: string };
+  /** Optional IPv6 raw-IP target (encap ip over IPv6): addresses and its session. */
+  ip6?: { dst: string; src: string; foreignSrc: string; session: { sid: number; cookie: string } };
   seconds: number;
   /** Packets per second (fragments of one datagram count as one packet). */
   rate: number;
@@ -61,7 +63,14 @@ type Kind =
   | 'i_trunc'
   | 'i_bad_cookie'
   | 'i_options'
-  | 'i_oversize';
+  | 'i_oversize'
+  | 'j_random'
+  | 'j_zero'
+  | 'j_control'
+  | 'j_no_session'
+  | 'j_spoofed_src'
+  | 'j_trunc'
+  | 'j_bad_cookie';
 
 /** Relative weights: oversize kinds are rarer (each is up to ~45 fragments). */
 const WEIGHTS: Array<[Kind, number]> = [
@@ -86,6 +95,13 @@ const WEIGHTS: Array<[Kind, number]> = [
   ['i_bad_cookie', 6],
   ['i_options', 3],
   ['i_oversize', 1],
+  ['j_random', 5],
+  ['j_zero', 2],
+  ['j_control', 2],
+  ['j_no_session', 3],
+  ['j_spoofed_src', 3],
+  ['j_trunc', 2],
+  ['j_bad_cookie', 3],
 ];
 
 const IPPROTO_UDP = 17;
@@ -108,6 +124,17 @@ function v4(s: string): number[] {
   return s.split('.').map(Number);
 }
 
+/** 16 bytes of an IPv6 address written in full or with one '::'. */
+function v6(s: string): Buffer {
+  const [head, tail] = s.includes('::') ? s.split('::') : [s, ''];
+  const h = head ? head.split(':') : [];
+  const t = tail ? tail.split(':') : [];
+  const groups = [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
+  const b = Buffer.alloc(16);
+  groups.forEach((g, i) => b.writeUInt16BE(parseInt(g, 16), i * 2));
+  return b;
+}
+
 export function main(cfg: HostileConfig): void {
   const require = createRequire(import.meta.url);
   const koffi = require('koffi') as typeof import('koffi');
@@ -127,6 +154,14 @@ export function main(cfg: HostileConfig): void {
   const sa = Buffer.alloc(16);
   sa.writeUInt16LE(2, 0);
   Buffer.from(v4(cfg.dst)).copy(sa, 4);
+
+  // IPv6: IPPROTO_RAW implies IPV6_HDRINCL as well.
+  const fd6 = cfg.ip6 ? socket(10 /* AF_INET6 */, 3, 255) : -1;
+  if (cfg.ip6 && fd6 < 0) throw new Error(`raw IPv6 socket: errno ${errnoOf()}`);
+  const sa6 = Buffer.alloc(28);
+  sa6.writeUInt16LE(10, 0);
+  if (cfg.ip6) v6(cfg.ip6.dst).copy(sa6, 8);
+  const weights = WEIGHTS.filter(([k]) => cfg.ip6 || !k.startsWith('j_'));
 
   const rand = rng(cfg.seed ?? Date.now());
   const ri = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1)); // inclusive
@@ -195,6 +230,26 @@ export function main(cfg: HostileConfig): void {
     }
     packets++;
   };
+  /** One IPv6 packet, next header 115 (no extension headers, no fragmentation). */
+  const sendIp6 = (src: string, payload: Buffer) => {
+    const p6 = Buffer.alloc(40 + payload.length);
+    p6.writeUInt32BE(0x60000000, 0);
+    p6.writeUInt16BE(payload.length, 4);
+    p6[6] = IPPROTO_L2TP;
+    p6[7] = 64;
+    v6(src).copy(p6, 8);
+    v6(cfg.ip6!.dst).copy(p6, 24);
+    payload.copy(p6, 40);
+    for (let tries = 0; ; tries++) {
+      if (sendto(fd6, p6, p6.length, 0, sa6, 28) >= 0) break;
+      const e = errnoOf();
+      if ((e === 105 || e === 11) && tries < 1000) continue;
+      errors++;
+      break;
+    }
+    fragments++;
+    packets++;
+  };
   const sendUdp = (l2tp: Buffer) => {
     const u = Buffer.allocUnsafe(8 + l2tp.length);
     u.writeUInt16BE(cfg.udpSport, 0);
@@ -218,11 +273,11 @@ export function main(cfg: HostileConfig): void {
   };
   const frame = (n: number) => rbytes(n);
 
-  const total = WEIGHTS.reduce((a, [, w]) => a + w, 0);
+  const total = weights.reduce((a, [, w]) => a + w, 0);
   const pick = (): Kind => {
     let x = rand() * total;
-    for (const [k, w] of WEIGHTS) if ((x -= w) < 0) return k;
-    return WEIGHTS[0][0];
+    for (const [k, w] of weights) if ((x -= w) < 0) return k;
+    return weights[0][0];
   };
 
   const one = (kind: Kind) => {
@@ -339,11 +394,55 @@ export function main(cfg: HostileConfig): void {
         sendIp(IPPROTO_L2TP, cfg.src, b);
         return void bump(expect, 'orphan.rx_no_session');
       }
+      case 'j_random': {
+        // IPv6 raw sockets deliver no IP header: < 4 bytes is decapIp's "short".
+        for (;;) {
+          const b = rbytes(ri(0, 300));
+          if (b.length >= 4 && known.has(b.readUInt32BE(0))) continue;
+          sendIp6(cfg.ip6!.src, b);
+          if (b.length < 4) return void bump(expect, 'orphan.rx_short');
+          if (b.readUInt32BE(0) === 0) return void bump(expect, 'orphan.rx_control');
+          return void bump(expect, 'orphan.rx_no_session');
+        }
+      }
+      case 'j_zero':
+        sendIp6(cfg.ip6!.src, Buffer.alloc(0));
+        return void bump(expect, 'orphan.rx_short');
+      case 'j_control':
+        sendIp6(cfg.ip6!.src, Buffer.concat([Buffer.alloc(4), rbytes(ri(0, 200))]));
+        return void bump(expect, 'orphan.rx_control');
+      case 'j_no_session': {
+        const b = Buffer.concat([Buffer.alloc(4), rbytes(ri(0, 1400))]);
+        b.writeUInt32BE(unknownSid(), 0);
+        sendIp6(cfg.ip6!.src, b);
+        return void bump(expect, 'orphan.rx_no_session');
+      }
+      case 'j_spoofed_src': {
+        const ss = cfg.ip6!.session;
+        const b = Buffer.concat([Buffer.alloc(4), cookieOf(ss.cookie), sublayer(false, 0), frame(ri(14, 200))]);
+        b.writeUInt32BE(ss.sid, 0);
+        sendIp6(cfg.ip6!.foreignSrc, b);
+        return void bump(expect, 'orphan.rx_no_session');
+      }
+      case 'j_trunc': {
+        const ss = cfg.ip6!.session;
+        const full = Buffer.concat([Buffer.alloc(4), cookieOf(ss.cookie), sublayer(false, 0)]);
+        full.writeUInt32BE(ss.sid, 0);
+        sendIp6(cfg.ip6!.src, full.subarray(0, ri(4, full.length - 1)));
+        return void bump(expect, 'ip6Tunnel.rx_short');
+      }
+      case 'j_bad_cookie': {
+        const ss = cfg.ip6!.session;
+        const b = Buffer.concat([Buffer.alloc(4), wrongCookie(ss.cookie), sublayer(rand() < 0.5, ri(0, 0xffffff)), frame(ri(0, 1300))]);
+        b.writeUInt32BE(ss.sid, 0);
+        sendIp6(cfg.ip6!.src, b);
+        return void bump(expect, 'ip6Session.rx_cookie_discards');
+      }
     }
   };
 
   // Every kind at least once, then a paced random mix.
-  for (const [k] of WEIGHTS) one(k);
+  for (const [k] of weights) one(k);
   const start = Date.now();
   const end = start + cfg.seconds * 1000;
   const tick = () => {
@@ -352,7 +451,7 @@ export function main(cfg: HostileConfig): void {
       process.stdout.write(JSON.stringify({ sent, expect, packets, fragments, errors }) + '\n');
       return;
     }
-    const due = Math.floor(((now - start) / 1000) * cfg.rate) + WEIGHTS.length;
+    const due = Math.floor(((now - start) / 1000) * cfg.rate) + weights.length;
     while (packets < due) one(pick());
     setTimeout(tick, 10);
   };

@@ -17,7 +17,9 @@
  *            state, so they stay away from the traffic session);
  *   sink     same tunnel, no cookie, l2spec none: frames over the MTU and
  *            frames shorter than an Ethernet header;
- *   ip       IP-encap tunnel, 8-byte cookies: ping, and the raw-IP kinds.
+ *   ip       IP-encap tunnel, 8-byte cookies: ping, and the raw-IP kinds;
+ *   ip6      IP-encap tunnel over IPv6 (the raw IPv6 socket delivers no header,
+ *            the source comes from the socket address): ping, raw-IPv6 kinds.
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -71,9 +73,11 @@ function kernelDrops(ns: Netns): Record<string, number> {
     }
   }
   let raw = 0;
-  for (const l of ns.exec('cat', ['/proc/net/raw']).stdout.split('\n').slice(1)) {
-    const f = l.trim().split(/\s+/);
-    if (f.length > 12) raw += Number(f[f.length - 1]);
+  for (const file of ['/proc/net/raw', '/proc/net/raw6']) {
+    for (const l of ns.exec('cat', [file]).stdout.split('\n').slice(1)) {
+      const f = l.trim().split(/\s+/);
+      if (f.length > 12) raw += Number(f[f.length - 1]);
+    }
   }
   out.rawDrops = raw;
   return out;
@@ -111,6 +115,7 @@ describe('hostile network input', { skip: skip || undefined }, () => {
     const cB = 'a1a2a3a4a5a6a7a8';
     const traffic = makeLink(u, { n: 1, cookies: [cA, cB] });
     const ipl = makeLink(u, { n: 2, encap: 'ip', cookies: ['1122334455667788', '99aabbccddeeff00'] });
+    const ip6l = makeLink(u, { n: 3, encap: 'ip', family: 6, cookies: ['2122232425262728', '3132333435363738'] });
     const victim = { sid: 1101, cookie: 'c0ffee01' };
     const sink = { sid: 1201 };
     const vicIf = `vic${process.pid % 100000}`;
@@ -125,11 +130,12 @@ describe('hostile network input', { skip: skip || undefined }, () => {
       foreignSrc: '192.0.2.77',
       udpSport: 6001,
       udpDport: 5001,
-      knownSids: [traffic.sidA, ipl.sidA, victim.sid, sink.sid],
+      knownSids: [traffic.sidA, ipl.sidA, ip6l.sidA, victim.sid, sink.sid],
       traffic: { sid: traffic.sidA, cookie: cB },
       victim,
       sink,
       ipSession: { sid: ipl.sidA, cookie: '99aabbccddeeff00' },
+      ip6: { dst: u.a6, src: u.b6, foreignSrc: '2001:db8::77', session: { sid: ip6l.sidA, cookie: '3132333435363738' } },
       seconds: SECONDS,
       rate: RATE,
       seed: process.pid,
@@ -148,6 +154,9 @@ describe('hostile network input', { skip: skip || undefined }, () => {
     const pings = Math.ceil((SECONDS + 3) / 0.2);
     const pingUdp = u.a.spawn('ping', ['-c', String(pings), '-i', '0.2', '-W', '2', traffic.b4]);
     const pingIp = u.a.spawn('ping', ['-c', String(pings), '-i', '0.2', '-W', '2', ipl.b4]);
+    const pingIp6 = u.a.spawn('ping', ['-c', String(pings), '-i', '0.2', '-W', '2', ip6l.b4]);
+    let pingIp6Out = '';
+    pingIp6.stdout!.on('data', (d: string) => (pingIp6Out += d));
     let pingUdpOut = '';
     let pingIpOut = '';
     pingUdp.stdout!.on('data', (d: string) => (pingUdpOut += d));
@@ -162,7 +171,7 @@ describe('hostile network input', { skip: skip || undefined }, () => {
     hostile.stdout!.on('data', (d: string) => (hostileOut += d));
     hostile.stderr!.on('data', (d: string) => (hostileErr += d));
 
-    for (const c of [hostile, sender, pingUdp, pingIp]) if (c.exitCode === null && c.signalCode === null) await once(c, 'exit');
+    for (const c of [hostile, sender, pingUdp, pingIp, pingIp6]) if (c.exitCode === null && c.signalCode === null) await once(c, 'exit');
     assert.ok(await waitFor(() => got.split('\n').length >= 3, 30_000), 'receiver did not finish');
     await new Promise((r) => setTimeout(r, 500)); // let the rx worker drain
 
@@ -183,6 +192,8 @@ describe('hostile network input', { skip: skip || undefined }, () => {
     const pi = pingResult(pingIpOut);
     assert.equal(pu.rx, pu.tx, `ping over the UDP tunnel lost packets: ${JSON.stringify(pu)}`);
     assert.equal(pi.rx, pi.tx, `ping over the IP tunnel lost packets: ${JSON.stringify(pi)}`);
+    const p6 = pingResult(pingIp6Out);
+    assert.equal(p6.rx, p6.tx, `ping over the IPv6 IP tunnel lost packets: ${JSON.stringify(p6)}`);
     assert.ok(pu.tx >= pings, 'every ping was sent');
     const recvLine = got.split('\n')[1].trim();
     assert.match(sentLine.trim(), /^\d+ [0-9a-f]{64}$/);
@@ -198,6 +209,8 @@ describe('hostile network input', { skip: skip || undefined }, () => {
       const vi = sess(s, traffic.tidA, victim.sid);
       const si = sess(s, traffic.tidA, sink.sid);
       const ip = sess(s, ipl.tidA, ipl.sidA);
+      const t6 = tun(s, ip6l.tidA);
+      const ip6 = sess(s, ip6l.tidA, ip6l.sidA);
       return {
         'udpTunnel.rx_short': t.drops.rx_short,
         'udpTunnel.rx_control': t.drops.rx_control,
@@ -216,6 +229,10 @@ describe('hostile network input', { skip: skip || undefined }, () => {
         'sink.rx_dev_drops': si.drops.rx_dev_drops,
         'ipSession.rx_cookie_discards': ip.stats.rx_cookie_discards,
         'ipSession.rx_errors-cookie': ip.stats.rx_errors - ip.stats.rx_cookie_discards,
+        'ip6Tunnel.rx_short': t6.drops.rx_short,
+        'ip6Tunnel.rx_invalid': t6.stats.rx_invalid,
+        'ip6Session.rx_cookie_discards': ip6.stats.rx_cookie_discards,
+        'ip6Session.rx_errors-cookie': ip6.stats.rx_errors - ip6.stats.rx_cookie_discards,
       };
     };
     const r0 = read(before0);
@@ -235,7 +252,7 @@ describe('hostile network input', { skip: skip || undefined }, () => {
     console.log(`sent per kind: ${JSON.stringify(report.sent)}`);
     for (const l of table) console.log(`  ${l}`);
     console.log(`kernel drops in the target namespace: ${JSON.stringify(kDelta)}`);
-    console.log(`ping udp ${pu.rx}/${pu.tx}, ip ${pi.rx}/${pi.tx}; tcp ${recvLine}`);
+    console.log(`ping udp ${pu.rx}/${pu.tx}, ip ${pi.rx}/${pi.tx}, ip6 ${p6.rx}/${p6.tx}; tcp ${recvLine}`);
     // A datagram the kernel drops before ul2tp reads it (socket buffer full under
     // CPU contention) is accounted for by the kernel, not by us: then each of our
     // counters may be short, and the total shortfall must match the kernel's count.
@@ -264,5 +281,6 @@ describe('hostile network input', { skip: skip || undefined }, () => {
 
     traffic.remove();
     ipl.remove();
+    ip6l.remove();
   });
 });
