@@ -199,7 +199,9 @@ export async function runStats(argv: readonly string[], io: CliIo, sleep = (ms: 
       for (const [k, c] of cur) {
         const p = prev.get(k);
         if (p === undefined) continue; // new session: rates from the next report on
-        out += rateLine(p.s, c.s, (c.at - p.at) / 1000, new Date(c.at)) + '\n';
+        // The measured interval (the daemon's replies take time too); never below half the nominal one.
+        const dt = Math.max((c.at - p.at) / 1000, a.intervalS / 2);
+        out += rateLine(p.s, c.s, dt, new Date(c.at)) + '\n';
       }
       io.stdout(out);
       prev = cur;

@@ -24,7 +24,9 @@ import {
   type ImpairConfig,
 } from '../../../src/io/impair.js';
 import { formatSessions, formatTunnels } from '../../../src/cli/print.js';
-import { parseCaptureArgs, parseImpairArgs, parseStatsArgs, rateLine, formatBits } from '../../../src/cli/everyday.js';
+import { parseCaptureArgs, parseImpairArgs, parseStatsArgs, rateLine, formatBits, runImpair, runStats } from '../../../src/cli/everyday.js';
+import { L2tpError } from '../../../src/errors.js';
+import type { CliIo } from '../../../src/cli/run.js';
 import { outerPacket, innerFrame, pcapHeader, pcapRecord, summaryLine, describeFrame } from '../../../src/cli/pcap.js';
 import { parseListen, renderMetrics } from '../../../src/control/metrics.js';
 import { validateRequest, type SessionInfo, type TunnelInfo } from '../../../src/control/protocol.js';
@@ -316,5 +318,65 @@ describe('CLI parsing and printing', () => {
     assert.throws(() => parseListen('0.0.0.0:9100'), /not a loopback/);
     assert.deepEqual(parseListen('0.0.0.0:9100', true), { host: '0.0.0.0', port: 9100 });
     assert.throws(() => parseListen('127.0.0.1:0'), /port/);
+  });
+});
+
+describe('stats and impair commands with a fake daemon', () => {
+  function fakeIo(handler: (op: string, attrs: unknown) => unknown): CliIo & { out: string; err: string; ops: string[] } {
+    const io = {
+      out: '',
+      err: '',
+      ops: [] as string[],
+      stdout: (t: string) => void (io.out += t),
+      stderr: (t: string) => void (io.err += t),
+      isReply: () => true,
+      connect: async () => ({
+        request: async (op: string, attrs: unknown) => {
+          io.ops.push(op);
+          return handler(op, attrs);
+        },
+        close: () => {},
+      }),
+    };
+    return io as never;
+  }
+
+  it('stats: one line per session per interval, from counter deltas', async () => {
+    let n = 0;
+    const io = fakeIo(() => {
+      n++;
+      const mk = (sid: number, k: number) => ({
+        tunnel_id: 1, session_id: sid, peer_session_id: 9, peer_tunnel_id: 9, ifname: `l2tpeth${sid}`, cookie: '', peer_cookie: '',
+        send_seq: true, recv_seq: true,
+        stats: { rx_packets: 100 * k, rx_bytes: 125_000 * k, tx_packets: 50 * k, tx_bytes: 1000 * k, rx_errors: k > 1 ? 5 : 0, rx_seq_discards: k > 1 ? 5 : 0 },
+        drops: { rx_dev_drops: 0 },
+      });
+      return { sessions: [mk(1, n), mk(2, n)] };
+    });
+    const slept: number[] = [];
+    const code = await runStats(['session_id', '1', '-c', '2', '-i', '0.5'], io, async (ms) => void slept.push(ms));
+    assert.equal(code, 0, io.err);
+    assert.deepEqual(slept, [500, 500]);
+    const lines = io.out.trim().split('\n');
+    assert.equal(lines.length, 2, 'session 2 filtered out');
+    // The fake sleep takes no time: the rates use half the nominal interval (0.25 s) as the floor.
+    assert.match(lines[0], /^\d\d:\d\d:\d\d tunnel 1 session 1 l2tpeth1: rx 400 pkt\/s 4\.00 Mbit\/s, tx 200 pkt\/s 32\.00 kbit\/s, drops rx_errors 5 rx_seq_discards 5$/);
+    assert.match(lines[1], /drops 0$/);
+  });
+
+  it('impair: daemon errors map to RTNETLINK text / Error and exit 2; usage errors exit 255', async () => {
+    const enodev = fakeIo(() => {
+      throw new L2tpError('KERNEL', 'no such session', 'ENODEV');
+    });
+    assert.equal(await runImpair(['tid', '1', 'sid', '2', 'loss', '1'], enodev), 2);
+    assert.equal(enodev.err, 'RTNETLINK answers: No such device\n');
+    let got: unknown;
+    const ok = fakeIo((op, attrs) => ((got = { op, attrs }), {}));
+    assert.equal(await runImpair(['tid', '1', 'sid', '2', 'reorder', '5', 'distance', '3', 'seed', '0'], ok), 0);
+    assert.deepEqual(got, { op: 'impair', attrs: { tunnel_id: 1, session_id: 2, reorder: 5, distance: 3, seed: 0 } });
+    const bad = fakeIo(() => ({}));
+    assert.equal(await runImpair(['tid', '1'], bad), 255);
+    assert.match(bad.err, /^Error: argument "session_id" is required\nUsage: ul2tp impair/);
+    assert.deepEqual(bad.ops, [], 'nothing sent for a usage error');
   });
 });
