@@ -38,6 +38,8 @@ export const ENCAP_IP_MESSAGE =
 
 /** Counter slots available (slot 0 = namespace-level drops). */
 export const MAX_SLOTS = 8192;
+/** Longest wait for a session's reader to stop before its interface is deleted anyway. */
+const READER_STOP_TIMEOUT_MS = 3000;
 /** How often queued frames are expired, only while a session uses reordering. */
 const EXPIRE_INTERVAL_MS = 20;
 
@@ -213,7 +215,16 @@ export class NativeFreeDataplane implements Dataplane {
     s.dev = -1;
     if (!io) return;
     s.ctx = null;
-    await io.reader.stop(); // closes the device fd
+    // closes the device fd; never let a stuck reader block the removal
+    let timer: NodeJS.Timeout | undefined;
+    const stopped = await Promise.race([
+      io.reader.stop().then(() => true),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), READER_STOP_TIMEOUT_MS);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!stopped) this.onWarning(`${io.iface.name}: reader did not stop within ${READER_STOP_TIMEOUT_MS} ms`);
     try {
       if (!keepInterface) await removeSessionInterface(io.iface);
     } finally {
