@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { ChildProcess } from 'node:child_process';
-import { CLI, ROOT, netnsUnavailable, ping, run, underlay, waitFor, type Netns, type Underlay } from '../lib/netns.js';
+import { CLI, IP, ROOT, netnsUnavailable, ping, run, underlay, waitFor, type Netns, type Underlay } from '../lib/netns.js';
 
 const skip = netnsUnavailable();
 if (skip) console.log(`# skipping container tests: ${skip}`);
@@ -77,7 +77,8 @@ describe('containers: the compose setup with namespaces', { skip: skip || undefi
     const file = join(dir, 'not-a-dir');
     writeFileSync(file, 'x');
     try {
-      const r = run(process.execPath, [CLI, 'daemon'], 20_000, { ...process.env, UL2TP_RUNDIR: file });
+      // Inside a test namespace, so that nothing could ever start in the host's.
+      const r = run(IP, ['netns', 'exec', u.a.name, process.execPath, CLI, 'daemon'], 20_000, { ...process.env, UL2TP_RUNDIR: file });
       assert.notEqual(r.status, 0);
       assert.match(r.stderr, /^Error: .*not-a-dir/m);
       assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
@@ -89,7 +90,7 @@ describe('containers: the compose setup with namespaces', { skip: skip || undefi
       assert.equal(second.status, 1);
       assert.match(second.stderr, /already running/);
       // Bad options fail before anything starts.
-      const bad = run(process.execPath, [CLI, 'daemon', '--backend', 'quantum'], 20_000);
+      const bad = u.a.exec(process.execPath, [CLI, 'daemon', '--backend', 'quantum'], 20_000);
       assert.notEqual(bad.status, 0);
       assert.match(bad.stderr, /quantum/);
     } finally {
