@@ -5,7 +5,7 @@
  */
 import { accessSync, constants, realpathSync } from 'node:fs';
 
-type OptKind = 'json' | 'pretty' | 'oneline' | 'netns' | 'ignore' | 'ip-only';
+type OptKind = 'json' | 'pretty' | 'oneline' | 'stats' | 'netns' | 'ignore' | 'ip-only';
 
 interface IpOption {
   name: string;
@@ -32,8 +32,9 @@ const IP_OPTIONS: readonly IpOption[] = [
   { name: '-human', kind: 'ignore' },
   { name: '-human-readable', kind: 'ignore' },
   { name: '-iec', kind: 'ignore' },
-  { name: '-stats', kind: 'ignore' },
-  { name: '-statistics', kind: 'ignore' },
+  // ul2tp prints l2tp counters with -s (iproute2 prints none): see docs/usage.md.
+  { name: '-stats', kind: 'stats' },
+  { name: '-statistics', kind: 'stats' },
   { name: '-details', kind: 'ignore' },
   { name: '-resolve', kind: 'ignore' },
   { name: '-oneline', kind: 'oneline' },
@@ -68,7 +69,7 @@ export function isL2tpObject(word: string): boolean {
 export type ShimPlan =
   | { kind: 'ip' }
   | { kind: 'netns'; netns: string; argv: string[] }
-  | { kind: 'l2tp'; args: string[]; json: boolean; pretty: boolean; oneline: boolean };
+  | { kind: 'l2tp'; args: string[]; json: boolean; pretty: boolean; oneline: boolean; stats: boolean };
 
 function findOption(opt: string): IpOption | undefined {
   const base = opt.split('=', 1)[0];
@@ -87,6 +88,7 @@ export function planShim(argv: readonly string[]): ShimPlan {
   let json = false;
   let pretty = false;
   let oneline = false;
+  let stats = false;
   let netns: string | null = null;
   const netnsAt: number[] = [];
   let i = 0;
@@ -112,13 +114,14 @@ export function planShim(argv: readonly string[]): ShimPlan {
     if (o.kind === 'json') json = true;
     else if (o.kind === 'pretty') pretty = true;
     else if (o.kind === 'oneline') oneline = true;
+    else if (o.kind === 'stats') stats = true;
   }
   if (i >= argv.length || !isL2tpObject(argv[i])) return { kind: 'ip' };
   if (netns !== null) {
     const rest = argv.filter((_, k) => !netnsAt.some((at) => k === at || k === at + 1));
     return { kind: 'netns', netns, argv: rest };
   }
-  return { kind: 'l2tp', args: argv.slice(i + 1), json, pretty, oneline };
+  return { kind: 'l2tp', args: argv.slice(i + 1), json, pretty, oneline, stats };
 }
 
 function isExecutable(path: string): boolean {

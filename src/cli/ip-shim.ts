@@ -3,7 +3,7 @@
  * ip/ip.c does, then:
  *   - `ip [OPTIONS] l2tp ...` (object word `l2`, `l2t` or `l2tp`, matched by
  *     prefix like ip does; `l` alone is `link`) runs ul2tp's `ip l2tp` here,
- *     honouring -j/-json, -p/-pretty, -o/-oneline; other display options are
+ *     honouring -j/-json, -p/-pretty, -o/-oneline, -s/-stats (ul2tp's counters); other display options are
  *     accepted and have no effect, as in iproute2's l2tp code;
  *   - with `-n NETNS`/`-netns NETNS` it first re-executes itself through
  *     `ip netns exec NETNS`, so the l2tp commands reach that namespace's daemon;
@@ -48,7 +48,7 @@ async function shim(argv: string[]): Promise<number> {
       const { installFatalHandlers, processIo } = await import('./process-io.js');
       installFatalHandlers();
       const { runL2tp } = await import('./run.js');
-      return runL2tp(plan.args, { json: plan.json, pretty: plan.pretty, oneline: plan.oneline }, processIo());
+      return runL2tp(plan.args, { json: plan.json, pretty: plan.pretty, oneline: plan.oneline, stats: plan.stats }, processIo());
     }
   }
 }

@@ -18,15 +18,18 @@ test('object word: l2, l2t, l2tp select l2tp; l is link', () => {
 });
 
 test('planShim: global options as ip/ip.c reads them', () => {
-  const l2tp = (args: string[], json = false, pretty = false, oneline = false) => ({ kind: 'l2tp', args, json, pretty, oneline });
+  const l2tp = (args: string[], json = false, pretty = false, oneline = false, stats = false) => ({ kind: 'l2tp', args, json, pretty, oneline, stats });
   assert.deepEqual(planShim(['l2tp', 'show', 'tunnel']), l2tp(['show', 'tunnel']));
   assert.deepEqual(planShim(['l2']), l2tp([]));
   assert.deepEqual(planShim(['-j', 'l2tp', 'show', 'session']), l2tp(['show', 'session'], true));
   assert.deepEqual(planShim(['-json', '-pretty', 'l2t', 'ls', 'tunnel']), l2tp(['ls', 'tunnel'], true, true));
   assert.deepEqual(planShim(['--json', '--pr', 'l2tp']), l2tp([], true, true));
   assert.deepEqual(planShim(['-o', 'l2tp', 'show', 'tunnel']), l2tp(['show', 'tunnel'], false, false, true));
+  // -s/-stats: ul2tp's counters (iproute2 prints none for l2tp).
+  for (const s of ['-s', '-stats', '-statistics', '--stat'])
+    assert.deepEqual(planShim([s, '-j', 'l2tp', 'show', 'session']), l2tp(['show', 'session'], true, false, false, true), s);
   // Accepted and without effect on l2tp, like in iproute2.
-  for (const opts of [['-s'], ['-stats'], ['-d'], ['-4'], ['-6'], ['-h'], ['-r'], ['-t'], ['-ts'], ['-br'], ['-N'], ['-a'],
+  for (const opts of [['-d'], ['-4'], ['-6'], ['-h'], ['-r'], ['-t'], ['-ts'], ['-br'], ['-N'], ['-a'],
     ['-c'], ['-color=never'], ['-iec'], ['-f', 'inet6'], ['-family', 'inet'], ['-l', '3'], ['-rc', '1000'], ['-force'], ['-echo'], ['-0']])
     assert.deepEqual(planShim([...opts, 'l2tp', 'show', 'tunnel']), l2tp(['show', 'tunnel']), opts.join(' '));
   // `--` ends the options.
