@@ -229,7 +229,8 @@ function printStats(
     .join(' ');
   const tx = ['packets', 'bytes', 'errors'].map((k) => `${k} ${cnt(stats, 'tx_' + k)}`).join(' ');
   const dr = DROP_COUNTERS.map((k) => `${k.slice(3)} ${cnt(drops, k)}`).join(' ');
-  pr.field(Kind.Text, null, `    RX: ${rx}\n    TX: ${tx}\n    drops: ${dr}\n`, null);
+  // With -o the block's inner line breaks become '\\' like print_nl's.
+  pr.field(Kind.Text, null, `    RX: ${rx}${pr.sl}    TX: ${tx}${pr.sl}    drops: ${dr}\n`, null);
 }
 
 /** print_cookie: 8 hex digits, or 16 when the cookie is 8 bytes long. */
