@@ -118,6 +118,7 @@ function onCommand(m: WorkerCommand): string | undefined {
       t.ctx = ctx;
       table.addTunnel(t);
       if (m.cfg.encap === 'ip') ctx.dest = batch.addDest(sockaddrFor(m.cfg.family, m.cfg.remote, 0));
+      if (m.cfg.encap === 'ip' && txo !== null) txo.mirrorDest(sockaddrFor(m.cfg.family, m.cfg.remote, 0), ctx.dest); // offload path
       if (role === 'rx') {
         if (m.cfg.encap === 'udp') {
           ctx.entry = addEntry({ kind: 1, t }, m.fd);
@@ -145,6 +146,7 @@ function onCommand(m: WorkerCommand): string | undefined {
         }
       }
       if (ctx.dest >= 0) batch.freeDest(ctx.dest);
+      if (ctx.dest >= 0 && txo !== null) txo.mirrorFreeDest(ctx.dest); // offload path
       return undefined;
     }
     case 'addSession': {

@@ -1,5 +1,5 @@
 /**
- * The koffi workers' offload path (see docs/ARCHITECTURE.md, io/offload): used for session
+ * The koffi workers' offload path (see README.md here): used for session
  * TAPs opened with IFF_VNET_HDR and TUNSETOFFLOAD CSUM|TSO4|TSO6 (dataplane.ts).
  *
  * tx (`TxOffload.run`): frames read from the TAP each start with a virtio_net_hdr. TCP
@@ -83,6 +83,25 @@ export class TxOffload {
   }
 
   /**
+   * Registers a shared destination (raw IP tunnel remote) in the offload batches under the
+   * same index the worker's batch gave it (`idx`): the worker's TunnelCtx.dest, which the
+   * impairment code also uses with `out`, is then valid here too. All batches see the same
+   * add/free sequence, so the indices agree; a mismatch (never expected) throws on this cold
+   * path rather than sending to a wrong address.
+   */
+  mirrorDest(sa: Uint8Array, idx: number): void {
+    const a = this.io.addDest(sa);
+    const b = this.out.addDest(sa);
+    if (a !== idx || b !== idx) throw new Error(`offload destination index mismatch (${idx}, ${a}, ${b})`);
+  }
+
+  /** Releases a destination registered with mirrorDest. */
+  mirrorFreeDest(idx: number): void {
+    this.io.freeDest(idx);
+    this.out.freeDest(idx);
+  }
+
+  /**
    * Up to `rounds` batches from the TAP of session `s` (each frame behind a virtio_net_hdr)
    * → L2TP packets sent on `fd` (raw IP: shared destination `dest`).
    */
@@ -116,7 +135,23 @@ export class TxOffload {
     const maxSeg = ss - HEADROOM;
     const vh = this.vh;
     const sf = this.sf;
-    for (let j = 0; j < n; j++) {
+    // Leading ordinary frames (no GSO): L2TP header written in place over the virtio_net_hdr,
+    // sent straight from the input slots, like the per-frame path (small packets pay nothing
+    // extra but the header parse and, for partial checksums, the checksum).
+    let j = 0;
+    for (; j < n; j++) {
+      const at = j * ss + io.off[j]!;
+      const len = io.len[j]!;
+      if (!parseVnet(slab, at, len, vh) || vh.gsoType !== GSO_NONE || len < VNET_HDR_LEN + 14) break;
+      const fo = at + VNET_HDR_LEN;
+      const fl = len - VNET_HDR_LEN;
+      if ((vh.flags & VNET_F_NEEDS_CSUM) !== 0 && !completeCsum(slab, fo, fl, vh.csumStart, vh.csumOffset)) break;
+      const st = encap(s, slab, fo, fl);
+      io.off[j] = st - j * ss;
+      io.len[j] = fl + (fo - st);
+    }
+    if (j > 0) this.send(s, fd, dest, 0, j);
+    for (; j < n; j++) {
       const at = j * ss + io.off[j]!;
       const len = io.len[j]!;
       if (!parseVnet(slab, at, len, vh)) {
@@ -168,15 +203,20 @@ export class TxOffload {
     io.len[i] = len + (o - st);
   }
 
-  /** Sends the output slots: like the per-frame path (backpressure waits briefly, errors drop one). */
+  /** Sends the output slots. */
   private flush(s: Session, fd: number, dest: number): void {
     const n = this.on;
     if (n === 0) return;
     this.on = 0;
+    this.send(s, fd, dest, IN_N, n);
+  }
+
+  /** Sends io slots [first, first + n): like the per-frame path (backpressure waits briefly, errors drop one). */
+  private send(s: Session, fd: number, dest: number, first: number, n: number): void {
     const b = this.io;
-    if (this.hook(s, b, IN_N, n)) return;
-    const end = IN_N + n;
-    let done = IN_N;
+    if (this.hook(s, b, first, n)) return;
+    const end = first + n;
+    let done = first;
     let tries = 0;
     while (done < end) {
       const r = sendBatch(fd, b, done, end - done, dest);
