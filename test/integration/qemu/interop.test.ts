@@ -322,7 +322,7 @@ function suite(backend: string): void {
       assert.ok(gaps <= txErrors, `sequence gaps ${gaps} only from failed sends (tx_errors ${txErrors})`);
       if (process.env.UL2TP_DEBUG_ROWS) console.log(rows.map((r) => `${r['ip.src']} S=${r['l2tp.l2_spec_s']} ${r['l2tp.l2_spec_sequence']}`).join('\n'));
       const late = mine(firstFromQemu, rows.length).slice(2); // allow frames already in flight
-      assert.ok(late.length >= 6, `ul2tp frames after QEMU spoke: ${late.length}`);
+      assert.ok(late.length >= 4, `ul2tp frames after QEMU spoke: ${late.length}`); // 6 echo frames at least, less the 2 allowed in flight
       for (const r of late) assert.deepEqual([r['l2tp.l2_spec_s'], r['l2tp.l2_spec_sequence']], ['0', '0'], 'S=0 and 0 once send_seq is off');
     } finally {
       await cap?.stop();
