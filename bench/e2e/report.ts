@@ -116,6 +116,20 @@ export function markdown(
     lines.push(`| ${p.label} | ${cpu.join(' | ')} | ${rssCell} | ${fc} | ${rr} |`);
   }
   lines.push('');
+  const udp = tests.filter((t) => t.startsWith('udp'));
+  if (udp.length) {
+    lines.push(`| path | ${udp.map((t) => `${t} sent (kpps) | ${t} loss %`).join(' | ')} |`);
+    lines.push(`|---|${udp.map(() => '---:|---:').join('|')}|`);
+    for (const p of run) {
+      const ps = samples.filter((s) => s.path === p.id);
+      const cols = udp.map((t) => {
+        const xs = ps.filter((s) => s.test === t);
+        return `${cell(stat(xs.map((s) => s.extra?.sentKpps ?? NaN)), 'kpps')} | ${cell(stat(xs.map((s) => s.extra?.lossPct ?? NaN)), '%')}`;
+      });
+      lines.push(`| ${p.label} | ${cols.join(' | ')} |`);
+    }
+    lines.push('');
+  }
   lines.push('CPU %: utime+stime of the tunnel processes of both sides (all threads) over the test window, 100 = one core; "kernel" = no process (softirq time is not attributed).');
   lines.push('FragCreates/ReasmReqds: deltas of /proc/net/snmp over all tests of the path, both namespaces (0 = no outer packet was fragmented).');
   const skipped = paths.filter((p) => p.skipped);
