@@ -4,7 +4,8 @@
  * `ip`/`mknod`) plus src/engine and src/wire. Never imports koffi.
  *
  * Per session: a macvtap-backed interface (macvtap.ts) and a tx reader
- * (txreader.ts: event-driven on the main thread, or a polling worker thread).
+ * (txreader.ts: event-driven on the main thread by default; UL2TP_NF_READER
+ * selects a worker thread instead).
  * Per tunnel: a connected dgram socket (udp.ts).
  *
  *   tx: read [vnet hdr][frame] into a preallocated slot → encap in the slot's
