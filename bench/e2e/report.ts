@@ -144,6 +144,9 @@ function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
+/** Paths with no userspace process (the axis is not scaled to them when they dwarf the rest). */
+const KERNEL_PATHS = new Set(['vxlan', 'veth']);
+
 const COLORS: Record<string, string> = {
   'ul2tp-udp': '#1f77b4',
   'ul2tp-ip': '#2b8fd6',
@@ -162,7 +165,7 @@ export function svg(samples: Sample[], paths: PathInfo[], metrics: MetricDef[], 
   const run = paths.filter((p) => !p.skipped);
   const labelW = 230;
   const plotW = 300;
-  const panelW = labelW + plotW + 70;
+  const panelW = labelW + plotW + 170;
   const barH = 16;
   const gap = 6;
   const panelH = 36 + run.length * (barH + gap) + 10;
@@ -177,7 +180,12 @@ export function svg(samples: Sample[], paths: PathInfo[], metrics: MetricDef[], 
   metrics.forEach((m, i) => {
     const x0 = 10 + (i % cols) * panelW;
     const y0 = 40 + Math.floor(i / cols) * panelH;
-    const maxV = Math.max(...run.map((p) => st[p.id][m.key].max).filter(Number.isFinite), 0) || 1;
+    // Kernel paths can be 10-30x the userspace ones: scale the axis to the
+    // userspace paths and draw the bars beyond it clipped, with a break mark.
+    const maxOf = (ps: PathInfo[]) => Math.max(...ps.map((p) => st[p.id][m.key].max).filter(Number.isFinite), 0);
+    const user = maxOf(run.filter((p) => !KERNEL_PATHS.has(p.id)));
+    const all = maxOf(run) || 1;
+    const maxV = user > 0 && all > 2.5 * user ? user * 1.15 : all;
     const scale = plotW / maxV;
     o.push(`<g transform="translate(${x0},${y0})">`);
     o.push(`<text x="0" y="14" font-weight="bold">${esc(`${m.label} (${m.unit}) — ${m.higherBetter ? 'higher' : 'lower'} is better`)}</text>`);
@@ -190,10 +198,17 @@ export function svg(samples: Sample[], paths: PathInfo[], metrics: MetricDef[], 
         o.push(`<text x="${labelW + 4}" y="${y + barH - 4}" fill="#999">no data</text>`);
         return;
       }
-      const w = Math.max(1, s.median * scale);
+      const clipped = s.median > maxV;
+      const w = Math.max(1, Math.min(s.median, maxV) * scale);
       o.push(`<rect x="${labelW}" y="${y}" width="${w.toFixed(1)}" height="${barH}" fill="${COLORS[p.id] ?? '#555'}"><title>${esc(`${p.label}: median ${fmt(s.median, m.unit)}, min ${fmt(s.min, m.unit)}, max ${fmt(s.max, m.unit)} ${m.unit} (n=${s.n})`)}</title></rect>`);
+      if (clipped) {
+        const xb = labelW + w - 14;
+        o.push(`<path d="M${xb} ${y + barH + 1} l5 ${-barH - 2} m3 0 l-5 ${barH + 2}" stroke="#fff" stroke-width="2" fill="none"/>`);
+        o.push(`<text x="${labelW + w + 4}" y="${y + barH - 4}">${fmt(s.median, m.unit)} (${fmt(s.min, m.unit)}–${fmt(s.max, m.unit)}), axis cut</text>`);
+        return;
+      }
       const x1 = labelW + s.min * scale;
-      const x2 = labelW + s.max * scale;
+      const x2 = labelW + Math.min(s.max, maxV) * scale;
       const yc = y + barH / 2;
       o.push(`<line x1="${x1.toFixed(1)}" y1="${yc}" x2="${x2.toFixed(1)}" y2="${yc}" stroke="#000"/>`);
       o.push(`<line x1="${x1.toFixed(1)}" y1="${yc - 4}" x2="${x1.toFixed(1)}" y2="${yc + 4}" stroke="#000"/>`);
