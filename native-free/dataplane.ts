@@ -191,6 +191,12 @@ export class NativeFreeDataplane implements Dataplane {
     });
   }
 
+  /** Which tx reader a session runs ('event', 'worker' or 'poll'); undefined when no such session. */
+  readerOf(tunnelId: number, sessionId: number): string | undefined {
+    const io = this.table.getSession(tunnelId, sessionId)?.ctx as SessionIo | null | undefined;
+    return io?.reader.kind;
+  }
+
   private startExpiry(): void {
     if (this.expireTimer) return;
     this.expireTimer = setInterval(() => {

@@ -121,6 +121,7 @@ describe('native-free dataplane over a veth underlay', { skip: reason ?? false }
         const sa = await pa.stats();
         const sb = await pb.stats();
         for (const s of [sa, sb]) {
+          assert.equal(s.reader, process.env.UL2TP_NF_READER ?? 'event', 'reader in use');
           assert.ok(s.session.tx_packets >= 7, `tx_packets ${s.session.tx_packets}`);
           assert.ok(s.session.rx_packets >= 7, `rx_packets ${s.session.rx_packets}`);
           assert.equal(s.session.rx_cookie_discards, 0);
@@ -219,6 +220,8 @@ describe('native-free dataplane over a veth underlay', { skip: reason ?? false }
         const sb = await pb.stats();
         assert.equal(sb.session.rx_errors, 0);
         assert.equal(sb.session.rx_seq_discards, 0);
+        assert.equal(sb.reader, reader, 'the requested reader ran');
+        assert.equal((await pa.stats()).reader, reader);
       } finally {
         await unpair(pa, pb);
       }

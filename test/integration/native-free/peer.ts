@@ -54,7 +54,12 @@ async function main(): Promise<void> {
     const cmd = line.trim();
     const t = args.tunnel.tunnelId;
     if (cmd === 'stats') {
-      const out = { tunnel: readCounters(dp.stats, tBase), session: sBase >= 0 ? readCounters(dp.stats, sBase) : null };
+      const first = args.sessions?.[0] ?? args.session;
+      const out = {
+        tunnel: readCounters(dp.stats, tBase),
+        session: sBase >= 0 ? readCounters(dp.stats, sBase) : null,
+        reader: first ? dp.readerOf(t, first.sessionId) : null,
+      };
       process.stdout.write(`STATS ${JSON.stringify(out)}\n`);
     } else if (cmd === 'remove-session' && args.session) {
       dp.removeSession(t, args.session.sessionId).then(

@@ -151,7 +151,7 @@ export class Peer {
     this.proc.stdin!.write(`${cmd}\n`);
   }
 
-  async stats(): Promise<{ tunnel: Record<string, number>; session: Record<string, number> }> {
+  async stats(): Promise<{ tunnel: Record<string, number>; session: Record<string, number>; reader: string | null }> {
     this.send('stats');
     for (;;) {
       const l = await this.line();
