@@ -33,9 +33,10 @@ import { startTxReader, type TxReader } from './txreader.js';
 
 /** Text of the `encap ip` refusal (the CLI prints it after "RTNETLINK answers: "). */
 export const ENCAP_IP_MESSAGE =
-  'Protocol not supported (encap ip needs raw IP sockets, which the native-free backend cannot open: ' +
-  'install the optional dependency koffi (npm install koffi, or do not use --omit=optional) and run the daemon ' +
-  'with the native backend, or use encap udp)';
+  'Protocol not supported\n' +
+  'encap ip needs raw IP sockets, which the native-free backend cannot open: install the optional ' +
+  'dependency koffi (npm install koffi, or do not use --omit=optional) so the daemon runs the native ' +
+  'backend, or use encap udp.';
 
 /** Counter slots available (slot 0 = namespace-level drops). */
 export const MAX_SLOTS = 8192;

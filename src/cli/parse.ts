@@ -188,8 +188,12 @@ export function cliErrorOutput(e: L2tpError): CliOutput {
     case 'UNKNOWN_VALUE':
       return { stderr: `${e.message}\n`, status: 255 };
     case 'KERNEL': {
-      const text = (e.errno !== undefined ? ERRNO_TEXT[e.errno] : undefined) ?? e.message;
-      return { stderr: `RTNETLINK answers: ${text}\n`, status: 2 };
+      const text = (e.errno !== undefined ? ERRNO_TEXT[e.errno] : undefined) ?? e.message.split('\n')[0];
+      // iproute2 prints the errno text alone; a message with a second line carries a
+      // hint for the user (e.g. what to install), printed after it.
+      const nl = e.message.indexOf('\n');
+      const hint = nl >= 0 ? `${e.message.slice(nl + 1).trimEnd()}\n` : '';
+      return { stderr: `RTNETLINK answers: ${text}\n${hint}`, status: 2 };
     }
     default:
       return { stderr: `Error: ${e.message}\n`, status: 1 };

@@ -95,6 +95,10 @@ export class Netns {
     });
     c.stdout?.setEncoding('utf8');
     c.stderr?.setEncoding('utf8');
+    // Keep the pipes drained even when the test reads nothing (ping -f would
+    // block on a full pipe); callers may still add their own 'data' listeners.
+    c.stdout?.resume();
+    c.stderr?.resume();
     this.children.push(c);
     return c;
   }
