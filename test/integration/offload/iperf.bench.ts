@@ -25,6 +25,17 @@ async function iperf(u: Underlay, addr: string, streams: number): Promise<number
   return j.end.sum_received.bits_per_second / 1e9;
 }
 
+/** UDP 64-byte datagrams at full rate: received packets per second. */
+async function udp64(u: Underlay, addr: string): Promise<number> {
+  const srv = u.b.spawn('iperf3', ['-s', '-1', '-B', addr]);
+  let err = '';
+  srv.stdout!.on('data', (d: string) => (err += d));
+  await waitFor(() => err.includes('listening'), 5000);
+  const r = u.a.exec('iperf3', ['-c', addr, '-u', '-b', '0', '-l', '64', '-t', String(secs), '-J'], (secs + 30) * 1000);
+  const j = JSON.parse(r.stdout) as { end: { sum: { packets: number; lost_packets: number; seconds: number } } };
+  return (j.end.sum.packets - j.end.sum.lost_packets) / j.end.sum.seconds;
+}
+
 const med = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
 
 async function main(): Promise<void> {
@@ -48,6 +59,10 @@ async function main(): Promise<void> {
           (res[k] ??= []).push(g);
           console.log(`round ${r + 1} offload ${k}: ${g.toFixed(2)} Gbit/s`);
         }
+        const k = `${on ? 'on ' : 'off'} udp64`;
+        const pps = await udp64(u, l.b4);
+        (res[k] ??= []).push(pps / 1000);
+        console.log(`round ${r + 1} offload ${k}: ${(pps / 1000).toFixed(0)} kpps received`);
       } finally {
         u.destroy();
       }
@@ -57,7 +72,11 @@ async function main(): Promise<void> {
     const off = res[`off P${p}`]!;
     const on = res[`on  P${p}`]!;
     const f = (a: number[]) => `${med(a).toFixed(2)} (${Math.min(...a).toFixed(2)}–${Math.max(...a).toFixed(2)})`;
-    console.log(`TCP ${p} stream${p > 1 ? 's' : ''}: off ${f(off)}  on ${f(on)}  ratio ${(med(on) / med(off)).toFixed(2)}×`);
+    console.log(`TCP ${p} stream${p > 1 ? 's' : ''} (Gbit/s): off ${f(off)}  on ${f(on)}  ratio ${(med(on) / med(off)).toFixed(2)}×`);
   }
+  const uo = res['off udp64']!;
+  const un = res['on  udp64']!;
+  const g = (a: number[]) => `${med(a).toFixed(0)} (${Math.min(...a).toFixed(0)}–${Math.max(...a).toFixed(0)})`;
+  console.log(`UDP 64-byte (kpps received): off ${g(uo)}  on ${g(un)}  ratio ${(med(un) / med(uo)).toFixed(2)}×`);
 }
 await main();
