@@ -170,13 +170,21 @@ export async function runDaemon(opts: DaemonOptions = {}): Promise<void> {
     const c = ctl.counts();
     log(`restored ${c.tunnels} tunnel(s) and ${c.sessions} session(s) from ${statePath}`);
   }
+  let savedFingerprint = ctl.seqFingerprint();
   ctl.onChange = () => {
     try {
+      savedFingerprint = ctl.seqFingerprint();
       writeStateFile(statePath, ctl.saved());
     } catch (e) {
       log(`cannot write state file: ${(e as Error).message}`);
     }
   };
+  // Sequenced sessions: keep the saved ns/nr at most a second old, so that a
+  // daemon restarted after a crash continues close to where the peer is.
+  const seqSaver = setInterval(() => {
+    if (ctl.seqFingerprint() !== savedFingerprint) ctl.onChange();
+  }, 1000);
+  seqSaver.unref();
 
   const path = socketPath();
   try {
@@ -214,12 +222,14 @@ export async function runDaemon(opts: DaemonOptions = {}): Promise<void> {
     if (stopping) return;
     stopping = true;
     log(`${sig}: stopping (configuration kept in ${statePath})`);
+    clearInterval(seqSaver);
     server.close();
     try {
       await choice.dp.close();
     } catch (e) {
       log(`dataplane close: ${(e as Error).message}`);
     }
+    ctl.onChange(); // the final sequence state, read after the workers stopped
     try {
       unlinkSync(path);
     } catch {

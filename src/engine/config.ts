@@ -34,6 +34,11 @@ export interface SessionConfig {
   readonly sendSeq: boolean; // initial value; the LAC rule may flip it at run time
   readonly recvSeq: boolean;
   readonly reorderTimeoutMs: number; // 0 = no reordering (the only value ip l2tp can set)
+  /** Sequence state to start from (restore after a restart); 0 when absent, like the kernel. */
+  readonly initialNs?: number;
+  readonly initialNr?: number;
+  /** initialNs is already ahead of anything sent before (set by the daemon's restore). */
+  readonly nsAhead?: boolean;
 }
 
 export const TUNNEL_DEFAULTS = {

@@ -31,6 +31,7 @@ import {
   RX_INVALID as C_RX_INVALID,
   RX_NO_SESSION as C_RX_NO_SESSION,
   RX_SHORT as C_RX_SHORT,
+  NR_SHADOW,
 } from './stats.js';
 import { NR_OOS_COUNT_MAX, SEQ_MASK, SEQ_WINDOW } from './seq.js';
 
@@ -279,7 +280,10 @@ function deliver(s: Session, buf: Buffer, frameOff: number, frameLen: number, pk
   const b = s.base;
   st[b + RX_PACKETS]++;
   st[b + RX_BYTES] += pktLen;
-  if (hasSeq) s.nr = (s.nr + 1) & SEQ_MASK;
+  if (hasSeq) {
+    s.nr = (s.nr + 1) & SEQ_MASK;
+    st[b + NR_SHADOW] = s.nr;
+  }
   if (frameLen < ETH_HLEN) {
     st[b + C_RX_DEV_DROPS]++;
     return RX_DEV_DROP;

@@ -4,7 +4,7 @@
  * No allocation, no throwing.
  */
 import type { Session } from './session.js';
-import { SEND_SEQ, TX_BYTES, TX_ERRORS, TX_PACKETS } from './stats.js';
+import { NS_SHADOW, SEND_SEQ, TX_BYTES, TX_ERRORS, TX_PACKETS } from './stats.js';
 import { SEQ_MASK } from './seq.js';
 
 /**
@@ -60,6 +60,7 @@ export function encap(s: Session, buf: Buffer, frameOff: number, frameLen: numbe
       buf[p + 2] = (ns >>> 8) & 0xff;
       buf[p + 3] = ns & 0xff;
       s.ns = (ns + 1) & SEQ_MASK;
+      s.stats[s.base + NS_SHADOW] = s.ns;
     } else {
       buf[p] = 0;
       buf[p + 1] = 0;

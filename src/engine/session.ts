@@ -10,7 +10,8 @@
  * `stats[base + RECV_SEQ]`.
  */
 import type { SessionConfig } from './config.js';
-import { RECV_SEQ, SEND_SEQ } from './stats.js';
+import { NR_SHADOW, NS_SHADOW, RECV_SEQ, SEND_SEQ } from './stats.js';
+import { SEQ_MASK } from './seq.js';
 import { txLayout, rxLayout, type SessionLayout } from './layout.js';
 import { ReorderQueue, REORDER_CAPACITY } from './reorder.js';
 import type { Tunnel } from './tunnel.js';
@@ -93,6 +94,10 @@ export class Session {
     this.queue = new ReorderQueue(this.reorderTimeoutMs > 0 ? REORDER_CAPACITY : 0);
     stats[base + SEND_SEQ] = cfg.sendSeq ? 1 : 0;
     stats[base + RECV_SEQ] = cfg.recvSeq ? 1 : 0;
+    this.ns = (cfg.initialNs ?? 0) & SEQ_MASK;
+    this.nr = (cfg.initialNr ?? 0) & SEQ_MASK;
+    stats[base + NS_SHADOW] = this.ns;
+    stats[base + NR_SHADOW] = this.nr;
   }
 
   /** Current send_seq (the LAC rule may have flipped the configured value). */

@@ -26,8 +26,18 @@ export const RX_CONTROL = 13;
 export const RX_SHORT = 14;
 /** Frames dropped after counting as received (shorter than an Ethernet header, device write failed). */
 export const RX_DEV_DROPS = 15;
+/** Counters and flags occupy [0, COUNTER_SLOTS) of a slot. */
+export const COUNTER_SLOTS = 16;
+/**
+ * Session only: shadows of the sequence state, written by the engine as it
+ * changes (tx: next ns to send; rx: next nr expected), so that the daemon can
+ * save them and a restarted daemon does not restart at 0 (the peer would drop
+ * everything until the numbers caught up again, SPEC.md §2.6).
+ */
+export const NS_SHADOW = 16;
+export const NR_SHADOW = 17;
 
-export const SLOT_SIZE = 16;
+export const SLOT_SIZE = 18;
 
 /** Kernel counter names in netlink order, then ours; index = constant above. */
 export const COUNTER_NAMES = [

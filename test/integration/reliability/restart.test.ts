@@ -18,7 +18,7 @@ import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CLI, Netns, ROOT, netnsUnavailable, ping, underlay, uniq, waitFor, type Underlay } from '../lib/netns.js';
-import { control, makeLink } from '../lib/ul2tp.js';
+import { control, makeLink, sessionCounters } from '../lib/ul2tp.js';
 
 const skip = netnsUnavailable();
 if (skip) console.log(`# skipping restart tests: ${skip}`);
@@ -141,13 +141,11 @@ describe('crash and restart', { skip: skip || undefined }, () => {
     }
   });
 
-  // Known gap (reported): a restarted daemon starts every session at ns = 0 and
-  // nr = 0 with a fresh window, as a newly created kernel session would. A peer
-  // that sequences has nr = (packets we sent before the crash), so everything we
-  // send is outside its window until our ns catches up (up to 2^23 packets), and
-  // a peer whose ns is past 0x7FFFFF is outside ours. Fixing it needs ns/nr in
-  // the shared stats and an initial ns/nr in the session config (engine + io).
-  it('kill -9 with a sequenced session: traffic resumes', { todo: 'ns/nr are not persisted across a restart (engine/io change needed)' }, async () => {
+  // A restarted daemon continues from the sequence state it saved (at most a
+  // second old), with ns jumped 2^22 ahead so that it lands inside the peer's
+  // forward window: the peer drops ~5 packets as out of sequence, then resyncs
+  // (SPEC.md §2.6); our nr resyncs on the peer's first packet.
+  it('kill -9 with a sequenced session: traffic resumes', async () => {
     const l = makeLink(u, { n: 3, seq: 'both' });
     try {
       // Advance both sides' sequence numbers well past a few hundred.
@@ -156,7 +154,11 @@ describe('crash and restart', { skip: skip || undefined }, () => {
       process.kill(pid, 'SIGKILL');
       assert.ok(await waitFor(() => !alive(pid), 5000));
       u.a.ok('show', 'tunnel');
+      // ~5 frames are dropped by the peer while it resyncs: 10 probes over 2 s must get through.
+      assert.ok(ping(u.a, l.b4, 10) >= 3, 'traffic resumes within 2 s');
       assert.equal(ping(u.a, l.b4, 5), 5, 'pings over the sequenced session after the restart');
+      const cb = sessionCounters(u.b, l.tidB, l.sidB);
+      assert.ok(cb.rx_seq_discards <= 10, `the peer resynced quickly: ${JSON.stringify(cb)}`);
     } finally {
       l.remove();
     }

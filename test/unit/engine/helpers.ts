@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import type { SessionConfig, TunnelConfig } from '../../../src/engine/config.js';
 import { SESSION_DEFAULTS, TUNNEL_DEFAULTS } from '../../../src/engine/config.js';
-import { SLOT_SIZE, newSlot } from '../../../src/engine/stats.js';
+import { COUNTER_SLOTS, newSlot } from '../../../src/engine/stats.js';
 import { Table } from '../../../src/engine/table.js';
 import type { Session } from '../../../src/engine/session.js';
 import type { Tunnel } from '../../../src/engine/tunnel.js';
@@ -53,14 +53,14 @@ export class Collect implements RxSink {
   }
 }
 
-/** The whole slot as a plain array. */
+/** The slot's counters and flags as a plain array (the sequence shadows after them are not counters). */
 export function slot(x: { stats: Float64Array; base: number }): number[] {
-  return Array.from(x.stats.subarray(x.base, x.base + SLOT_SIZE));
+  return Array.from(x.stats.subarray(x.base, x.base + COUNTER_SLOTS));
 }
 
 /** Slot with the given indices set (others 0). */
 export function expected(values: Record<number, number>): number[] {
-  const out = new Array<number>(SLOT_SIZE).fill(0);
+  const out = new Array<number>(COUNTER_SLOTS).fill(0);
   for (const [k, v] of Object.entries(values)) out[Number(k)] = v;
   return out;
 }
