@@ -54,8 +54,8 @@ for (const backend of backends) {
                 });
                 try {
                   const dropsAll = seq === 'both' && l2spec === 'none';
-                  const got4 = ping(u.a, l.b4, dropsAll ? 1 : 3, 56, dropsAll ? ['-W', '1'] : []);
-                  const got6 = ping(u.a, l.b6, dropsAll ? 1 : 3, 56, dropsAll ? ['-W', '1'] : []);
+                  const got4 = dropsAll ? ping(u.a, l.b4, 2, 56, [], 2) : ping(u.a, l.b4, 3);
+                  const got6 = dropsAll ? ping(u.a, l.b6, 2, 56, [], 2) : ping(u.a, l.b6, 3);
                   const ca = sessionCounters(u.a, l.tidA, l.sidA);
                   const cb = sessionCounters(u.b, l.tidB, l.sidB);
                   if (dropsAll) {

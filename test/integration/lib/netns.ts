@@ -190,11 +190,17 @@ export function underlay(mtu = 1500): Underlay {
   };
 }
 
-/** ping from a namespace; returns the number of replies received. */
-export function ping(ns: Netns, addr: string, count = 3, size = 56, extra: string[] = []): number {
-  const r = ns.exec('ping', ['-c', String(count), '-i', '0.2', '-W', '2', '-s', String(size), ...extra, addr], 30_000);
-  const m = /(\d+) (?:packets )?received/.exec(r.stdout);
-  return m ? Number(m[1]) : 0;
+/**
+ * ping from a namespace; returns how many of the probes icmp_seq 1..count got
+ * a reply. A deadline (-w) rather than a per-reply wait: with -W alone, iputils
+ * gives up on replies still due after the last probe after about two RTTs, so
+ * a reply that is late on a loaded machine would look lost.
+ */
+export function ping(ns: Netns, addr: string, count = 3, size = 56, extra: string[] = [], deadlineS = Math.ceil(count * 0.2) + 5): number {
+  const r = ns.exec('ping', ['-c', String(count), '-i', '0.2', '-w', String(deadlineS), '-s', String(size), ...extra, addr], 30_000);
+  const seen = new Set<number>();
+  for (const m of r.stdout.matchAll(/bytes from .*icmp_seq=(\d+)/g)) if (Number(m[1]) <= count) seen.add(Number(m[1]));
+  return seen.size;
 }
 
 /** Wait until `fn` returns true, polling every `stepMs`; false on timeout. */
