@@ -213,3 +213,36 @@ for (const [title, onA, onB] of MODES) {
     });
   });
 }
+
+describe('offload e2e: a daemon restarted with the other mode adopts its TAPs', { skip: skip || undefined }, () => {
+  let u: Underlay;
+  before(() => {
+    u = underlay();
+    setOffloadEnv(u.a, true);
+    setOffloadEnv(u.b, true);
+  });
+  after(() => u?.destroy());
+
+  it('on → kill -9 → off → kill -9 → on: TSO follows the mode, traffic intact each time', async () => {
+    const l = makeLink(u, { n: 6, seq: 'both' });
+    try {
+      let port = 7601;
+      for (const on of [false, true]) {
+        const pid = u.a.daemonPid();
+        assert.ok(pid);
+        process.kill(pid, 'SIGKILL');
+        assert.ok(await waitFor(() => u.a.daemonPid() === undefined, 5000), 'daemon died');
+        setOffloadEnv(u.a, on);
+        u.a.ok('show', 'tunnel'); // restarts the daemon, which restores the session and adopts the TAP
+        assert.ok(await waitFor(() => ping(u.a, l.b4, 1) === 1, 10_000), 'traffic resumes');
+        assert.equal(tsoOn(u.a, l.ifA), on);
+        const [s1, g1] = await transfer(u.a, u.b, l.b4, port++, 10 * 1024 * 1024);
+        assert.equal(g1, s1);
+        const [s2, g2] = await transfer(u.b, u.a, l.a4, port++, 10 * 1024 * 1024);
+        assert.equal(g2, s2);
+      }
+    } finally {
+      l.remove();
+    }
+  });
+});
