@@ -191,6 +191,7 @@ function addrBytes(cfg: TunnelConfig): Buffer {
 }
 
 function drainCommands(): void {
+  if (gro !== null && gro.held !== 0) gro.flush(); // offload path: before any fd can go away
   eventfdDrain(init.evfd);
   for (;;) {
     const r = receiveMessageOnPort(port);
@@ -271,7 +272,7 @@ function pumpUdp(t: Tunnel, fd: number): void {
     const now = Date.now();
     if (capOn[0] !== 0) captureUdp(t, n); // capture hook
     for (let j = 0; j < n; j++) decapUdp(table, t, slab, j * SS + batch.off[j], batch.len[j], now, sink);
-    if (gro !== null && gro.held !== 0) gro.flush(); // offload path: end of batch
+    if (gro !== null && gro.held !== 0) gro.detach(); // offload path: the slab is reused next; flushed after the wake-up
     if (n < BATCH) return;
   }
 }
@@ -327,7 +328,7 @@ function pumpRaw(e: RxRawEntry): void {
       }
       decapIp(table, slab, off, len, now, sink);
     }
-    if (gro !== null && gro.held !== 0) gro.flush(); // offload path: end of batch
+    if (gro !== null && gro.held !== 0) gro.detach(); // offload path: the slab is reused next; flushed after the wake-up
     if (n < BATCH) return;
   }
 }
@@ -400,7 +401,7 @@ while (running) {
     else pumpRaw(e);
   }
   if (reorderSessions > 0) expireAll(Date.now());
-  if (gro !== null && gro.held !== 0) gro.flush(); // offload path: frames released by expire
+  if (gro !== null && gro.held !== 0) gro.flush(); // offload path: coalesced frames of this wake-up (and expire releases)
   if (impairedSessions !== 0) impairFlushAll(Date.now()); // impairment hook
 }
 port.close();

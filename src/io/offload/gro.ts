@@ -26,8 +26,9 @@
  * within a flow is kept; frames of other flows may overtake held ones, as with GRO.
  *
  * Frames held by reference (`inPlace`: the caller's receive slab, with at least
- * VNET_HDR_LEN writable bytes in front of the frame) stay valid only until `flush()`, which
- * the caller runs at the end of every receive batch. No allocation after construction, no
+ * VNET_HDR_LEN writable bytes in front of the frame) stay valid only until `flush()` or
+ * `detach()`, one of which the caller runs at the end of every receive batch (detach lets
+ * flows grow over several batches; flush at the end of the wake-up). No allocation after construction, no
  * throwing.
  */
 import { csumAdd, finish, fold, ipv4HeaderCsum, ipv4HeaderOk, pseudo4, pseudo6 } from './csum.js';
@@ -164,7 +165,22 @@ export class Coalescer {
     this.start(fd, base, buf, off, inPlace);
   }
 
-  /** Writes every held flow (end of a receive batch). */
+  /**
+   * End of a receive batch when more may follow before `flush()`: copies the first segment
+   * of every flow still held by reference into the flow's own storage, so that the caller may
+   * reuse its slab while the flows keep growing across batches.
+   */
+  detach(): void {
+    for (let i = 0; i < this.nAct; i++) {
+      const f = this.act[i]!;
+      if (f.copied) continue;
+      copyBytes(f.src, f.srcOff, f.srcOff + f.frameLen, f.store, f.so + VNET_HDR_LEN);
+      f.copied = true;
+      f.src = f.store;
+    }
+  }
+
+  /** Writes every held flow. */
   flush(): void {
     for (let i = 0; i < this.nAct; i++) this.emit(this.act[i]!);
     this.nAct = 0;

@@ -223,6 +223,26 @@ test('GRO: flows stored in the receive slab itself (arena) give the same super-f
   resegment(out[0]!, segs);
 });
 
+test('GRO: detach() lets flows grow over several batches while the slab is reused', () => {
+  const segs = segmentAll(tcpFrame({ payload: bytes(40 * 1000, 21), seq: 9, csum: 'pseudo' }), 1000, GSO_TCPV4);
+  const stride = 10 + 14 + 65535 + 64;
+  const slab = Buffer.alloc(10 * 2048 + 2 * stride);
+  const { out, write } = collector();
+  const c = new Coalescer(write, new Float64Array(2), 1, 2, slab, 10 * 2048, stride);
+  for (let i = 0; i < segs.length; i++) {
+    const at = (i % 10) * 2048 + 48;
+    segs[i]!.copy(slab, at);
+    c.add(3, 0, slab, at, segs[i]!.length, true);
+    if (i % 10 === 9) {
+      c.detach();
+      slab.fill(0xee, 0, 10 * 2048); // the next batch overwrites the receive slots
+    }
+  }
+  c.flush();
+  assert.equal(out.length, 1);
+  resegment(out[0]!, segs);
+});
+
 test('GRO: bounded at 64 segments and 65535 bytes', () => {
   const segs = segmentAll(tcpFrame({ payload: bytes(100 * 70, 2), csum: 'pseudo' }), 100, GSO_TCPV4);
   const { out, write } = collector();
