@@ -22,43 +22,9 @@ import { Table } from '../engine/table.js';
 import { Tunnel } from '../engine/tunnel.js';
 import { NR_SHADOW, NS_SHADOW, RECV_SEQ, SEND_SEQ, readCounters, readExtraCounters, type Counters, type ExtraCounters } from '../engine/stats.js';
 import type { Dataplane } from '../io/types.js';
+import type { SessionInfo, TunnelInfo } from './protocol.js';
 import { impairToJson, type ImpairJson } from '../io/impair.js';
 import { allocIfname, defaultSessionMtu, interfaceExists, pathMtu } from './netinfo.js';
-
-export interface TunnelInfo {
-  tunnel_id: number;
-  peer_tunnel_id: number;
-  encap: Encap;
-  family: 4 | 6;
-  local: string;
-  remote: string;
-  udp_sport: number;
-  udp_dport: number;
-  udp_csum: boolean;
-  udp6_csum_tx: boolean;
-  udp6_csum_rx: boolean;
-  stats: Counters;
-  /** Drops the kernel does not count (unknown session, control, too short). */
-  drops: ExtraCounters;
-}
-
-export interface SessionInfo {
-  tunnel_id: number;
-  session_id: number;
-  peer_session_id: number;
-  peer_tunnel_id: number;
-  ifname: string;
-  cookie: string;
-  peer_cookie: string;
-  l2spec_type: L2specType;
-  send_seq: boolean;
-  recv_seq: boolean;
-  reorder_timeout: number;
-  stats: Counters;
-  drops: ExtraCounters;
-  /** Active transmit impairment, only when set. */
-  impairment?: ImpairJson;
-}
 
 /** What the state file holds: enough to rebuild every tunnel and session. */
 export interface SavedState {

@@ -15,6 +15,7 @@
  * grammar (user input) and the validator (socket input), so both accept the
  * same things.
  */
+import type { ImpairJson } from '../io/impair.js';
 import { L2tpError, type L2tpErrorCode } from '../errors.js';
 
 /** Longest request line in bytes, newline excluded. */
@@ -131,6 +132,8 @@ export interface TunnelInfo {
   udp6_csum_tx: boolean;
   udp6_csum_rx: boolean;
   stats: Counters;
+  /** Drops the kernel does not count (rx_no_session, rx_control, rx_short, rx_dev_drops). */
+  drops?: Counters;
 }
 
 export interface SessionInfo {
@@ -149,7 +152,7 @@ export interface SessionInfo {
   /** Drops the kernel does not count (rx_no_session, rx_control, rx_short, rx_dev_drops). */
   drops?: Counters;
   /** Active transmit impairment (absent when none; src/io/impair.ts ImpairJson). */
-  impairment?: Readonly<Record<string, number | null>>;
+  impairment?: ImpairJson;
 }
 
 export interface StatusResult {
