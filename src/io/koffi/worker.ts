@@ -119,6 +119,7 @@ function onCommand(m: WorkerCommand): string | undefined {
       table.addTunnel(t);
       if (m.cfg.encap === 'ip') ctx.dest = batch.addDest(sockaddrFor(m.cfg.family, m.cfg.remote, 0));
       if (m.cfg.encap === 'ip' && txo !== null) txo.mirrorDest(sockaddrFor(m.cfg.family, m.cfg.remote, 0), ctx.dest); // offload path
+      if (m.cfg.encap === 'udp' && txo !== null) txo.setGso(m.fd, m.cfg.family === 4 ? m.cfg.udpCsum : m.cfg.udp6CsumTx); // offload path: UDP GSO
       if (role === 'rx') {
         if (m.cfg.encap === 'udp') {
           ctx.entry = addEntry({ kind: 1, t }, m.fd);
@@ -147,6 +148,7 @@ function onCommand(m: WorkerCommand): string | undefined {
       }
       if (ctx.dest >= 0) batch.freeDest(ctx.dest);
       if (ctx.dest >= 0 && txo !== null) txo.mirrorFreeDest(ctx.dest); // offload path
+      if (txo !== null && t.cfg.encap === 'udp') txo.setGso(ctx.fd, false); // offload path
       return undefined;
     }
     case 'addSession': {

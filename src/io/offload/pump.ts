@@ -17,7 +17,8 @@
 import { countTx, countTxError, encap } from '../../engine/encap.js';
 import { HEADROOM } from '../../engine/layout.js';
 import type { Session } from '../../engine/session.js';
-import { Batch, readFrames, sendBatch } from '../koffi/batch.js';
+import { Batch, MMSGHDR_SIZE, readFrames, sendBatch } from '../koffi/batch.js';
+import { SOL_UDP } from '../koffi/libc.js';
 import { waitWritable } from '../koffi/udp.js';
 import { completeCsum, parseSuper, SuperFrame, TSO_OK, writeSegment } from './tso.js';
 import { GSO_NONE, parseVnet, VNET_F_NEEDS_CSUM, VNET_HDR_LEN, VnetHdr } from './vnet.js';
@@ -54,6 +55,144 @@ export function isVnet(fd: number): boolean {
  */
 export type OutHook = (s: Session, b: Batch, first: number, n: number) => boolean;
 
+/** UDP_SEGMENT (SOL_UDP): gso_size of a send, as a 2-byte control message. */
+const UDP_SEGMENT = 103;
+/** Segments per GSO send (the kernel's UDP_MAX_SEGMENTS is 64 on older kernels). */
+const GSO_MAX_SEGS = 64;
+/** Bytes per GSO send (UDP payload; the IPv4 limit is 65507). */
+const GSO_MAX_BYTES = 65000;
+const CMSG_SPACE_U16 = 24; // CMSG_SPACE(2) on LP64
+const TWO32 = 4294967296;
+
+/**
+ * UDP GSO for tunnels that send UDP checksums (the kernel refuses UDP_SEGMENT with
+ * SO_NO_CHECK): runs of equal-sized packets (the last may be shorter) leave as one sendmsg
+ * with a UDP_SEGMENT control message; each segment is still one ordinary L2TP packet on the
+ * wire. Its own mmsghdr/iovec/cmsg arrays point into the caller's slab. A tunnel whose socket
+ * refuses it (EINVAL/EIO) is switched back to sendmmsg of single packets for good.
+ */
+class GsoSender {
+  private readonly mem: ArrayBuffer;
+  private readonly w: Uint32Array;
+  private readonly memBase: number;
+  private readonly iovOff: number;
+  private readonly cmsgOff: number;
+  /** Per message: first slot and slot count. */
+  private readonly first: Uint32Array;
+  private readonly count: Uint32Array;
+  /** GSO sends made and segments sent in them. */
+  sends = 0;
+  segments = 0;
+
+  constructor(private readonly b: Batch, private readonly n: number) {
+    this.iovOff = n * MMSGHDR_SIZE;
+    this.cmsgOff = this.iovOff + n * 16;
+    this.mem = new ArrayBuffer(this.cmsgOff + n * CMSG_SPACE_U16);
+    this.w = new Uint32Array(this.mem);
+    this.memBase = b.c.addressOf(this.mem);
+    this.first = new Uint32Array(n);
+    this.count = new Uint32Array(n);
+    for (let g = 0; g < n; g++) {
+      const c = (this.cmsgOff + g * CMSG_SPACE_U16) >>> 2;
+      this.w[c] = 18; // cmsg_len = CMSG_LEN(2)
+      this.w[c + 1] = 0;
+      this.w[c + 2] = SOL_UDP;
+      this.w[c + 3] = UDP_SEGMENT;
+    }
+  }
+
+  private put64(word: number, v: number): void {
+    this.w[word] = v >>> 0;
+    this.w[word + 1] = Math.floor(v / TWO32);
+  }
+
+  /**
+   * Sends slots [first, first + n) of the batch on the connected socket `fd`; counts each
+   * segment sent with `countTx`. Returns -1 when the socket refused GSO before anything was
+   * sent (the caller falls back), else 0 (other failures counted as tx errors).
+   */
+  send(s: Session, fd: number, first: number, n: number): number {
+    const b = this.b;
+    const ss = b.slotSize;
+    const w = this.w;
+    // Group the slots into messages.
+    let msgs = 0;
+    let i = first;
+    const end = first + n;
+    let iov = 0;
+    while (i < end) {
+      const size = b.len[i]!;
+      let k = 1;
+      let bytes = size;
+      while (i + k < end && k < GSO_MAX_SEGS) {
+        const l = b.len[i + k]!;
+        if (l > size || bytes + l > GSO_MAX_BYTES) break;
+        k++;
+        bytes += l;
+        if (l < size) break; // a shorter packet ends the run
+      }
+      const m = (msgs * MMSGHDR_SIZE) >>> 2;
+      w[m] = 0; // msg_name
+      w[m + 1] = 0;
+      w[m + 2] = 0; // msg_namelen
+      this.put64(m + 4, this.memBase + this.iovOff + iov * 16); // msg_iov
+      w[m + 6] = k; // msg_iovlen
+      w[m + 7] = 0;
+      if (k > 1) {
+        this.put64(m + 8, this.memBase + this.cmsgOff + msgs * CMSG_SPACE_U16); // msg_control
+        w[m + 10] = CMSG_SPACE_U16; // msg_controllen
+        w[((this.cmsgOff + msgs * CMSG_SPACE_U16) >>> 2) + 4] = size; // gso_size (u16, little-endian)
+      } else {
+        w[m + 8] = 0;
+        w[m + 9] = 0;
+        w[m + 10] = 0;
+      }
+      w[m + 11] = 0;
+      w[m + 12] = 0; // msg_flags
+      for (let j = 0; j < k; j++) {
+        const v = (this.iovOff >>> 2) + (iov + j) * 4;
+        this.put64(v, b.base + (i + j) * ss + b.off[i + j]!);
+        w[v + 2] = b.len[i + j]!;
+        w[v + 3] = 0;
+      }
+      this.first[msgs] = i;
+      this.count[msgs] = k;
+      iov += k;
+      msgs++;
+      i += k;
+    }
+    let done = 0;
+    let tries = 0;
+    while (done < msgs) {
+      const r = b.c.sendmmsg(fd, this.memBase + done * MMSGHDR_SIZE, msgs - done, 0);
+      if (r > 0) {
+        for (let g = done; g < done + r; g++) {
+          const f = this.first[g]!;
+          const k = this.count[g]!;
+          for (let j = f; j < f + k; j++) countTx(s, b.len[j]!);
+          if (k > 1) {
+            this.sends++;
+            this.segments += k;
+          }
+        }
+        done += r;
+        tries = 0;
+        continue;
+      }
+      const e = b.c.errno();
+      if ((e === 11 || e === 105) && tries++ < 50) {
+        waitWritable(fd, 2);
+        continue;
+      }
+      if ((e === 22 || e === 5) && done === 0) return -1; // EINVAL / EIO: no GSO on this socket
+      // other errors (ICMP reports, no route): the message's packets are lost
+      for (let j = 0; j < this.count[done]!; j++) countTxError(s);
+      done++;
+    }
+    return 0;
+  }
+}
+
 /** Coalescing flows per rx worker (extra slots of its receive slab). */
 export const GRO_FLOWS = 8;
 
@@ -76,10 +215,37 @@ export class TxOffload {
   private on = 0;
   private readonly vh = new VnetHdr();
   private readonly sf = new SuperFrame();
+  private readonly gso: GsoSender;
+  /** Per socket fd: 1 = try UDP GSO, 2 = refused (do not try again), 0 = never. */
+  private gsoFd = new Uint8Array(1024);
 
   constructor(private readonly hook: OutHook) {
     this.io = new Batch(IN_N + OUT_N, OUT_SLOT);
     this.out = new Batch(OUT_N, OUT_SLOT);
+    this.gso = new GsoSender(this.io, OUT_N);
+  }
+
+  /** GSO sends and the segments they carried (UDP tunnels with checksums). */
+  get gsoSends(): number {
+    return this.gso.sends;
+  }
+
+  /**
+   * Cold path (tunnel added): `fd` is a connected UDP tunnel socket that sends checksums
+   * (IPv4 udp_csum on, IPv6 udp6_csum_tx on), so UDP GSO may be used on it. `on` false
+   * forgets it (tunnel removed; the fd number may be reused).
+   */
+  setGso(fd: number, on: boolean): void {
+    if (fd < 0) return;
+    if (process.env.UL2TP_UDP_GSO === '0') on = false;
+    if (fd >= this.gsoFd.length) {
+      let n = this.gsoFd.length;
+      while (n <= fd) n *= 2;
+      const a = new Uint8Array(n);
+      a.set(this.gsoFd);
+      this.gsoFd = a;
+    }
+    this.gsoFd[fd] = on ? 1 : 0;
   }
 
   /**
@@ -215,6 +381,10 @@ export class TxOffload {
   private send(s: Session, fd: number, dest: number, first: number, n: number): void {
     const b = this.io;
     if (this.hook(s, b, first, n)) return;
+    if (n > 1 && dest < 0 && fd < this.gsoFd.length && this.gsoFd[fd] === 1) {
+      if (this.gso.send(s, fd, first, n) === 0) return;
+      this.gsoFd[fd] = 2; // refused: plain sendmmsg from now on
+    }
     const end = first + n;
     let done = first;
     let tries = 0;

@@ -33,6 +33,12 @@ function ifStat(ns: Netns, ifname: string, name: string): number {
   return Number(ns.exec('cat', [`/sys/class/net/${ifname}/statistics/${name}`]).stdout.trim());
 }
 
+/** The underlay veth of a namespace (the one interface named va…/vb…). */
+function vethOf(ns: Netns): string {
+  const names = ns.exec('ls', ['/sys/class/net']).stdout.split(/\s+/);
+  return names.find((x) => /^v[ab]\d/.test(x))!;
+}
+
 async function transfer(from: Netns, to: Netns, addr: string, port: number, bytes: number): Promise<[string, string]> {
   const server = to.spawn(process.execPath, [XFER, 'serve', String(port)]);
   let out = '';
@@ -154,8 +160,18 @@ for (const [title, onA, onB] of MODES) {
     it('seq both with 8-byte cookies over an IPv6 underlay: TCP both ways, no sequence errors', async () => {
       const l = makeLink(u, { n: 3, family: 6, seq: 'both', cookies: ['0102030405060708', 'a1a2a3a4'] });
       try {
+        const veth = vethOf(u.a);
+        const v0 = ifStat(u.a, veth, 'tx_packets');
+        const c0 = sessionCounters(u.a, l.tidA, l.sidA).tx_packets;
         const [s1, g1] = await transfer(u.a, u.b, l.b4, 7201, 20 * 1024 * 1024);
         assert.equal(g1, s1);
+        // IPv6 tunnels send UDP checksums (udp6_csum_tx on), so A may use UDP GSO: the veth
+        // then carries far fewer (GSO) packets than there are L2TP packets.
+        const dv = ifStat(u.a, veth, 'tx_packets') - v0;
+        const dc = sessionCounters(u.a, l.tidA, l.sidA).tx_packets - c0;
+        console.log(`# IPv6 underlay A→B: ${dc} L2TP packets, ${dv} packets through A's veth`);
+        if (onA) assert.ok(dv < dc / 2, 'UDP GSO in use');
+        else assert.ok(dv >= dc, 'one veth packet per L2TP packet');
         const [s2, g2] = await transfer(u.b, u.a, l.a4, 7202, 20 * 1024 * 1024);
         assert.equal(g2, s2);
         for (const [ns, t, s] of [[u.a, l.tidA, l.sidA], [u.b, l.tidB, l.sidB]] as const) {
