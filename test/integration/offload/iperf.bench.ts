@@ -2,13 +2,15 @@
  * iperf3 TCP through ul2tp (koffi backend, encap udp) with offloads off vs on, in
  * interleaved rounds (order alternating), 1 and 4 streams; prints medians with min–max and
  * the on/off ratio. Not part of `npm test`:
- *   node dist/test/integration/offload/iperf.bench.js [rounds=3] [seconds=5]
+ *   node dist/test/integration/offload/iperf.bench.js [rounds=3] [seconds=5] [underlay family 4|6=4]
+ * (an IPv6 underlay sends UDP checksums by default, so offload-on also uses UDP GSO there)
  */
 import { netnsUnavailable, underlay, waitFor, type Netns, type Underlay } from '../lib/netns.js';
 import { makeLink } from '../lib/ul2tp.js';
 
 const rounds = Number(process.argv[2] ?? 3);
 const secs = Number(process.argv[3] ?? 5);
+const family = process.argv[4] === '6' ? 6 : 4;
 
 function withEnv(ns: Netns, on: boolean): void {
   const base = ns.env.bind(ns);
@@ -52,7 +54,7 @@ async function main(): Promise<void> {
       try {
         withEnv(u.a, on);
         withEnv(u.b, on);
-        const l = makeLink(u, { n: 1 });
+        const l = makeLink(u, { n: 1, family });
         for (const p of [1, 4]) {
           const k = `${on ? 'on ' : 'off'} P${p}`;
           const g = await iperf(u, l.b4, p);
