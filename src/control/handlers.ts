@@ -24,7 +24,7 @@ import { NR_SHADOW, NS_SHADOW, RECV_SEQ, SEND_SEQ, readCounters, readExtraCounte
 import type { Dataplane } from '../io/types.js';
 import type { SessionInfo, TunnelInfo } from './protocol.js';
 import { impairToJson, type ImpairJson } from '../io/impair.js';
-import { allocIfname, defaultSessionMtu, interfaceExists, pathMtu } from './netinfo.js';
+import { allocIfname, defaultSessionMtu, interfaceExists, pathMtu, releaseIfname } from './netinfo.js';
 
 /** What the state file holds: enough to rebuild every tunnel and session. */
 export interface SavedState {
@@ -125,7 +125,10 @@ export class Controller {
     // Deletion is synchronous (SPEC.md §5 recommends it): sessions and their
     // interfaces are gone when the reply is sent, so the id can be reused at once.
     await this.dp.removeTunnel(tid);
-    for (const s of this.table.removeTunnel(tid)) this.sessionCfgs.delete(Controller.key(tid, s.cfg.sessionId));
+    for (const s of this.table.removeTunnel(tid)) {
+      this.sessionCfgs.delete(Controller.key(tid, s.cfg.sessionId));
+      releaseIfname(s.cfg.ifname);
+    }
     this.tunnelRecs.delete(tid);
     this.onChange();
     return {};
@@ -145,7 +148,7 @@ export class Controller {
       if (interfaceExists(requested)) throw kernelError('EEXIST');
       ifname = requested;
     } else {
-      ifname = allocIfname(requested || 'l2tpeth%d', new Set());
+      ifname = allocIfname(requested || 'l2tpeth%d');
     }
     const cfg: SessionConfig = { ...probe, ifname };
     await this.createSession(cfg, rec);
@@ -167,8 +170,9 @@ export class Controller {
     const sid = num(a, 'session_id');
     if (!this.table.getSession(tid, sid)) throw kernelError('ENODEV');
     await this.dp.removeSession(tid, sid);
-    this.table.removeSession(tid, sid);
+    const s = this.table.removeSession(tid, sid);
     this.sessionCfgs.delete(Controller.key(tid, sid));
+    if (s) releaseIfname(s.cfg.ifname);
     this.onChange();
     return {};
   }

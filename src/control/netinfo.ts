@@ -4,7 +4,7 @@
  * default MTU of a session interface. Control path only; never per packet.
  */
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { Encap, L2specType } from '../engine/config.js';
 
 /** `ip` binary of iproute2 (the daemon never goes through our own shim). */
@@ -32,13 +32,27 @@ interface RouteEntry {
  * set, else the output device's MTU. 0 when there is no route.
  */
 export function pathMtu(remote: string, local?: string): number {
+  // Tunnels to one peer share the route: ask `ip` once per peer every few seconds.
+  const key = `${local ?? ''}>${remote}`;
+  const now = Date.now();
+  const hit = mtuCache.get(key);
+  if (hit && now - hit.at < MTU_CACHE_MS) return hit.mtu;
+  const mtu = lookupPathMtu(remote, local);
+  mtuCache.set(key, { mtu, at: now });
+  return mtu;
+}
+
+const MTU_CACHE_MS = 5000;
+const mtuCache = new Map<string, { mtu: number; at: number }>();
+
+function lookupPathMtu(remote: string, local?: string): number {
   let out: string;
   try {
     const args = ['-j', 'route', 'get', remote];
     if (local) args.push('from', local);
     out = execFileSync(ipBinary(), args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
   } catch {
-    if (local) return pathMtu(remote); // "from" may be refused for odd sources; retry plain
+    if (local) return lookupPathMtu(remote); // "from" may be refused for odd sources; retry plain
     return 0;
   }
   let routes: RouteEntry[];
@@ -96,24 +110,42 @@ export function interfaceExists(name: string): boolean {
 }
 
 /**
+ * Lowest N tried first per template: every name below it was taken the last
+ * time we looked. Lowered when the daemon frees a name (releaseIfname), so
+ * that allocation stays the kernel's "lowest free N" without listing
+ * /sys/class/net for every session (which made 10,000 creations quadratic).
+ */
+const nextFree = new Map<string, number>();
+
+/**
  * Expand a name template the way the kernel's dev_alloc_name does: the first
  * `%d` becomes the lowest N such that the name is free (neither an existing
  * interface nor in `reserved`). Names without `%d` are returned unchanged.
  */
-export function allocIfname(template: string, reserved: ReadonlySet<string>): string {
+export function allocIfname(template: string, reserved: ReadonlySet<string> = new Set()): string {
   const i = template.indexOf('%d');
   if (i < 0) return template;
-  const taken = new Set<string>(reserved);
-  try {
-    for (const n of readdirSync('/sys/class/net')) taken.add(n);
-  } catch {
-    /* no sysfs: only the reserved names count */
-  }
   const pre = template.slice(0, i);
   const post = template.slice(i + 2);
-  for (let n = 0; n < 1 << 20; n++) {
+  for (let n = nextFree.get(template) ?? 0; n < 1 << 20; n++) {
     const name = `${pre}${n}${post}`;
-    if (!taken.has(name)) return name;
+    if (reserved.has(name) || interfaceExists(name)) continue;
+    nextFree.set(template, n);
+    return name;
   }
   return `${pre}${post}`;
+}
+
+/** An interface name was freed: allocations from a template it fits look from there again. */
+export function releaseIfname(name: string): void {
+  for (const [template, next] of nextFree) {
+    const i = template.indexOf('%d');
+    const pre = template.slice(0, i);
+    const post = template.slice(i + 2);
+    if (!name.startsWith(pre) || !name.endsWith(post)) continue;
+    const digits = name.slice(pre.length, name.length - post.length);
+    if (!/^(0|[1-9]\d*)$/.test(digits)) continue;
+    const n = Number(digits);
+    if (n < next) nextFree.set(template, n);
+  }
 }
