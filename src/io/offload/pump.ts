@@ -293,8 +293,11 @@ export class TxOffload {
     return o;
   }
 
-  /** Frames in io slots [0, n) → segments in the output slots, sent in batches. */
-  private run(s: Session, n: number, fd: number, dest: number): void {
+  /**
+   * Frames in io slots [0, n) (at off[j], len[j]: virtio_net_hdr + frame) → packets sent in
+   * batches. Called by pump(); public for tests that place frames themselves.
+   */
+  run(s: Session, n: number, fd: number, dest: number): void {
     const io = this.io;
     const slab = io.buf;
     const ss = io.slotSize;
