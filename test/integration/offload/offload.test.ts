@@ -248,10 +248,10 @@ describe('offload e2e: a daemon restarted with the other mode adopts its TAPs', 
         const pid = u.a.daemonPid();
         assert.ok(pid);
         process.kill(pid, 'SIGKILL');
-        assert.ok(await waitFor(() => u.a.daemonPid() === undefined, 5000), 'daemon died');
+        assert.ok(await waitFor(() => u.a.daemonPid() === undefined, 10_000), 'daemon died');
         setOffloadEnv(u.a, on);
         u.a.ok('show', 'tunnel'); // restarts the daemon, which restores the session and adopts the TAP
-        assert.ok(await waitFor(() => ping(u.a, l.b4, 1) === 1, 10_000), 'traffic resumes');
+        assert.ok(await waitFor(() => ping(u.a, l.b4, 1) === 1, 30_000), 'traffic resumes');
         assert.equal(tsoOn(u.a, l.ifA), on);
         const [s1, g1] = await transfer(u.a, u.b, l.b4, port++, 10 * 1024 * 1024);
         assert.equal(g1, s1);
