@@ -40,11 +40,11 @@ ul2tp's own commands (each has --help):
   ul2tp stats [ tunnel_id ID ] [ session_id ID ] [ -i SECONDS ] [ -c COUNT ]
   ul2tp capture [ tunnel_id ID ] [ session_id ID ] [ -w FILE ] [ --inner ] [ -c COUNT ]
   ul2tp impair tunnel_id ID session_id ID { SETTINGS | off }
-  ul2tp daemon [ --foreground | --background ] [ --backend NAME ] [ --metrics ADDR:PORT ]
+  ul2tp daemon [ --foreground | --background ] [ --backend NAME ] [ --metrics ADDR:PORT ] [ --no-offload ]
 
 The first command in a network namespace starts its daemon in the background.
 Environment: UL2TP_RUNDIR (run directory, default /run/ul2tp), UL2TP_BACKEND
-(koffi | native-free). Manual: man ul2tp (docs/ul2tp.8).`;
+(koffi | native-free), UL2TP_OFFLOAD=0 (no TSO/coalescing on session TAPs). Manual: man ul2tp (docs/ul2tp.8).`;
 
 async function runCommander(args: string[], uninstall: () => void): Promise<number> {
   const { Command, Option } = await import('commander');
@@ -63,6 +63,7 @@ async function runCommander(args: string[], uninstall: () => void): Promise<numb
     .addOption(new Option('--backend <name>', 'dataplane backend (default: koffi, else native-free; env UL2TP_BACKEND)').choices(['koffi', 'native-free']))
     .option('--metrics <addr:port>', 'serve Prometheus metrics on http://ADDR:PORT/metrics (loopback only)')
     .option('--metrics-any-address', 'allow --metrics on a non-loopback address (no authentication!)')
+    .option('--no-offload', 'koffi backend: plain TAPs, one frame per read/write (env UL2TP_OFFLOAD=0)')
     .addHelpText(
       'after',
       `
@@ -71,7 +72,9 @@ Runs in the foreground by default: logs on stderr, stops on SIGTERM/SIGINT
 start), exits non-zero on a fatal error. Suitable as a systemd service
 (packaging/ul2tp.service) or a container's main process (packaging/Dockerfile).`,
     )
-    .action(async (o: { foreground?: boolean; background?: boolean; backend?: string; metrics?: string; metricsAnyAddress?: boolean }) => {
+    .action(async (o: { foreground?: boolean; background?: boolean; backend?: string; metrics?: string; metricsAnyAddress?: boolean; offload?: boolean }) => {
+      // The dataplane reads UL2TP_OFFLOAD when it starts (src/io/offload/tap.ts).
+      if (o.offload === false) process.env.UL2TP_OFFLOAD = '0';
       // Resolved at run time so that the CLI never loads the daemon for other commands.
       const spec = '../control/daemon.js';
       const mod = (await import(spec)) as { runDaemon(opts: DaemonCliOptions): Promise<void> };
