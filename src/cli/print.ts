@@ -11,6 +11,7 @@
  * docs/cli-differences.md).
  */
 import type { SessionInfo, TunnelInfo } from '../control/protocol.js';
+import { COUNTER_NAMES, EXTRA_COUNTERS } from '../engine/stats.js';
 import { formatImpair, impairFromJson } from '../io/impair.js';
 
 export interface PrintOptions {
@@ -192,19 +193,9 @@ function cnt(c: Readonly<Record<string, number>> | undefined, k: string): number
   return typeof v === 'number' ? v : 0;
 }
 
-const KERNEL_COUNTERS = [
-  'tx_packets',
-  'tx_bytes',
-  'tx_errors',
-  'rx_packets',
-  'rx_bytes',
-  'rx_errors',
-  'rx_seq_discards',
-  'rx_oos_packets',
-  'rx_cookie_discards',
-  'rx_invalid',
-] as const;
-const DROP_COUNTERS = ['rx_no_session', 'rx_control', 'rx_short', 'rx_dev_drops'] as const;
+/** The kernel's counter names (netlink order) and ours for silent drops: engine/stats.ts. */
+const KERNEL_COUNTERS = COUNTER_NAMES;
+const DROP_COUNTERS = EXTRA_COUNTERS.map(([name]) => name);
 
 /**
  * `-s`: three lines after the object, indented 4 (ul2tp's own format; the
