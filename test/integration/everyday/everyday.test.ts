@@ -234,9 +234,16 @@ describe('everyday use: stats, metrics, capture, impairment', { skip: skip || un
       // (ping may exit before the last duplicate reply arrives)
       assert.match(p.stdout, /3 received, \+[23] duplicates/, 'without sequencing both copies reach the peer');
       assert.match(p.stdout, /= [\d.]+\/(3\d|4\d)\.\d+\//, `RTT about 30 ms: ${p.stdout}`);
-      await new Promise((r) => setTimeout(r, 300));
-      const aAfter = sessionCounters(u.a, l6.tidA, l6.sidA);
-      const after = sessionCounters(u.b, l6.tidB, l6.sidB);
+      // Packets the interface sends by itself (IPv6 ND/MLD) may be in the 30 ms delay
+      // queue when A's counters are read: read both sides until they describe the same
+      // moment (B's count follows A's by the delay), at most 3 s.
+      let aAfter = sessionCounters(u.a, l6.tidA, l6.sidA);
+      let after = sessionCounters(u.b, l6.tidB, l6.sidB);
+      await waitFor(() => {
+        aAfter = sessionCounters(u.a, l6.tidA, l6.sidA);
+        after = sessionCounters(u.b, l6.tidB, l6.sidB);
+        return after.rx_packets - before.rx_packets === 2 * (aAfter.tx_packets - aBefore.tx_packets);
+      }, 3000, 150);
       const sent = aAfter.tx_packets - aBefore.tx_packets;
       assert.ok(sent >= 3);
       assert.equal(after.rx_packets - before.rx_packets, 2 * sent, 'every packet sent arrived twice (ARP included)');
