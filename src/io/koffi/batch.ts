@@ -3,7 +3,8 @@
  *
  * Memory: one ArrayBuffer per Batch, allocated once, holding
  *   [ slab: n × slotSize ][ mmsghdr × n ][ iovec × n ][ src sockaddr × n ][ dst sockaddr × n ]
- * (sockaddr slots are SOCKADDR_SLOT = 32 bytes). Sources (written by receives) and
+ *   [ cmsg × n, only with `cmsg: true` ]
+ * (sockaddr slots are SOCKADDR_SLOT = 32 bytes, control slots CMSG_SLOT = 32 bytes). Sources (written by receives) and
  * destinations (read by sends) are kept apart so a receive never redirects a later send.
  * Its address is taken once (ArrayBuffer backing stores never move); every mmsghdr points at
  * its iovec, and every iovec at its slot. Each call only rewrites the few words that depend
@@ -23,7 +24,7 @@
  * all calls here are synchronous, so returning means the kernel is done with it.
  * Layout assumes LP64 Linux (x86_64, aarch64): iovec 16 bytes, msghdr 56, mmsghdr 64.
  */
-import { libc, type Libc } from './libc.js';
+import { libc, SOL_UDP, UDP_GRO, type Libc } from './libc.js';
 import { EAGAIN, ECONNREFUSED, EHOSTUNREACH, ENETUNREACH } from './errno.js';
 import { SOCKADDR_SLOT } from './udp.js';
 
@@ -38,9 +39,13 @@ export const IOVEC_SIZE = 16;
 const MSG_NAMELEN = 8;
 const MSG_IOV = 16;
 const MSG_IOVLEN = 24;
+const MSG_CONTROL = 32;
+const MSG_CONTROLLEN = 40;
 const MSG_FLAGS = 48;
 const MSG_LEN = 56; // mmsghdr.msg_len
 const TWO32 = 4294967296;
+/** Control bytes per slot for receives: room for one CMSG_SPACE(sizeof(int)) = 24, 8-aligned. */
+export const CMSG_SLOT = 32;
 
 export interface BatchOptions {
   /** Number of slots (max packets per call). */
@@ -49,6 +54,11 @@ export interface BatchOptions {
   slotSize: number;
   /** Initial off[i] for every slot (default 0). */
   headroom?: number;
+  /**
+   * Receives read ancillary data (default false): `gso[i]` is then set from a UDP_GRO
+   * control message (a socket with UDP_GRO on hands over runs of datagrams as one).
+   */
+  cmsg?: boolean;
 }
 
 export class Batch {
@@ -70,12 +80,22 @@ export class Batch {
   readonly dst: Buffer;
   /** Per-slot destination length for sendBatch; 0 = none (connected socket). Caller-managed. */
   readonly dstLen: Uint32Array;
+  /**
+   * After recvBatch on a batch made with `cmsg: true`: the segment size when slot i holds
+   * several datagrams coalesced by UDP GRO (each `gso[i]` bytes, the last may be shorter),
+   * else 0. Always 0 without `cmsg`.
+   */
+  readonly gso: Uint32Array;
   /** Address of buf[0] (number). */
   readonly base: number;
   /** Address of mmsghdr[0]. */
   readonly msgvec: number;
   private readonly srcBase: number;
   private readonly dstBase: number;
+  /** Address of the control slots (0 = receives read no ancillary data). */
+  private readonly ctlBase: number;
+  /** 32-bit view of the control slots (empty without `cmsg`). */
+  private readonly cw: Int32Array;
   /** 32-bit view of the control area (mmsghdr + iovec). */
   private readonly w: Uint32Array;
   private readonly iovW: number; // word index of iovec[0]
@@ -102,7 +122,8 @@ export class Batch {
     const iovOff = ctlOff + o.n * MMSGHDR_SIZE;
     const addrOff = iovOff + o.n * IOVEC_SIZE;
     const dstOff = addrOff + o.n * SOCKADDR_SLOT;
-    const total = dstOff + o.n * SOCKADDR_SLOT;
+    const cmsgOff = dstOff + o.n * SOCKADDR_SLOT;
+    const total = cmsgOff + (o.cmsg ? o.n * CMSG_SLOT : 0);
     this.mem = new ArrayBuffer(total);
     this.c = libc();
     const memBase = this.c.addressOf(this.mem);
@@ -115,6 +136,9 @@ export class Batch {
     this.msgvec = memBase + ctlOff;
     this.srcBase = memBase + addrOff;
     this.dstBase = memBase + dstOff;
+    this.ctlBase = o.cmsg ? memBase + cmsgOff : 0;
+    this.cw = new Int32Array(this.mem, cmsgOff, o.cmsg ? (o.n * CMSG_SLOT) / 4 : 0);
+    this.gso = new Uint32Array(o.n);
     this.off = new Uint32Array(o.n).fill(o.headroom ?? 0);
     this.len = new Uint32Array(o.n);
     this.flags = new Uint32Array(o.n);
@@ -233,7 +257,25 @@ export class Batch {
       w[m + 1] = 0;
       w[m + 2] = 0;
     }
+    if (this.ctlBase !== 0) {
+      const c = this.ctlBase + i * CMSG_SLOT;
+      w[m + MSG_CONTROL / 4] = c >>> 0;
+      w[m + MSG_CONTROL / 4 + 1] = Math.floor(c / TWO32);
+      w[m + MSG_CONTROLLEN / 4] = CMSG_SLOT; // the kernel writes back what it used
+    }
     w[m + MSG_FLAGS / 4] = 0;
+  }
+
+  /**
+   * After a receive: the UDP_GRO segment size in slot i's ancillary data, or 0. The slot
+   * holds at most one control message (struct cmsghdr: size_t len; int level; int type;
+   * then an int gso_size), since UDP_GRO is the only one a tunnel socket asks for.
+   */
+  groSize(i: number): number {
+    if (this.ctlBase === 0 || this.w[(i << 4) + MSG_CONTROLLEN / 4]! < 20) return 0;
+    const c = (i * CMSG_SLOT) >>> 2;
+    const cw = this.cw;
+    return cw[c]! >= 20 && cw[c + 2] === SOL_UDP && cw[c + 3] === UDP_GRO ? cw[c + 4]! >>> 0 : 0;
   }
 
   /**
@@ -254,6 +296,7 @@ export class Batch {
       w[m] = s >>> 0;
       w[m + 1] = Math.floor(s / TWO32);
       w[m + 2] = this.destLen[dest]!;
+      if (this.ctlBase !== 0) this.noControl(m);
       w[m + MSG_FLAGS / 4] = 0;
       return;
     }
@@ -268,7 +311,17 @@ export class Batch {
       w[m + 1] = 0;
       w[m + 2] = 0;
     }
+    if (this.ctlBase !== 0) this.noControl(m);
     w[m + MSG_FLAGS / 4] = 0;
+  }
+
+  /** Sends carry no ancillary data: clears what a receive into the same mmsghdr set. */
+  private noControl(m: number): void {
+    const w = this.w;
+    w[m + MSG_CONTROL / 4] = 0;
+    w[m + MSG_CONTROL / 4 + 1] = 0;
+    w[m + MSG_CONTROLLEN / 4] = 0;
+    w[m + MSG_CONTROLLEN / 4 + 1] = 0;
   }
 
   /** msg_len of mmsghdr i (after a call). */
@@ -292,7 +345,8 @@ export class Batch {
  * nonblocking socket or with MSG_DONTWAIT), or -errno. `headroom` ≥ 0 first sets every
  * off[i] to it (-1 keeps the caller's off[]). Sets len[i], flags[i] (MSG_TRUNC = cut), and
  * the source sockaddr per slot (`src` / `srcLen[i]`, `srcAddrOff(i)`) — needed for raw
- * IPv6, cheap for the rest; `withSource = false` skips it (srcLen[i] = 0). `flags`:
+ * IPv6, cheap for the rest; `withSource = false` skips it (srcLen[i] = 0) — and, for a
+ * batch made with `cmsg: true`, gso[i] (UDP GRO segment size, 0 for a single datagram). `flags`:
  * MSG_DONTWAIT, MSG_WAITFORONE (block for the first only; the fd must be blocking).
  */
 export function recvBatch(fd: number, b: Batch, maxN: number, headroom = -1, flags = 0, withSource = true): number {
@@ -310,6 +364,7 @@ export function recvBatch(fd: number, b: Batch, maxN: number, headroom = -1, fla
     b.len[i] = b.msgLen(i);
     b.flags[i] = b.msgFlags(i);
     b.srcLen[i] = withSource ? b.nameLen(i) : 0;
+    b.gso[i] = b.groSize(i);
   }
   return r;
 }

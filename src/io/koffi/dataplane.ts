@@ -25,7 +25,7 @@ import { closeFd, eventfdCreate, eventfdSignal } from './epoll.js';
 import { setPersist } from './tap.js';
 import { offloadFromEnv, openSessionTap } from '../offload/tap.js';
 import { deleteLinks, randomMac, setMac, setMtu } from './netdev.js';
-import { openUdpTunnelSocket } from './udp.js';
+import { enableUdpGro, openUdpTunnelSocket } from './udp.js';
 import { openRawIpSocket } from './rawip.js';
 import type { WorkerCommand, WorkerInit, WorkerReply } from './worker-protocol.js';
 import { CaptureRing } from '../capture-ring.js';
@@ -175,6 +175,7 @@ export class KoffiDataplane implements Dataplane {
     let rawKey = '';
     if (cfg.encap === 'udp') {
       fd = openUdpTunnelSocket(cfg);
+      if (this.offload) enableUdpGro(fd);
     } else {
       rawKey = `${cfg.family}/${cfg.local}`;
       const r = this.raw.get(rawKey);

@@ -97,6 +97,9 @@ export const IPV6_V6ONLY = 26;
 export const SOL_UDP = 17;
 export const UDP_NO_CHECK6_TX = 101;
 export const UDP_NO_CHECK6_RX = 102;
+/** UDP_SEGMENT (send: gso_size per message) and UDP_GRO (receive coalesced datagrams). */
+export const UDP_SEGMENT = 103;
+export const UDP_GRO = 104;
 export const IPPROTO_UDP = 17;
 export const IPPROTO_L2TP = 115;
 export const MSG_DONTWAIT = 0x40;

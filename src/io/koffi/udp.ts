@@ -31,6 +31,7 @@ import {
   SOL_UDP,
   UDP_NO_CHECK6_TX,
   UDP_NO_CHECK6_RX,
+  UDP_GRO,
   POLLOUT,
 } from './libc.js';
 import { EINVAL, EAFNOSUPPORT, throwErrno } from './errno.js';
@@ -291,4 +292,16 @@ export function waitWritable(fd: number, timeoutMs: number): number {
   pollW[1] = POLLOUT; // events (low 16 bits), revents (high 16 bits) cleared
   const r = c.poll(pollPtr, 1, timeoutMs);
   return r < 0 ? -c.errno() : r;
+}
+
+/**
+ * Offload mode: ask for UDP GRO on a tunnel socket, so that a run of equal-sized datagrams
+ * from the peer (its UDP GSO sends, or the receiving device's GRO) is queued and read as one,
+ * with the segment size in a UDP_GRO control message (batch.ts `gso[i]`; the rx worker
+ * splits it again). Returns whether the kernel took it; `UL2TP_UDP_GRO=0` leaves it off.
+ * Nothing changes on the wire. Cold path.
+ */
+export function enableUdpGro(fd: number): boolean {
+  if (process.env.UL2TP_UDP_GRO === '0') return false;
+  return setIntOpt(fd, SOL_UDP, UDP_GRO, 1) === 0;
 }

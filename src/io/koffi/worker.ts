@@ -49,7 +49,8 @@ const SLOT = HEADROOM + 65535 + 14 + 4;
 const CTRL = 0xffffffff;
 
 // rx: GRO_FLOWS extra slots hold the offload path's coalescing flows (same slab: copyWithin)
-const batch = new Batch(BATCH + (role === 'rx' ? GRO_FLOWS : 0), SLOT);
+// rx: receives read ancillary data, for UDP GRO (a run of datagrams in one slot, see pumpUdp)
+const batch = new Batch({ n: BATCH + (role === 'rx' ? GRO_FLOWS : 0), slotSize: SLOT, cmsg: role === 'rx' });
 const slab = batch.slab;
 /** Slot stride in `slab`: slot j's data starts at j * SS + batch.off[j]. */
 const SS = batch.slotSize;
@@ -272,8 +273,18 @@ function pumpUdp(t: Tunnel, fd: number): void {
     const n = recvBatch(fd, batch, BATCH, HEADROOM);
     if (n <= 0) return;
     const now = Date.now();
-    if (capOn[0] !== 0) captureUdp(t, n); // capture hook
-    for (let j = 0; j < n; j++) decapUdp(table, t, slab, j * SS + batch.off[j], batch.len[j], now, sink);
+    for (let j = 0; j < n; j++) {
+      const at = j * SS + batch.off[j];
+      const len = batch.len[j];
+      // UDP GRO (socket option set in offload mode): the slot holds datagrams of `seg` bytes
+      // each, the last possibly shorter; every one is an L2TP packet of its own.
+      const seg = batch.gso[j];
+      if (seg === 0 || seg >= len) {
+        rxUdp(t, at, len, now);
+        continue;
+      }
+      for (let o = 0; o < len; o += seg) rxUdp(t, at + o, len - o < seg ? len - o : seg, now);
+    }
     if (gro !== null && gro.held !== 0) gro.detach(); // offload path: the slab is reused next; flushed after the wake-up
     if (n < BATCH) return;
   }
@@ -335,14 +346,10 @@ function pumpRaw(e: RxRawEntry): void {
   }
 }
 
-/** Capture hook: the UDP payloads of one received batch (session id from the header). */
-function captureUdp(t: Tunnel, n: number): void {
-  const now = performance.timeOrigin + performance.now();
-  for (let j = 0; j < n; j++) {
-    const off = j * SS + batch.off[j];
-    const len = batch.len[j];
-    captureOne(cap, slab, off, len, DIR_RX, ENCAP_UDP, t.cfg.tunnelId, len >= 8 ? slab.readUInt32BE(off + 4) : 0, now);
-  }
+/** One received UDP payload (an L2TP packet) at slab[off, off+len): capture hook, then decap. */
+function rxUdp(t: Tunnel, off: number, len: number, now: number): void {
+  if (capOn[0] !== 0) captureOne(cap, slab, off, len, DIR_RX, ENCAP_UDP, t.cfg.tunnelId, len >= 8 ? slab.readUInt32BE(off + 4) : 0, performance.timeOrigin + performance.now());
+  decapUdp(table, t, slab, off, len, now, sink);
 }
 
 function expireAll(now: number): void {

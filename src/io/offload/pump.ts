@@ -18,7 +18,7 @@ import { countTx, countTxError, encap } from '../../engine/encap.js';
 import { HEADROOM } from '../../engine/layout.js';
 import type { Session } from '../../engine/session.js';
 import { Batch, MMSGHDR_SIZE, readFrames, sendBatch } from '../koffi/batch.js';
-import { SOL_UDP } from '../koffi/libc.js';
+import { SOL_UDP, UDP_SEGMENT } from '../koffi/libc.js';
 import { waitWritable } from '../koffi/udp.js';
 import { completeCsum, parseSuper, SuperFrame, TSO_OK, writeSegment } from './tso.js';
 import { GSO_NONE, parseVnet, VNET_F_NEEDS_CSUM, VNET_HDR_LEN, VnetHdr } from './vnet.js';
@@ -55,8 +55,6 @@ export function isVnet(fd: number): boolean {
  */
 export type OutHook = (s: Session, b: Batch, first: number, n: number) => boolean;
 
-/** UDP_SEGMENT (SOL_UDP): gso_size of a send, as a 2-byte control message. */
-const UDP_SEGMENT = 103;
 /** Segments per GSO send (the kernel's UDP_MAX_SEGMENTS is 64 on older kernels). */
 const GSO_MAX_SEGS = 64;
 /** Bytes per GSO send (UDP payload; the IPv4 limit is 65507). */

@@ -13,8 +13,9 @@ import { Session } from '../../../src/engine/session.js';
 import { SLOT_SIZE, TX_ERRORS, TX_PACKETS } from '../../../src/engine/stats.js';
 import { Tunnel } from '../../../src/engine/tunnel.js';
 import { closeFd } from '../../../src/io/koffi/epoll.js';
-import { koffiAvailable } from '../../../src/io/koffi/libc.js';
-import { openUdpTunnelSocket } from '../../../src/io/koffi/udp.js';
+import { enableUdpGro, openUdpTunnelSocket } from '../../../src/io/koffi/udp.js';
+import { Batch, recvBatch } from '../../../src/io/koffi/batch.js';
+import { koffiAvailable, MSG_DONTWAIT } from '../../../src/io/koffi/libc.js';
 import { TxOffload } from '../../../src/io/offload/pump.js';
 import { emitVnet, GSO_NONE, GSO_TCPV4, GSO_TCPV6, VNET_F_NEEDS_CSUM, VNET_HDR_LEN } from '../../../src/io/offload/vnet.js';
 import { bytes, parseFrame, refSum, tcpFrame, TS_OPT } from '../../unit/offload/frames.js';
@@ -121,6 +122,71 @@ describe('TxOffload on loopback', { skip: skip || undefined }, () => {
       }
     });
   }
+
+  it('a UDP_GRO socket reads GSO sends back coalesced (gso[i] set); cut at gso[i] they are the packets sent', async () => {
+    const stats = new Float64Array(2 * SLOT_SIZE);
+    const cfg = (local: number, remote: number): TunnelConfig => ({
+      tunnelId: 1, peerTunnelId: 2, encap: 'udp', family: 4, local: '127.0.0.1', remote: '127.0.0.1',
+      udpSport: local, udpDport: remote, udpCsum: true, udp6CsumTx: true, udp6CsumRx: true,
+    });
+    const scfg: SessionConfig = {
+      tunnelId: 1, sessionId: 10, peerSessionId: 20, ifname: '', cookie: '', peerCookie: '',
+      l2specType: 'default', sendSeq: true, recvSeq: false, reorderTimeoutMs: 0,
+    };
+    const s = new Session(scfg, new Tunnel(cfg(PORT + 6, PORT + 5), stats, 0), stats, SLOT_SIZE);
+    const tx = openUdpTunnelSocket(cfg(PORT + 6, PORT + 5));
+    const rx = openUdpTunnelSocket(cfg(PORT + 5, PORT + 6));
+    try {
+      assert.ok(enableUdpGro(rx), 'UDP_GRO accepted');
+      const txo = new TxOffload(() => false);
+      txo.setGso(tx, true);
+      const io = txo.io;
+      const payload = bytes(40000, 3);
+      const at = HEADROOM;
+      emitVnet(io.buf, at, VNET_F_NEEDS_CSUM, GSO_TCPV4, 0, 1448, 34, 16);
+      const f = tcpFrame({ payload, options: TS_OPT, csum: 'pseudo', flags: 0x18 });
+      f.copy(io.buf, at + VNET_HDR_LEN);
+      io.off[0] = HEADROOM;
+      io.len[0] = VNET_HDR_LEN + f.length;
+      txo.run(s, 1, tx, -1);
+      const want = Math.ceil(40000 / 1448);
+      assert.equal(stats[SLOT_SIZE + TX_PACKETS], want);
+      assert.ok(txo.gsoSends >= 1, 'sent with UDP GSO');
+      const b = new Batch({ n: 8, slotSize: 65536 + HEADROOM, cmsg: true });
+      const pkts: Buffer[] = [];
+      let coalesced = 0;
+      for (let tries = 0; tries < 100 && pkts.length < want; tries++) {
+        const n = recvBatch(rx, b, 8, HEADROOM, MSG_DONTWAIT);
+        if (n <= 0) {
+          await new Promise((r) => setTimeout(r, 10));
+          continue;
+        }
+        for (let j = 0; j < n; j++) {
+          const base = j * b.slotSize + b.off[j]!;
+          const len = b.len[j]!;
+          const seg = b.gso[j]!;
+          if (seg !== 0 && seg < len) coalesced++;
+          const step = seg === 0 ? len : seg;
+          for (let o = 0; o < len; o += step) pkts.push(Buffer.from(b.buf.subarray(base + o, base + Math.min(len, o + step))));
+        }
+      }
+      assert.equal(pkts.length, want);
+      assert.ok(coalesced >= 1, 'at least one slot held several datagrams');
+      const data: Buffer[] = [];
+      pkts.forEach((m, i) => {
+        assert.equal(m.readUInt32BE(0), 0x00030000);
+        assert.equal(m.readUInt32BE(4), 20, 'peer session id');
+        assert.equal(m.readUInt32BE(8), 0x40000000 | i, 'consecutive sequence numbers');
+        const p = parseFrame(Buffer.from(m.subarray(12)));
+        assert.ok(p.tcpOk && p.ipOk, `packet ${i}: inner checksums`);
+        data.push(p.payload);
+      });
+      assert.ok(Buffer.concat(data).equals(payload));
+    } finally {
+      closeFd(tx);
+      closeFd(rx);
+    }
+  });
 
   it('fuzzed slots never throw; every frame is sent or counted as an error', () => {
     const stats = new Float64Array(2 * SLOT_SIZE);
