@@ -1,7 +1,7 @@
 /**
  * Where the time goes: per-thread CPU (user/system, from /proc) of both ul2tp daemons and
  * context switches during one iperf3 TCP stream, offload on or off. Not part of `npm test`:
- *   node dist/test/integration/offload/profile.bench.js [on|off] [seconds=4]
+ *   node dist/test/integration/offload/profile.bench.js [on|off] [seconds=4] [underlay family 4|6=4]
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { netnsUnavailable, underlay, waitFor, type Netns } from '../lib/netns.js';
@@ -9,6 +9,7 @@ import { makeLink } from '../lib/ul2tp.js';
 
 const on = process.argv[2] !== 'off';
 const secs = Number(process.argv[3] ?? 4);
+const family = process.argv[4] === '6' ? 6 : 4;
 const HZ = 100;
 
 interface T {
@@ -45,7 +46,7 @@ async function main(): Promise<void> {
   try {
     withEnv(u.a);
     withEnv(u.b);
-    const l = makeLink(u, { n: 1 });
+    const l = makeLink(u, { n: 1, family });
     const pids = [u.a.daemonPid()!, u.b.daemonPid()!];
     const srv = u.b.spawn('iperf3', ['-s', '-1', '-B', l.b4]);
     let so = '';
