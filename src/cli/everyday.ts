@@ -44,6 +44,7 @@ session unless filtered; session_id is the local session id).
   --inner   the Ethernet frames carried by the sessions (link type 1).
   -c COUNT  stop after COUNT packets (default: until interrupted).
 Transmitted packets are captured as encapsulated, before any impairment.
+Once the daemon captures, a "listening on ..." line goes to stderr.
 Not available with the native-free backend.
 `;
 
@@ -359,6 +360,14 @@ function pcapSink(out: WriteStream | NodeJS.WriteStream, inner: boolean, tunnels
   };
 }
 
+/** What a capture listens on, for its start line: "tunnel 3000 session 1000", "every tunnel and session". */
+function captureScope(a: CaptureArgs): string {
+  const parts: string[] = [];
+  if (a.tunnelId !== 0) parts.push(`tunnel ${a.tunnelId}`);
+  if (a.sessionId !== 0) parts.push(`session ${a.sessionId}`);
+  return parts.length === 0 ? 'every tunnel and session' : parts.join(' ');
+}
+
 export async function runCapture(argv: readonly string[], io: CliIo): Promise<number> {
   let a: CaptureArgs;
   try {
@@ -427,7 +436,11 @@ export async function runCapture(argv: readonly string[], io: CliIo): Promise<nu
           finish(1, `Error: ${m.error?.message ?? 'capture refused'}\n`);
           return;
         }
-        if (!m.packet) return; // the start reply
+        if (!m.packet) {
+          // The start reply: the daemon's workers capture from now on (tcpdump says the same).
+          io.stderr(`listening on ${captureScope(a)}${a.file === null ? '' : a.inner ? ', link-type EN10MB (Ethernet)' : ', link-type RAW (Raw IPv4/IPv6)'}\n`);
+          return;
+        }
         const p: WirePacket = { ...m.packet, data: Buffer.from(m.packet.data, 'base64') };
         if (sink.packet(p)) got++;
         if (a.count > 0 && got >= a.count) finish(0);

@@ -8,9 +8,11 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { CLI, ping, netnsUnavailable, run, underlay, waitFor, type Underlay } from '../lib/netns.js';
+import { CLI, ping, netnsUnavailable, run, sleepMs, underlay, waitFor, type Underlay } from '../lib/netns.js';
 import { makeLink, sessionCounters, type Link } from '../lib/ul2tp.js';
+import type { Counters } from '../../../src/engine/stats.js';
 import { tsharkFields } from '../lib/capture.js';
 
 const skip = netnsUnavailable() || (run('which', ['tshark']).status !== 0 ? 'tshark missing' : '');
@@ -132,16 +134,32 @@ describe('everyday use: stats, metrics, capture, impairment', { skip: skip || un
     assert.match(r.stderr, /not a loopback address/);
   });
 
-  it('capture prints one summary line per packet', async () => {
-    const cap = u.a.spawn(process.execPath, [CLI, 'capture', 'session_id', String(l.sidA), '-c', '40']);
+  /**
+   * Starts `ul2tp capture ARGS` in A and waits until it says "listening on" (the daemon's
+   * workers capture from then on), so no packet of the traffic that follows is missed.
+   */
+  async function startCapture(args: string[]): Promise<{ c: ChildProcess; out: () => string; err: () => string }> {
+    const c = u.a.spawn(process.execPath, [CLI, 'capture', ...args]);
     let out = '';
-    cap.stdout!.on('data', (s: string) => (out += s));
-    await new Promise((r) => setTimeout(r, 500));
+    let err = '';
+    c.stdout!.on('data', (s: string) => (out += s));
+    c.stderr!.on('data', (s: string) => (err += s));
+    assert.ok(await waitFor(() => /^listening on /m.test(err) || c.exitCode !== null, 20_000), `capture started: ${err}`);
+    assert.match(err, /^listening on /m);
+    return { c, out: () => out, err: () => err };
+  }
+
+  it('capture prints one summary line per packet', async () => {
+    const { c: cap, out: stdout, err } = await startCapture(['session_id', String(l.sidA), '-c', '40']);
+    assert.equal(err(), `listening on session ${l.sidA}\n`);
     assert.equal(ping(u.a, l.b4, 2), 2);
-    await new Promise((r) => setTimeout(r, 300));
+    const icmpLines = (): string[] => stdout().trim().split('\n').filter((x) => x.endsWith(' ICMP'));
+    await waitFor(() => icmpLines().length >= 4, 10_000);
+    await new Promise((r) => setTimeout(r, 200)); // (anything more would be printed now)
     cap.kill('SIGINT');
     assert.ok(await waitFor(() => cap.exitCode !== null, 10_000), 'capture stopped');
     assert.equal(cap.exitCode, 0);
+    const out = stdout();
     const lines = out.trim().split('\n');
     const icmp = lines.filter((x) => x.endsWith(' ICMP'));
     assert.equal(icmp.length, 4, out);
@@ -155,23 +173,22 @@ describe('everyday use: stats, metrics, capture, impairment', { skip: skip || un
 
   /** Runs `ul2tp capture ARGS` in A around `traffic`, then stops it with SIGINT (as a user's Ctrl-C). */
   async function captureAround(args: string[], traffic: () => void): Promise<{ code: number | null; err: string }> {
-    const c = u.a.spawn(process.execPath, [CLI, 'capture', ...args]);
-    let err = '';
-    c.stderr!.on('data', (s: string) => (err += s));
-    await new Promise((r) => setTimeout(r, 500));
+    const { c, err } = await startCapture(args);
     traffic();
-    await new Promise((r) => setTimeout(r, 300));
+    await new Promise((r) => setTimeout(r, 500));
     c.kill('SIGINT');
     assert.ok(await waitFor(() => c.exitCode !== null, 10_000), 'capture stopped on SIGINT');
-    return { code: c.exitCode, err };
+    return { code: c.exitCode, err: err() };
   }
 
   it('capture -w writes a pcap that tshark decodes as L2TPv3; --inner decodes ICMP', async () => {
     const outer = join(tmpdir(), `ul2tp-cap-${process.pid}.pcap`);
     const inner = join(tmpdir(), `ul2tp-cap-inner-${process.pid}.pcap`);
     files.push(outer, inner);
-    const c2 = u.a.spawn(process.execPath, [CLI, 'capture', '-w', inner, '--inner', '-c', '200']);
+    const { c: c2, err: err2 } = await startCapture(['-w', inner, '--inner', '-c', '200']);
+    assert.equal(err2(), 'listening on every tunnel and session, link-type EN10MB (Ethernet)\n');
     const r = await captureAround(['tunnel_id', String(l.tidA), '-w', outer], () => assert.equal(ping(u.a, l.b4, 3), 3));
+    assert.match(r.err, new RegExp(`^listening on tunnel ${l.tidA}, link-type RAW \\(Raw IPv4/IPv6\\)$`, 'm'));
     c2.kill('SIGINT');
     assert.ok(await waitFor(() => c2.exitCode !== null, 10_000), 'inner capture stopped');
     assert.equal(r.code, 0);
@@ -226,7 +243,9 @@ describe('everyday use: stats, metrics, capture, impairment', { skip: skip || un
         assert.equal(r['icmp.type'], fromA ? '8' : '0');
       }
       assert.equal(rows.filter((r) => r['ipv6.src'] === u.b6).length, 2, 'received packets (tunnel from the session id)');
-      // Impairment releases packets to the raw socket's destination too.
+      // Impairment releases packets to the raw socket's destination too. A sends nothing
+      // of its own from here on, so that A's tx counter only moves with the pings.
+      quietLink(l6);
       u.a.ok('impair', 'tunnel_id', String(l6.tidA), 'session_id', String(l6.sidA), 'delay', '30', 'duplicate', '100');
       const before = sessionCounters(u.b, l6.tidB, l6.sidB);
       const aBefore = sessionCounters(u.a, l6.tidA, l6.sidA);
@@ -234,16 +253,15 @@ describe('everyday use: stats, metrics, capture, impairment', { skip: skip || un
       // (ping may exit before the last duplicate reply arrives)
       assert.match(p.stdout, /3 received, \+[23] duplicates/, 'without sequencing both copies reach the peer');
       assert.match(p.stdout, /= [\d.]+\/(3\d|4\d)\.\d+\//, `RTT about 30 ms: ${p.stdout}`);
-      // Packets the interface sends by itself (IPv6 ND/MLD) may be in the 30 ms delay
-      // queue when A's counters are read: read both sides until they describe the same
-      // moment (B's count follows A's by the delay), at most 3 s.
+      // A duplicate still in the 30 ms delay queue when the counters are read arrives
+      // later: read both sides until they describe the same moment, at most 5 s.
       let aAfter = sessionCounters(u.a, l6.tidA, l6.sidA);
       let after = sessionCounters(u.b, l6.tidB, l6.sidB);
       await waitFor(() => {
         aAfter = sessionCounters(u.a, l6.tidA, l6.sidA);
         after = sessionCounters(u.b, l6.tidB, l6.sidB);
         return after.rx_packets - before.rx_packets === 2 * (aAfter.tx_packets - aBefore.tx_packets);
-      }, 3000, 150);
+      }, 5000, 150);
       const sent = aAfter.tx_packets - aBefore.tx_packets;
       assert.ok(sent >= 3);
       assert.equal(after.rx_packets - before.rx_packets, 2 * sent, 'every packet sent arrived twice (ARP included)');
@@ -253,13 +271,40 @@ describe('everyday use: stats, metrics, capture, impairment', { skip: skip || un
     }
   });
 
+  /**
+   * Makes A's side of link `k` send nothing but what a test sends: no IPv6 of its own
+   * (ND/MLD), and permanent neighbour entries on both sides (no ARP request from A, no ARP
+   * reply to B). The seeded impairments then see the same packet stream on every run.
+   */
+  const quiet = new Set<Link>();
+  function quietLink(k: Link): void {
+    if (quiet.has(k)) return;
+    const macOf = (ns: typeof u.a, ifname: string): string =>
+      (JSON.parse(ns.exec('ip', ['-j', 'link', 'show', ifname]).stdout) as Array<{ address: string }>)[0].address;
+    assert.equal(u.a.exec('sysctl', ['-qw', `net.ipv6.conf.${k.ifA}.disable_ipv6=1`]).status, 0);
+    assert.equal(u.a.exec('ip', ['neigh', 'replace', k.b4, 'lladdr', macOf(u.b, k.ifB), 'dev', k.ifA, 'nud', 'permanent']).status, 0);
+    assert.equal(u.b.exec('ip', ['neigh', 'replace', k.a4, 'lladdr', macOf(u.a, k.ifA), 'dev', k.ifB, 'nud', 'permanent']).status, 0);
+    quiet.add(k);
+  }
+
   /** Sends `n` pings from A quickly; returns B's counter deltas for the session (plus A's tx as a_tx_packets). */
   function burst(n: number, ms = '0.01'): Record<string, number> {
+    quietLink(l);
     const b0 = sessionCounters(u.b, l.tidB, l.sidB);
     const a0 = sessionCounters(u.a, l.tidA, l.sidA);
     u.a.exec('ping', ['-c', String(n), '-i', ms, '-W', '1', '-q', l.b4], 60_000);
-    const b1 = sessionCounters(u.b, l.tidB, l.sidB);
+    // Read A, then B until two reads 300 ms apart agree (a reordered packet is held for at
+    // most REORDER_HOLD_MS = 200 ms): everything A sent has then arrived or is lost.
     const a1 = sessionCounters(u.a, l.tidA, l.sidA);
+    const seen = (c: Counters): number => c.rx_packets + c.rx_errors;
+    let b1 = sessionCounters(u.b, l.tidB, l.sidB);
+    for (let tries = 0; tries < 20; tries++) {
+      sleepMs(300);
+      const again = sessionCounters(u.b, l.tidB, l.sidB);
+      if (seen(again) === seen(b1)) break;
+      b1 = again;
+    }
+    assert.equal(sessionCounters(u.a, l.tidA, l.sidA).tx_packets, a1.tx_packets, 'A sent only the pings');
     const d: Record<string, number> = {};
     for (const k of Object.keys(b1)) d[k] = (b1 as Record<string, number>)[k] - (b0 as Record<string, number>)[k];
     d.a_tx_packets = a1.tx_packets - a0.tx_packets;

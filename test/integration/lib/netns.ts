@@ -212,3 +212,8 @@ export async function waitFor(fn: () => boolean, timeoutMs = 5000, stepMs = 50):
     await new Promise((r) => setTimeout(r, stepMs));
   }
 }
+
+/** Blocks this thread for `ms` milliseconds (for synchronous test helpers; tests otherwise await). */
+export function sleepMs(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
