@@ -86,6 +86,10 @@ interface Ul2tpOpts {
   backend: 'koffi' | 'native-free';
   cookies?: [string, string];
   seq?: 'both';
+  /** Extra `add tunnel` arguments (e.g. `udp_csum on`). */
+  tunnelArgs?: string[];
+  /** Extra daemon environment (e.g. `UL2TP_OFFLOAD=0`). */
+  env?: Record<string, string>;
 }
 
 function ul2tpPath(id: string, label: string, o: Ul2tpOpts): PathDef {
@@ -100,7 +104,7 @@ function ul2tpPath(id: string, label: string, o: Ul2tpOpts): PathDef {
       const mtu = UNDERLAY_MTU - overhead;
       const [oa, ob] = overlay(index);
       const runDir = tempDir('ul2tp-bench-');
-      const env = { ...process.env, UL2TP_RUNDIR: runDir, UL2TP_BACKEND: o.backend };
+      const env = { ...process.env, ...o.env, UL2TP_RUNDIR: runDir, UL2TP_BACKEND: o.backend };
       const cli = (ns: Netns, ...args: string[]) => ns.must(process.execPath, [CLI, ...args], { env, timeoutMs: 30_000 });
       const sides = [
         { ns: rig.a, tid: 11, ptid: 21, sid: 111, psid: 211, local: rig.a4, remote: rig.b4, sp: 5101, dp: 5201, ck: o.cookies?.[0], pck: o.cookies?.[1], ifn: 'bl2a', addr: oa },
@@ -114,7 +118,7 @@ function ul2tpPath(id: string, label: string, o: Ul2tpOpts): PathDef {
       try {
         for (const s of sides) {
           const udp = o.encap === 'udp' ? ['udp_sport', String(s.sp), 'udp_dport', String(s.dp)] : [];
-          cli(s.ns, 'add', 'tunnel', 'tunnel_id', String(s.tid), 'peer_tunnel_id', String(s.ptid), 'encap', o.encap, 'local', s.local, 'remote', s.remote, ...udp);
+          cli(s.ns, 'add', 'tunnel', 'tunnel_id', String(s.tid), 'peer_tunnel_id', String(s.ptid), 'encap', o.encap, 'local', s.local, 'remote', s.remote, ...udp, ...(o.tunnelArgs ?? []));
           const status = JSON.parse(s.ns.must(process.execPath, [CTL, 'status'], { env, timeoutMs: 10_000 })) as { pid: number; backend: string };
           pids.push(status.pid);
           if (!status.backend.includes(o.backend === 'koffi' ? 'koffi' : 'native')) {
@@ -302,6 +306,14 @@ const openvpn: PathDef = {
 
 export const PATHS: PathDef[] = [
   ul2tpPath('ul2tp-udp', 'ul2tp encap udp', { encap: 'udp', backend: 'koffi' }),
+  // udp_csum on lets the offload mode send UDP GSO batches (no checksum, as the IPv4
+  // default, means one sendmmsg slot per packet); the no-offload path is the per-frame baseline.
+  ul2tpPath('ul2tp-udp-csum', 'ul2tp udp, udp_csum on (UDP GSO)', { encap: 'udp', backend: 'koffi', tunnelArgs: ['udp_csum', 'on'] }),
+  ul2tpPath('ul2tp-udp-nooff', 'ul2tp udp, offloads off', {
+    encap: 'udp',
+    backend: 'koffi',
+    env: { UL2TP_OFFLOAD: '0', UL2TP_UDP_GRO: '0' },
+  }),
   ul2tpPath('ul2tp-ip', 'ul2tp encap ip', { encap: 'ip', backend: 'koffi' }),
   ul2tpPath('ul2tp-seq-cookie', 'ul2tp udp, seq both + 8-byte cookies', {
     encap: 'udp',
