@@ -308,8 +308,12 @@ export class Controller {
 const NS_RESTART_JUMP = 1 << 22;
 
 function resumeSequence(cfg: SessionConfig): SessionConfig {
-  if (cfg.initialNs === undefined || cfg.nsAhead === true) return cfg;
-  return { ...cfg, initialNs: (cfg.initialNs + NS_RESTART_JUMP) & 0xffffff, nsAhead: true };
+  if (cfg.nsAhead === true) return cfg;
+  // No saved ns means none was sent before the last save, not that none was sent
+  // before the crash (a session killed within a second of its first packets):
+  // jump from 0 as well, or every packet would land behind the peer's window.
+  // A session that never sends sequence numbers is not affected by its ns.
+  return { ...cfg, initialNs: ((cfg.initialNs ?? 0) + NS_RESTART_JUMP) & 0xffffff, nsAhead: true };
 }
 
 /** Validate the shape of a state file; throws a plain Error saying what is wrong. */

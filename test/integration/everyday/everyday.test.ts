@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { CLI, ping, netnsUnavailable, run, sleepMs, underlay, waitFor, type Underlay } from '../lib/netns.js';
-import { makeLink, sessionCounters, type Link } from '../lib/ul2tp.js';
+import { makeLink, quietLink, sessionCounters, type Link } from '../lib/ul2tp.js';
 import type { Counters } from '../../../src/engine/stats.js';
 import { tsharkFields } from '../lib/capture.js';
 
@@ -245,7 +245,7 @@ describe('everyday use: stats, metrics, capture, impairment', { skip: skip || un
       assert.equal(rows.filter((r) => r['ipv6.src'] === u.b6).length, 2, 'received packets (tunnel from the session id)');
       // Impairment releases packets to the raw socket's destination too. A sends nothing
       // of its own from here on, so that A's tx counter only moves with the pings.
-      quietLink(l6);
+      keepQuiet(l6);
       u.a.ok('impair', 'tunnel_id', String(l6.tidA), 'session_id', String(l6.sidA), 'delay', '30', 'duplicate', '100');
       const before = sessionCounters(u.b, l6.tidB, l6.sidB);
       const aBefore = sessionCounters(u.a, l6.tidA, l6.sidA);
@@ -271,25 +271,17 @@ describe('everyday use: stats, metrics, capture, impairment', { skip: skip || un
     }
   });
 
-  /**
-   * Makes A's side of link `k` send nothing but what a test sends: no IPv6 of its own
-   * (ND/MLD), and permanent neighbour entries on both sides (no ARP request from A, no ARP
-   * reply to B). The seeded impairments then see the same packet stream on every run.
-   */
+  /** Seeded impairments then see the same packet stream on every run (see quietLink). */
   const quiet = new Set<Link>();
-  function quietLink(k: Link): void {
+  function keepQuiet(k: Link): void {
     if (quiet.has(k)) return;
-    const macOf = (ns: typeof u.a, ifname: string): string =>
-      (JSON.parse(ns.exec('ip', ['-j', 'link', 'show', ifname]).stdout) as Array<{ address: string }>)[0].address;
-    assert.equal(u.a.exec('sysctl', ['-qw', `net.ipv6.conf.${k.ifA}.disable_ipv6=1`]).status, 0);
-    assert.equal(u.a.exec('ip', ['neigh', 'replace', k.b4, 'lladdr', macOf(u.b, k.ifB), 'dev', k.ifA, 'nud', 'permanent']).status, 0);
-    assert.equal(u.b.exec('ip', ['neigh', 'replace', k.a4, 'lladdr', macOf(u.a, k.ifA), 'dev', k.ifB, 'nud', 'permanent']).status, 0);
+    quietLink(u, k);
     quiet.add(k);
   }
 
   /** Sends `n` pings from A quickly; returns B's counter deltas for the session (plus A's tx as a_tx_packets). */
   function burst(n: number, ms = '0.01'): Record<string, number> {
-    quietLink(l);
+    keepQuiet(l);
     const b0 = sessionCounters(u.b, l.tidB, l.sidB);
     const a0 = sessionCounters(u.a, l.tidA, l.sidA);
     u.a.exec('ping', ['-c', String(n), '-i', ms, '-W', '1', '-q', l.b4], 60_000);

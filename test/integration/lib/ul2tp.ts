@@ -5,6 +5,11 @@ import { ROOT, type Netns } from './netns.js';
 
 const STATUS = join(ROOT, 'dist', 'test', 'integration', 'lib', 'status.js');
 
+/** MAC address of `ifname` in `ns`. */
+export function macOf(ns: Netns, ifname: string): string {
+  return (JSON.parse(ns.exec('ip', ['-j', 'link', 'show', ifname]).stdout) as Array<{ address: string }>)[0].address;
+}
+
 /** Result of one control op (default `status`) from the daemon in `ns`. */
 export function control<T = unknown>(ns: Netns, op = 'status'): T {
   const r = ns.exec(process.execPath, [STATUS, op], 15_000);
@@ -114,4 +119,20 @@ export function makeLink(
     throw e;
   }
   return l;
+}
+
+/**
+ * Makes A's side of link `k` send nothing but what a test sends: no IPv6 of its own
+ * (ND/MLD), and permanent neighbour entries on both sides (no ARP request from A, no ARP
+ * reply to B). Permanent entries also survive the neighbour flush the kernel does when a
+ * TAP loses its carrier (its daemon died), so no ARP is needed after a restart either.
+ */
+export function quietLink(u: { a: Netns; b: Netns }, k: Link): void {
+  const must = (ns: Netns, cmd: string, args: string[]) => {
+    const r = ns.exec(cmd, args);
+    if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} in ${ns.name}: ${r.stderr}`);
+  };
+  must(u.a, 'sysctl', ['-qw', `net.ipv6.conf.${k.ifA}.disable_ipv6=1`]);
+  must(u.a, 'ip', ['neigh', 'replace', k.b4, 'lladdr', macOf(u.b, k.ifB), 'dev', k.ifA, 'nud', 'permanent']);
+  must(u.b, 'ip', ['neigh', 'replace', k.a4, 'lladdr', macOf(u.a, k.ifA), 'dev', k.ifB, 'nud', 'permanent']);
 }
