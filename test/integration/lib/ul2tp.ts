@@ -7,7 +7,7 @@ const STATUS = join(ROOT, 'dist', 'test', 'integration', 'lib', 'status.js');
 
 /** MAC address of `ifname` in `ns`. */
 export function macOf(ns: Netns, ifname: string): string {
-  return (JSON.parse(ns.exec('ip', ['-j', 'link', 'show', ifname]).stdout) as Array<{ address: string }>)[0].address;
+  return (JSON.parse(ns.ip('-j', 'link', 'show', ifname)) as Array<{ address: string }>)[0].address;
 }
 
 /** Result of one control op (default `status`) from the daemon in `ns`. */
@@ -128,11 +128,8 @@ export function makeLink(
  * TAP loses its carrier (its daemon died), so no ARP is needed after a restart either.
  */
 export function quietLink(u: { a: Netns; b: Netns }, k: Link): void {
-  const must = (ns: Netns, cmd: string, args: string[]) => {
-    const r = ns.exec(cmd, args);
-    if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} in ${ns.name}: ${r.stderr}`);
-  };
-  must(u.a, 'sysctl', ['-qw', `net.ipv6.conf.${k.ifA}.disable_ipv6=1`]);
-  must(u.a, 'ip', ['neigh', 'replace', k.b4, 'lladdr', macOf(u.b, k.ifB), 'dev', k.ifA, 'nud', 'permanent']);
-  must(u.b, 'ip', ['neigh', 'replace', k.a4, 'lladdr', macOf(u.a, k.ifA), 'dev', k.ifB, 'nud', 'permanent']);
+  const r = u.a.exec('sysctl', ['-qw', `net.ipv6.conf.${k.ifA}.disable_ipv6=1`]);
+  if (r.status !== 0) throw new Error(`sysctl disable_ipv6 on ${k.ifA} in ${u.a.name}: ${r.stderr}`);
+  u.a.ip('neigh', 'replace', k.b4, 'lladdr', macOf(u.b, k.ifB), 'dev', k.ifA, 'nud', 'permanent');
+  u.b.ip('neigh', 'replace', k.a4, 'lladdr', macOf(u.a, k.ifA), 'dev', k.ifB, 'nud', 'permanent');
 }
