@@ -1,7 +1,9 @@
 /**
  * Results of the end-to-end benchmark: per (path, metric) medians with
  * min–max, Markdown tables (values, ratios to QEMU l2tpv3 udp and to the veth
- * ceiling, CPU/RSS/fragmentation), and a hand-written SVG chart.
+ * ceiling, cost and latency ratios to QEMU and kernel VXLAN, fixed-rate
+ * details, the --workers sweep, CPU/RSS/fragmentation), and a hand-written SVG
+ * chart. Every ratio is a ratio of medians over the same interleaved rounds.
  */
 import type { MetricDef } from './tests.js';
 
@@ -27,7 +29,22 @@ export interface PathInfo {
   overhead: number;
   mtu: number;
   skipped?: string;
+  /** --workers sweep: the path this one is a variant of, and its worker count. */
+  base?: string;
+  workers?: number;
 }
+
+/** Reference paths of the ratio columns (ids; all measured in the same run). */
+export interface Refs {
+  qemu: string;
+  ceiling: string;
+  vxlan: string;
+}
+
+export const REF_VXLAN = 'vxlan';
+
+/** Metrics computed from the tunnel processes' CPU time: none on kernel paths. */
+const TUNNEL_CPU = new Set(['udp64-rate-cpu', 'tcp-rate-cpu']);
 
 export interface Stat {
   median: number;
@@ -58,6 +75,7 @@ function fmt(x: number, unit: string): string {
   if (!Number.isFinite(x)) return '–';
   if (unit === 'ms') return x < 1 ? x.toFixed(3) : x.toFixed(2);
   if (unit === 'kpps') return x >= 100 ? x.toFixed(0) : x.toFixed(1);
+  if (unit === '%/Gbit/s' || unit === '%') return x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2);
   return x >= 10 ? x.toFixed(1) : x.toFixed(2);
 }
 
@@ -67,28 +85,107 @@ function cell(s: Stat, unit: string): string {
   return `${fmt(s.median, unit)} (${fmt(s.min, unit)}–${fmt(s.max, unit)})`;
 }
 
-function ratio(a: Stat, ref: Stat | undefined): string {
-  if (!ref || !(ref.median > 0) || !Number.isFinite(a.median)) return '–';
+function ratio(a: Stat | undefined, ref: Stat | undefined): string {
+  if (!a || !ref || !(ref.median > 0) || !Number.isFinite(a.median)) return '–';
   return `${(a.median / ref.median).toFixed(2)}×`;
+}
+
+/** a − ref of the medians, ms with a sign ('–' when either is missing). */
+function diffMs(a: Stat | undefined, ref: Stat | undefined): string {
+  if (!a || !ref || !Number.isFinite(a.median) || !Number.isFinite(ref.median)) return '–';
+  const d = a.median - ref.median;
+  return `${d >= 0 ? '+' : '−'}${Math.abs(d).toFixed(3)}`;
+}
+
+/** Median (min–max) of one extra field over a path's samples of one test. */
+function extraCell(samples: Sample[], path: string, test: string, key: string, unit: string): string {
+  return cell(stat(samples.filter((s) => s.path === path && s.test === test).map((s) => s.extra?.[key] ?? NaN)), unit);
 }
 
 export function markdown(
   samples: Sample[],
   paths: PathInfo[],
   metrics: MetricDef[],
-  refQemu: string,
-  refCeil: string,
+  refs: Refs,
   fullRateTests: string[],
 ): string {
   const st = summarize(samples, paths, metrics);
   const run = paths.filter((p) => !p.skipped);
+  const refQemu = refs.qemu;
+  const refCeil = refs.ceiling;
+  // A path with samples but no tunnel process (kernel VXLAN, veth): its CPU-based cells say so.
+  const kernel = (id: string) => samples.some((s) => s.path === id) && samples.every((s) => s.path !== id || Object.keys(s.cpu).length === 0);
+  const valueCell = (p: PathInfo, m: MetricDef) =>
+    TUNNEL_CPU.has(m.key) && st[p.id][m.key].n === 0 && kernel(p.id) ? 'kernel' : cell(st[p.id][m.key], m.unit);
   const lines: string[] = [];
   lines.push(`| path | MTU | ${metrics.map((m) => `${m.label} (${m.unit})`).join(' | ')} |`);
   lines.push(`|---|---:|${metrics.map(() => '---:').join('|')}|`);
-  for (const p of run) lines.push(`| ${p.label} | ${p.mtu} | ${metrics.map((m) => cell(st[p.id][m.key], m.unit)).join(' | ')} |`);
+  for (const p of run) lines.push(`| ${p.label} | ${p.mtu} | ${metrics.map((m) => valueCell(p, m)).join(' | ')} |`);
   lines.push('');
   lines.push('Cells: median (min–max) over rounds.');
   lines.push('');
+
+  // Cost and latency against the references of the same run (issue 17's goals).
+  const has = (k: string) => metrics.some((m) => m.key === k);
+  const goalCols: Array<{ head: string; f: (id: string) => string }> = [
+    ...(has('tcp1') ? [{ head: 'TCP 1 stream ÷ VXLAN', f: (id: string) => ratio(st[id].tcp1, st[refs.vxlan]?.tcp1) }] : []),
+    ...(has('tcp4') ? [{ head: 'TCP 4 streams ÷ VXLAN', f: (id: string) => ratio(st[id].tcp4, st[refs.vxlan]?.tcp4) }] : []),
+    ...(has('udp64') ? [{ head: 'UDP 64 B max rate ÷ QEMU', f: (id: string) => ratio(st[id].udp64, st[refQemu]?.udp64) }] : []),
+    ...(has('udp64-rate-cpu') ? [{ head: 'CPU/packet ÷ QEMU', f: (id: string) => ratio(st[id]['udp64-rate-cpu'], st[refQemu]?.['udp64-rate-cpu']) }] : []),
+    ...(has('tcp-rate-cpu') ? [{ head: 'CPU per Gbit/s ÷ QEMU', f: (id: string) => ratio(st[id]['tcp-rate-cpu'], st[refQemu]?.['tcp-rate-cpu']) }] : []),
+    ...(has('ping-load-p99') ? [{ head: 'ping p99 under load ÷ QEMU', f: (id: string) => ratio(st[id]['ping-load-p99'], st[refQemu]?.['ping-load-p99']) }] : []),
+    ...(has('ping-idle-med') ? [{ head: 'idle ping median − QEMU (ms)', f: (id: string) => diffMs(st[id]['ping-idle-med'], st[refQemu]?.['ping-idle-med']) }] : []),
+  ];
+  if (goalCols.length) {
+    lines.push(`| path | ${goalCols.map((c) => c.head).join(' | ')} |`);
+    lines.push(`|---|${goalCols.map(() => '---:').join('|')}|`);
+    for (const p of run) lines.push(`| ${p.label} | ${goalCols.map((c) => c.f(p.id)).join(' | ')} |`);
+    lines.push('');
+    lines.push('Ratios of medians over the same interleaved rounds: ÷ VXLAN higher is better, ÷ QEMU of a cost or a p99 lower is better.');
+    lines.push('');
+  }
+
+  const ran = (t: string) => samples.some((s) => s.test === t);
+  if (ran('udp64-rate') || ran('tcp-rate')) {
+    const cols = [
+      ...(ran('udp64-rate') ? ['64 B UDP offered (kpps)', 'received (kpps)', 'loss %'] : []),
+      ...(ran('tcp-rate') ? ['TCP paced at (Gbit/s)', 'received (Gbit/s)'] : []),
+    ];
+    lines.push(`| path | ${cols.join(' | ')} |`);
+    lines.push(`|---|${cols.map(() => '---:').join('|')}|`);
+    for (const p of run) {
+      const c = [
+        ...(ran('udp64-rate')
+          ? [extraCell(samples, p.id, 'udp64-rate', 'offeredKpps', 'kpps'), extraCell(samples, p.id, 'udp64-rate', 'rxKpps', 'kpps'), extraCell(samples, p.id, 'udp64-rate', 'lossPct', '%')]
+          : []),
+        ...(ran('tcp-rate') ? [extraCell(samples, p.id, 'tcp-rate', 'offeredGbps', 'Gbit/s'), extraCell(samples, p.id, 'tcp-rate', 'rxGbps', 'Gbit/s')] : []),
+      ];
+      lines.push(`| ${p.label} | ${c.join(' | ')} |`);
+    }
+    lines.push('');
+    lines.push(
+      'Fixed-rate tests: CPU per packet = tunnel CPU seconds (utime+stime of both ends\' tunnel processes, all threads, over the iperf3 client\'s run) ÷ packets received; ' +
+        'CPU per Gbit/s = the same CPU time × 100 ÷ gigabits received (% of one core per Gbit/s). A path that receives much less than it is offered is overloaded at that rate: its figure is the cost at saturation.',
+    );
+    lines.push('');
+  }
+
+  // --workers sweep: every variant against the smallest worker count of its base path.
+  const variants = run.filter((p) => p.workers !== undefined);
+  if (variants.length) {
+    const keys = ['tcp1', 'tcp4', 'tcp-2tun', 'udp64', 'udp64-rate-cpu', 'tcp-rate-cpu'].filter(has);
+    const ms = keys.map((k) => metrics.find((m) => m.key === k)!);
+    lines.push(`| path | workers | ${ms.map((m) => `${m.label} (${m.unit})`).join(' | ')} | 2 tunnels ÷ 1 tunnel | 2 tunnels ÷ fewest workers' |`);
+    lines.push(`|---|---:|${ms.map(() => '---:').join('|')}|---:|---:|`);
+    for (const p of variants) {
+      const first = variants.filter((v) => v.base === p.base).reduce((a, b) => ((b.workers ?? 0) < (a.workers ?? 0) ? b : a));
+      lines.push(
+        `| ${p.label} | ${p.workers} | ${ms.map((m) => cell(st[p.id][m.key], m.unit)).join(' | ')} | ` +
+          `${has('tcp-2tun') && has('tcp1') ? ratio(st[p.id]['tcp-2tun'], st[p.id].tcp1) : '–'} | ${has('tcp-2tun') ? ratio(st[p.id]['tcp-2tun'], st[first.id]['tcp-2tun']) : '–'} |`,
+      );
+    }
+    lines.push('');
+  }
 
   const thr = metrics.filter((m) => m.higherBetter);
   lines.push(`| path | ${thr.map((m) => `${m.label} ÷ QEMU udp | ÷ veth`).join(' | ')} |`);
@@ -116,7 +213,7 @@ export function markdown(
     lines.push(`| ${p.label} | ${cpu.join(' | ')} | ${rssCell} | ${fc} | ${rr} |`);
   }
   lines.push('');
-  const udp = tests.filter((t) => t.startsWith('udp'));
+  const udp = tests.filter((t) => samples.some((s) => s.test === t && s.extra?.sentKpps !== undefined));
   if (udp.length) {
     lines.push(`| path | ${udp.map((t) => `${t} sent (kpps) | ${t} loss %`).join(' | ')} |`);
     lines.push(`|---|${udp.map(() => '---:|---:').join('|')}|`);
