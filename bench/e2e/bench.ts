@@ -18,7 +18,7 @@ import {
 import { PATHS, REF_CEILING, REF_QEMU, UNDERLAY_MTU, type PathRun, type Rig } from './paths.js';
 import { daemonHasWorkers, expandPaths, parseWorkers, workersEntry, type BenchPath } from './sweep.js';
 import { DEFAULT_RATES, METRICS, TESTS, type Rates, type TestDef } from './tests.js';
-import { REF_VXLAN, markdown, svg, type PathInfo, type Sample } from './report.js';
+import { REF_VXLAN, markdown, ratios, summarize, svg, type PathInfo, type Sample } from './report.js';
 
 interface Options {
   rounds: number;
@@ -334,7 +334,9 @@ async function main(): Promise<void> {
     `${o.workers.length ? `; --workers ${o.workers.join(',')}${workers.length ? '' : ' (skipped: no --workers option)'}` : ''}.\n\n`;
   mkdirSync(o.out, { recursive: true });
   writeFileSync(join(o.out, 'results.md'), header + md + (errors.length ? `\nErrors:\n${errors.map((e) => `- round ${e.round + 1} ${e.path}${e.test ? ' / ' + e.test : ''}: ${e.error}`).join('\n')}\n` : ''));
-  writeFileSync(join(o.out, 'results.json'), JSON.stringify({ meta: info, paths: pathInfo, metrics, samples, errors }, null, 1) + '\n');
+  const refs = { qemu: REF_QEMU, ceiling: REF_CEILING, vxlan: REF_VXLAN };
+  const summary = { medians: summarize(samples, pathInfo, metrics), ratios: ratios(samples, pathInfo, metrics, refs) };
+  writeFileSync(join(o.out, 'results.json'), JSON.stringify({ meta: info, paths: pathInfo, metrics, summary, samples, errors }, null, 1) + '\n');
   writeFileSync(join(o.out, 'chart.svg'), svg(samples, pathInfo, metrics, `ul2tp e2e — medians with min–max over ${o.rounds} rounds (${String(info.date).slice(0, 10)}, ${m.cores} cores)`));
   process.stdout.write(header + md);
   if (errors.length) process.stdout.write(`\n${errors.length} error(s), see ${join(o.out, 'results.md')}\n`);

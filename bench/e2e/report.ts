@@ -86,15 +86,70 @@ function cell(s: Stat, unit: string): string {
 }
 
 function ratio(a: Stat | undefined, ref: Stat | undefined): string {
-  if (!a || !ref || !(ref.median > 0) || !Number.isFinite(a.median)) return '–';
-  return `${(a.median / ref.median).toFixed(2)}×`;
+  return fmtRatio(ratioOf(a, ref), 'ratio');
 }
 
-/** a − ref of the medians, ms with a sign ('–' when either is missing). */
-function diffMs(a: Stat | undefined, ref: Stat | undefined): string {
-  if (!a || !ref || !Number.isFinite(a.median) || !Number.isFinite(ref.median)) return '–';
-  const d = a.median - ref.median;
-  return `${d >= 0 ? '+' : '−'}${Math.abs(d).toFixed(3)}`;
+/** Median ÷ reference median (NaN when either is missing or the reference is 0). */
+function ratioOf(a: Stat | undefined, ref: Stat | undefined): number {
+  if (!a || !ref || !(ref.median > 0) || !Number.isFinite(a.median)) return NaN;
+  return a.median / ref.median;
+}
+
+/** Median − reference median (NaN when either is missing). */
+function diffOf(a: Stat | undefined, ref: Stat | undefined): number {
+  if (!a || !ref || !Number.isFinite(a.median) || !Number.isFinite(ref.median)) return NaN;
+  return a.median - ref.median;
+}
+
+function fmtRatio(x: number, kind: 'ratio' | 'diff'): string {
+  if (!Number.isFinite(x)) return '–';
+  if (kind === 'ratio') return `${x.toFixed(2)}×`;
+  return `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(3)}`;
+}
+
+interface GoalRatio {
+  /** Key in the JSON's ratios. */
+  key: string;
+  head: string;
+  metric: string;
+  ref: keyof Refs;
+  kind: 'ratio' | 'diff';
+}
+
+/** The cost, throughput and latency comparisons with the references (Markdown column + JSON key each). */
+export const GOAL_RATIOS: GoalRatio[] = [
+  { key: 'tcp1VsVxlan', head: 'TCP 1 stream ÷ VXLAN', metric: 'tcp1', ref: 'vxlan', kind: 'ratio' },
+  { key: 'tcp4VsVxlan', head: 'TCP 4 streams ÷ VXLAN', metric: 'tcp4', ref: 'vxlan', kind: 'ratio' },
+  { key: 'udp64VsQemu', head: 'UDP 64 B max rate ÷ QEMU', metric: 'udp64', ref: 'qemu', kind: 'ratio' },
+  { key: 'cpuPerPacketVsQemu', head: 'CPU/packet ÷ QEMU', metric: 'udp64-rate-cpu', ref: 'qemu', kind: 'ratio' },
+  { key: 'cpuPerGbpsVsQemu', head: 'CPU per Gbit/s ÷ QEMU', metric: 'tcp-rate-cpu', ref: 'qemu', kind: 'ratio' },
+  { key: 'pingLoadP99VsQemu', head: 'ping p99 under load ÷ QEMU', metric: 'ping-load-p99', ref: 'qemu', kind: 'ratio' },
+  { key: 'pingIdleMedianMinusQemuMs', head: 'idle ping median − QEMU (ms)', metric: 'ping-idle-med', ref: 'qemu', kind: 'diff' },
+];
+
+/**
+ * Per path: every GOAL_RATIOS entry, plus for --workers variants the
+ * two-tunnel aggregate ÷ the same variant's one stream (twoTunnelsVsOne) and
+ * ÷ the variant with the fewest workers of the same base path
+ * (twoTunnelsVsFewestWorkers). NaN where a figure is missing (null in JSON).
+ */
+export function ratios(samples: Sample[], paths: PathInfo[], metrics: MetricDef[], refs: Refs): Record<string, Record<string, number>> {
+  const st = summarize(samples, paths, metrics);
+  const out: Record<string, Record<string, number>> = {};
+  for (const p of paths) {
+    const r: Record<string, number> = {};
+    for (const g of GOAL_RATIOS) {
+      const ref = st[refs[g.ref]]?.[g.metric];
+      r[g.key] = g.kind === 'ratio' ? ratioOf(st[p.id][g.metric], ref) : diffOf(st[p.id][g.metric], ref);
+    }
+    if (p.workers !== undefined) {
+      const first = paths.filter((v) => v.base === p.base && v.workers !== undefined).reduce((a, b) => (b.workers! < a.workers! ? b : a));
+      r.twoTunnelsVsOne = ratioOf(st[p.id]['tcp-2tun'], st[p.id].tcp1);
+      r.twoTunnelsVsFewestWorkers = ratioOf(st[p.id]['tcp-2tun'], st[first.id]['tcp-2tun']);
+    }
+    out[p.id] = r;
+  }
+  return out;
 }
 
 /** Median (min–max) of one extra field over a path's samples of one test. */
@@ -125,21 +180,13 @@ export function markdown(
   lines.push('Cells: median (min–max) over rounds.');
   lines.push('');
 
-  // Cost and latency against the references of the same run (issue 17's goals).
-  const has = (k: string) => metrics.some((m) => m.key === k);
-  const goalCols: Array<{ head: string; f: (id: string) => string }> = [
-    ...(has('tcp1') ? [{ head: 'TCP 1 stream ÷ VXLAN', f: (id: string) => ratio(st[id].tcp1, st[refs.vxlan]?.tcp1) }] : []),
-    ...(has('tcp4') ? [{ head: 'TCP 4 streams ÷ VXLAN', f: (id: string) => ratio(st[id].tcp4, st[refs.vxlan]?.tcp4) }] : []),
-    ...(has('udp64') ? [{ head: 'UDP 64 B max rate ÷ QEMU', f: (id: string) => ratio(st[id].udp64, st[refQemu]?.udp64) }] : []),
-    ...(has('udp64-rate-cpu') ? [{ head: 'CPU/packet ÷ QEMU', f: (id: string) => ratio(st[id]['udp64-rate-cpu'], st[refQemu]?.['udp64-rate-cpu']) }] : []),
-    ...(has('tcp-rate-cpu') ? [{ head: 'CPU per Gbit/s ÷ QEMU', f: (id: string) => ratio(st[id]['tcp-rate-cpu'], st[refQemu]?.['tcp-rate-cpu']) }] : []),
-    ...(has('ping-load-p99') ? [{ head: 'ping p99 under load ÷ QEMU', f: (id: string) => ratio(st[id]['ping-load-p99'], st[refQemu]?.['ping-load-p99']) }] : []),
-    ...(has('ping-idle-med') ? [{ head: 'idle ping median − QEMU (ms)', f: (id: string) => diffMs(st[id]['ping-idle-med'], st[refQemu]?.['ping-idle-med']) }] : []),
-  ];
+  // Cost and latency against the references of the same run.
+  const rs = ratios(samples, paths, metrics, refs);
+  const goalCols = GOAL_RATIOS.filter((g) => metrics.some((m) => m.key === g.metric));
   if (goalCols.length) {
     lines.push(`| path | ${goalCols.map((c) => c.head).join(' | ')} |`);
     lines.push(`|---|${goalCols.map(() => '---:').join('|')}|`);
-    for (const p of run) lines.push(`| ${p.label} | ${goalCols.map((c) => c.f(p.id)).join(' | ')} |`);
+    for (const p of run) lines.push(`| ${p.label} | ${goalCols.map((c) => fmtRatio(rs[p.id][c.key], c.kind)).join(' | ')} |`);
     lines.push('');
     lines.push('Ratios of medians over the same interleaved rounds: ÷ VXLAN higher is better, ÷ QEMU of a cost or a p99 lower is better.');
     lines.push('');
@@ -172,16 +219,16 @@ export function markdown(
 
   // --workers sweep: every variant against the smallest worker count of its base path.
   const variants = run.filter((p) => p.workers !== undefined);
+  const has = (k: string) => metrics.some((m) => m.key === k);
   if (variants.length) {
     const keys = ['tcp1', 'tcp4', 'tcp-2tun', 'udp64', 'udp64-rate-cpu', 'tcp-rate-cpu'].filter(has);
     const ms = keys.map((k) => metrics.find((m) => m.key === k)!);
     lines.push(`| path | workers | ${ms.map((m) => `${m.label} (${m.unit})`).join(' | ')} | 2 tunnels ÷ 1 tunnel | 2 tunnels ÷ fewest workers' |`);
     lines.push(`|---|---:|${ms.map(() => '---:').join('|')}|---:|---:|`);
     for (const p of variants) {
-      const first = variants.filter((v) => v.base === p.base).reduce((a, b) => ((b.workers ?? 0) < (a.workers ?? 0) ? b : a));
       lines.push(
         `| ${p.label} | ${p.workers} | ${ms.map((m) => cell(st[p.id][m.key], m.unit)).join(' | ')} | ` +
-          `${has('tcp-2tun') && has('tcp1') ? ratio(st[p.id]['tcp-2tun'], st[p.id].tcp1) : '–'} | ${has('tcp-2tun') ? ratio(st[p.id]['tcp-2tun'], st[first.id]['tcp-2tun']) : '–'} |`,
+          `${fmtRatio(rs[p.id].twoTunnelsVsOne, 'ratio')} | ${fmtRatio(rs[p.id].twoTunnelsVsFewestWorkers, 'ratio')} |`,
       );
     }
     lines.push('');
