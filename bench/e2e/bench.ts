@@ -240,6 +240,7 @@ async function main(): Promise<void> {
     progress.note(`--workers ${workers.join(',')}: sweep skipped: \`ul2tp daemon --help\` lists no --workers option in this build; each ul2tp path runs once with the daemon's default`);
     workers = [];
   }
+  info.workersSweep = o.workers.length ? (workers.length ? workers : 'skipped: ul2tp daemon has no --workers option') : 'not requested';
   const entryDir = workers.length ? tempDir('ul2tp-bench-entry-') : '';
   const paths: BenchPath[] = expandPaths(PATHS.filter((p) => o.paths.includes(p.id)), workers).map((p) => {
     let skip = p.unavailable();
@@ -287,6 +288,8 @@ async function main(): Promise<void> {
           progress.note(`${p.label}: setup failed: ${msg}`);
           done += tests.length;
           continue;
+        } finally {
+          rig.daemonEnv = undefined;
         }
         try {
           for (const t of tests) {
@@ -309,7 +312,6 @@ async function main(): Promise<void> {
           }
         } finally {
           await pr.teardown();
-          rig.daemonEnv = undefined;
         }
       }
     }

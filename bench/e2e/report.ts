@@ -182,7 +182,8 @@ export function markdown(
 
   // Cost and latency against the references of the same run.
   const rs = ratios(samples, paths, metrics, refs);
-  const goalCols = GOAL_RATIOS.filter((g) => metrics.some((m) => m.key === g.metric));
+  // Only the comparisons whose reference ran (no "÷ VXLAN" column of dashes when VXLAN was not selected).
+  const goalCols = GOAL_RATIOS.filter((g) => metrics.some((m) => m.key === g.metric) && (st[refs[g.ref]]?.[g.metric]?.n ?? 0) > 0);
   if (goalCols.length) {
     lines.push(`| path | ${goalCols.map((c) => c.head).join(' | ')} |`);
     lines.push(`|---|${goalCols.map(() => '---:').join('|')}|`);

@@ -185,6 +185,9 @@ test('markdown: cost and latency ratios to QEMU, TCP ÷ VXLAN, fixed-rate detail
   assert.match(md, /\| QEMU l2tpv3 udp \| 0\.05× \| 1\.00× \| 1\.00× \| 1\.00× \| \+0\.000 \|/);
   assert.match(md, /\| kernel VXLAN \| 1\.00× \| – \| – \| 0\.01× \| −0\.200 \|/);
   // Fixed-rate details: offered and received.
+  const noVxlan = markdown(s.filter((x) => x.path !== 'vxlan'), paths.slice(0, 2), ms, REFS, []);
+  assert.match(noVxlan, /\| path \| CPU\/packet ÷ QEMU \|/, 'no ÷ VXLAN column when VXLAN did not run');
+  assert.doesNotMatch(noVxlan, /\| TCP 1 stream ÷ VXLAN/);
   assert.match(md, /\| ul2tp encap udp \| 30\.0 \(30\.0–30\.0\) \| 29\.9 \(29\.9–29\.9\) \| 0\.10 \(0\.10–0\.10\) \| 0\.50 \(0\.50–0\.50\) \| 0\.50 \(0\.50–0\.50\) \|/);
   assert.doesNotMatch(md, /udp64-rate sent/, 'the full-rate UDP table is only for the full-rate tests');
 });
