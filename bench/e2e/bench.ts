@@ -4,7 +4,8 @@
  * 1500-byte veth underlay. Paths are measured in interleaved rounds (order
  * rotated each round); every figure is a median with min–max over rounds.
  *
- * Run (root): npm run bench -- [--rounds N] [--duration S] [--paths a,b] [--tests x,y] [--out DIR] [--install]
+ * Run (root): npm run bench -- [--rounds N] [--duration S] [--paths a,b] [--tests x,y] [--udp-rate KPPS]
+ *   [--tcp-rate GBITS] [--workers N[,M…]] [--out DIR] [--install]
  * Writes DIR/results.json (every sample + machine/versions), DIR/results.md, DIR/chart.svg.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -12,11 +13,12 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import {
   BenchError, CTL, IP, Netns, ROOT, CpuWindow, RssSampler, cleanupAll, installCleanupHandlers,
-  listNamespaces, must, run, uniq, which,
+  listNamespaces, must, run, tempDir, uniq, which,
 } from '../lib/sys.js';
-import { PATHS, REF_CEILING, REF_QEMU, UNDERLAY_MTU, type PathDef, type PathRun, type Rig } from './paths.js';
-import { METRICS, TESTS, type TestDef } from './tests.js';
-import { markdown, svg, type PathInfo, type Sample } from './report.js';
+import { PATHS, REF_CEILING, REF_QEMU, UNDERLAY_MTU, type PathRun, type Rig } from './paths.js';
+import { daemonHasWorkers, expandPaths, parseWorkers, workersEntry, type BenchPath } from './sweep.js';
+import { DEFAULT_RATES, METRICS, TESTS, type Rates, type TestDef } from './tests.js';
+import { REF_VXLAN, markdown, ratios, summarize, svg, type PathInfo, type Sample } from './report.js';
 
 interface Options {
   rounds: number;
@@ -25,6 +27,9 @@ interface Options {
   tests: string[];
   out: string;
   install: boolean;
+  rates: Rates;
+  /** --workers sweep: worker counts for the ul2tp (koffi) paths; empty = the daemon's default only. */
+  workers: number[];
 }
 
 const USAGE = `usage: npm run bench -- [options]   (root; needs iperf3, ping, ss; qemu-system-x86_64 for the QEMU paths)
@@ -32,6 +37,10 @@ const USAGE = `usage: npm run bench -- [options]   (root; needs iperf3, ping, ss
   --duration S      seconds per iperf3 test (default 10)
   --paths a,b,c     paths to run (default all): ${PATHS.map((p) => p.id).join(', ')}
   --tests x,y       tests to run (default all): ${TESTS.map((t) => t.id).join(', ')}
+  --udp-rate KPPS   offered rate of udp64-rate, thousands of 64-byte packets/s (default ${DEFAULT_RATES.udpKpps})
+  --tcp-rate GBITS  paced rate of tcp-rate, Gbit/s (default ${DEFAULT_RATES.tcpGbps})
+  --workers N[,M]   run each ul2tp koffi path once per worker count (ul2tp daemon --workers N);
+                    skipped with a note when the daemon has no --workers option
   --out DIR         output directory (default bench/results/<date>)
   --install         install missing iperf3 / qemu-system-x86 with apt-get first`;
 
@@ -43,6 +52,8 @@ function parseArgs(argv: string[]): Options {
     tests: TESTS.map((t) => t.id),
     out: join(ROOT, 'bench', 'results', new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)),
     install: false,
+    rates: { ...DEFAULT_RATES },
+    workers: [],
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -67,6 +78,9 @@ function parseArgs(argv: string[]): Options {
       case '--duration': o.duration = num(val(), 2); break;
       case '--paths': o.paths = list(val(), PATHS.map((p) => p.id), 'path'); break;
       case '--tests': o.tests = list(val(), TESTS.map((t) => t.id), 'test'); break;
+      case '--udp-rate': o.rates.udpKpps = num(val(), 0.001); break;
+      case '--tcp-rate': o.rates.tcpGbps = num(val(), 0.001); break;
+      case '--workers': o.workers = parseWorkers(val()); break;
       case '--out': o.out = val(); break;
       case '--install': o.install = true; break;
       case '-h': case '--help': process.stdout.write(USAGE + '\n'); process.exit(0); break;
@@ -185,7 +199,7 @@ function fragDelta(before: Record<string, number>[], after: Record<string, numbe
   return { FragCreates: d('FragCreates'), FragOKs: d('FragOKs'), FragFails: d('FragFails'), ReasmReqds: d('ReasmReqds') };
 }
 
-async function measure(rig: Rig, pr: PathRun, t: TestDef, duration: number, round: number, pathId: string): Promise<Sample> {
+async function measure(rig: Rig, pr: PathRun, t: TestDef, o: Options, round: number, pathId: string): Promise<Sample> {
   const snmp0 = [rig.a.snmp(), rig.b.snmp()];
   const daemons = pr.procs.filter((p) => p.daemon);
   const rss = new RssSampler(daemons.map((p) => p.pid));
@@ -195,7 +209,7 @@ async function measure(rig: Rig, pr: PathRun, t: TestDef, duration: number, roun
   let rssMax: number[] = [];
   let res: Awaited<ReturnType<TestDef['run']>>;
   try {
-    res = await t.run({ rig, path: pr, duration });
+    res = await t.run({ rig, path: pr, duration: o.duration, rates: o.rates });
   } finally {
     cpuPct = cpu.stop();
     rssMax = rss.stop();
@@ -221,17 +235,31 @@ async function main(): Promise<void> {
   const tools = preflight(o, progress);
   const info = meta(o);
 
-  const paths: Array<PathDef & { skip: string }> = PATHS.filter((p) => o.paths.includes(p.id)).map((p) => {
+  let workers = o.workers;
+  if (workers.length && !daemonHasWorkers()) {
+    progress.note(`--workers ${workers.join(',')}: sweep skipped: \`ul2tp daemon --help\` lists no --workers option in this build; each ul2tp path runs once with the daemon's default`);
+    workers = [];
+  }
+  info.workersSweep = o.workers.length ? (workers.length ? workers : 'skipped: ul2tp daemon has no --workers option') : 'not requested';
+  const entryDir = workers.length ? tempDir('ul2tp-bench-entry-') : '';
+  const paths: BenchPath[] = expandPaths(PATHS.filter((p) => o.paths.includes(p.id)), workers).map((p) => {
     let skip = p.unavailable();
     if (!skip && p.id.startsWith('qemu') && !tools.qemu) skip = 'qemu-system-x86_64 not installed';
-    return Object.assign(Object.create(p) as PathDef, p, { skip });
+    return Object.assign(p, { skip });
   });
   for (const p of paths) if (p.skip) progress.note(`skipping ${p.label}: ${p.skip}`);
   const tests = TESTS.filter((t) => o.tests.includes(t.id) && (tools.iperf3 || !t.needsIperf));
   const active = paths.filter((p) => !p.skip);
   if (active.length === 0 || tests.length === 0) throw new BenchError('nothing to run (no usable path or test)');
 
-  const pathInfo: PathInfo[] = paths.map((p) => ({ id: p.id, label: p.label, overhead: p.overhead, mtu: UNDERLAY_MTU - p.overhead, skipped: p.skip || undefined }));
+  const pathInfo: PathInfo[] = paths.map((p) => ({
+    id: p.id,
+    label: p.label,
+    overhead: p.overhead,
+    mtu: UNDERLAY_MTU - p.overhead,
+    skipped: p.skip || undefined,
+    ...(p.workers ? { base: p.base.id, workers: p.workers } : {}),
+  }));
   const samples: Sample[] = [];
   const errors: Array<{ round: number; path: string; test?: string; error: string }> = [];
   const before = new Set(listNamespaces());
@@ -252,19 +280,26 @@ async function main(): Promise<void> {
         progress.line(`[round ${r + 1}/${o.rounds}] ${p.label}: setting up (${done}/${total}${eta()})`);
         let pr: PathRun;
         try {
-          pr = await p.setup(rig, PATHS.findIndex((x) => x.id === p.id));
+          rig.daemonEnv = p.workers ? { UL2TP_DAEMON_ENTRY: workersEntry(entryDir, p.workers) } : undefined;
+          pr = await p.setup(rig, PATHS.findIndex((x) => x.id === p.base.id));
         } catch (e) {
           const msg = e instanceof Error ? e.message : String(e);
           errors.push({ round: r, path: p.id, error: `setup: ${msg}` });
           progress.note(`${p.label}: setup failed: ${msg}`);
           done += tests.length;
           continue;
+        } finally {
+          rig.daemonEnv = undefined;
         }
         try {
           for (const t of tests) {
+            if (t.applies && !t.applies(pr)) {
+              done++;
+              continue;
+            }
             progress.line(`[round ${r + 1}/${o.rounds}] ${p.label}: ${t.label} (${done}/${total}${eta()})`);
             try {
-              const s = await measure(rig, pr, t, o.duration, r, p.id);
+              const s = await measure(rig, pr, t, o, r, p.id);
               samples.push(s);
               const v = Object.entries(s.values).map(([k, x]) => `${k}=${x.toFixed(3)}`).join(' ');
               if (!process.stderr.isTTY) progress.note(`  ${v} cpu=${JSON.stringify(s.cpu)} frag=${s.frag.FragCreates}`);
@@ -291,15 +326,19 @@ async function main(): Promise<void> {
 
   const metrics = METRICS.filter((m) => tests.some((t) => t.metrics.includes(m)));
   const full = tests.filter((t) => t.fullRate).map((t) => t.id);
-  const md = markdown(samples, pathInfo, metrics, REF_QEMU, REF_CEILING, full);
+  const md = markdown(samples, pathInfo, metrics, { qemu: REF_QEMU, ceiling: REF_CEILING, vxlan: REF_VXLAN }, full);
   const m = info.machine as { cpu: string; cores: number };
   const header =
     `ul2tp e2e benchmark, ${info.date}: ${m.cpu} × ${m.cores} cores, Linux ${info.kernel}, node ${info.node}, ` +
     `QEMU ${info.qemu}, iperf3 ${info.iperf3}, commit ${(info.git as { commit: string }).commit.slice(0, 12)}; ` +
-    `${o.rounds} rounds × ${o.duration} s per test, underlay veth MTU ${UNDERLAY_MTU}.\n\n`;
+    `${o.rounds} rounds × ${o.duration} s per test, underlay veth MTU ${UNDERLAY_MTU}; ` +
+    `fixed rates: UDP ${o.rates.udpKpps} kpps × 64 B, TCP ${o.rates.tcpGbps} Gbit/s` +
+    `${o.workers.length ? `; --workers ${o.workers.join(',')}${workers.length ? '' : ' (skipped: no --workers option)'}` : ''}.\n\n`;
   mkdirSync(o.out, { recursive: true });
   writeFileSync(join(o.out, 'results.md'), header + md + (errors.length ? `\nErrors:\n${errors.map((e) => `- round ${e.round + 1} ${e.path}${e.test ? ' / ' + e.test : ''}: ${e.error}`).join('\n')}\n` : ''));
-  writeFileSync(join(o.out, 'results.json'), JSON.stringify({ meta: info, paths: pathInfo, metrics, samples, errors }, null, 1) + '\n');
+  const refs = { qemu: REF_QEMU, ceiling: REF_CEILING, vxlan: REF_VXLAN };
+  const summary = { medians: summarize(samples, pathInfo, metrics), ratios: ratios(samples, pathInfo, metrics, refs) };
+  writeFileSync(join(o.out, 'results.json'), JSON.stringify({ meta: info, paths: pathInfo, metrics, summary, samples, errors }, null, 1) + '\n');
   writeFileSync(join(o.out, 'chart.svg'), svg(samples, pathInfo, metrics, `ul2tp e2e — medians with min–max over ${o.rounds} rounds (${String(info.date).slice(0, 10)}, ${m.cores} cores)`));
   process.stdout.write(header + md);
   if (errors.length) process.stdout.write(`\n${errors.length} error(s), see ${join(o.out, 'results.md')}\n`);

@@ -20,6 +20,8 @@ export interface Rig {
   b4: string;
   vethA: string;
   vethB: string;
+  /** Extra environment for the ul2tp daemons of the next setup (the --workers sweep sets UL2TP_DAEMON_ENTRY). */
+  daemonEnv?: Record<string, string>;
 }
 
 export interface TunnelProc {
@@ -34,6 +36,8 @@ export interface PathRun {
   dst: string;
   mtu: number;
   procs: TunnelProc[];
+  /** ul2tp paths: one more tunnel + session like the first (ids, ports and overlay subnet offset by k ≥ 1); resolves to its side-B address. */
+  addTunnel?(k: number): Promise<string>;
   teardown(): Promise<void>;
 }
 
@@ -104,30 +108,37 @@ function ul2tpPath(id: string, label: string, o: Ul2tpOpts): PathDef {
       const mtu = UNDERLAY_MTU - overhead;
       const [oa, ob] = overlay(index);
       const runDir = tempDir('ul2tp-bench-');
-      const env = { ...process.env, ...o.env, UL2TP_RUNDIR: runDir, UL2TP_BACKEND: o.backend };
+      const env = { ...process.env, ...o.env, ...rig.daemonEnv, UL2TP_RUNDIR: runDir, UL2TP_BACKEND: o.backend };
       const cli = (ns: Netns, ...args: string[]) => ns.must(process.execPath, [CLI, ...args], { env, timeoutMs: 30_000 });
       const sides = [
         { ns: rig.a, tid: 11, ptid: 21, sid: 111, psid: 211, local: rig.a4, remote: rig.b4, sp: 5101, dp: 5201, ck: o.cookies?.[0], pck: o.cookies?.[1], ifn: 'bl2a', addr: oa },
         { ns: rig.b, tid: 21, ptid: 11, sid: 211, psid: 111, local: rig.b4, remote: rig.a4, sp: 5201, dp: 5101, ck: o.cookies?.[1], pck: o.cookies?.[0], ifn: 'bl2b', addr: ob },
       ];
       const pids: number[] = [];
+      const made: number[] = [];
       const teardown = async () => {
-        for (const s of sides) s.ns.exec(process.execPath, [CLI, 'del', 'tunnel', 'tunnel_id', String(s.tid)], { env, timeoutMs: 15_000 });
+        for (const k of made) for (const s of sides) s.ns.exec(process.execPath, [CLI, 'del', 'tunnel', 'tunnel_id', String(s.tid + k)], { env, timeoutMs: 15_000 });
         for (const p of pids) await stopPid(p);
+      };
+      /** Tunnel + session number k (0 = the path's own) on side s. */
+      const tunnelUp = (s: (typeof sides)[number], k: number, addr: string) => {
+        if (!made.includes(k)) made.push(k);
+        const udp = o.encap === 'udp' ? ['udp_sport', String(s.sp + k), 'udp_dport', String(s.dp + k)] : [];
+        cli(s.ns, 'add', 'tunnel', 'tunnel_id', String(s.tid + k), 'peer_tunnel_id', String(s.ptid + k), 'encap', o.encap, 'local', s.local, 'remote', s.remote, ...udp, ...(o.tunnelArgs ?? []));
+        const ck = [...(s.ck ? ['cookie', s.ck] : []), ...(s.pck ? ['peer_cookie', s.pck] : [])];
+        const seq = o.seq ? ['seq', o.seq] : [];
+        const ifn = k ? `${s.ifn}${k}` : s.ifn;
+        cli(s.ns, 'add', 'session', 'name', ifn, 'tunnel_id', String(s.tid + k), 'session_id', String(s.sid + k), 'peer_session_id', String(s.psid + k), ...ck, ...seq);
+        addrUp(s.ns, ifn, addr, mtu);
       };
       try {
         for (const s of sides) {
-          const udp = o.encap === 'udp' ? ['udp_sport', String(s.sp), 'udp_dport', String(s.dp)] : [];
-          cli(s.ns, 'add', 'tunnel', 'tunnel_id', String(s.tid), 'peer_tunnel_id', String(s.ptid), 'encap', o.encap, 'local', s.local, 'remote', s.remote, ...udp, ...(o.tunnelArgs ?? []));
+          tunnelUp(s, 0, s.addr);
           const status = JSON.parse(s.ns.must(process.execPath, [CTL, 'status'], { env, timeoutMs: 10_000 })) as { pid: number; backend: string };
           pids.push(status.pid);
           if (!status.backend.includes(o.backend === 'koffi' ? 'koffi' : 'native')) {
             throw new BenchError(`${label}: daemon in ${s.ns.name} runs backend ${status.backend}, wanted ${o.backend}`);
           }
-          const ck = [...(s.ck ? ['cookie', s.ck] : []), ...(s.pck ? ['peer_cookie', s.pck] : [])];
-          const seq = o.seq ? ['seq', o.seq] : [];
-          cli(s.ns, 'add', 'session', 'name', s.ifn, 'tunnel_id', String(s.tid), 'session_id', String(s.sid), 'peer_session_id', String(s.psid), ...ck, ...seq);
-          addrUp(s.ns, s.ifn, s.addr, mtu);
         }
         await reachable(rig, ob, label);
       } catch (e) {
@@ -141,6 +152,13 @@ function ul2tpPath(id: string, label: string, o: Ul2tpOpts): PathDef {
           { label: 'ul2tp A', pid: pids[0], daemon: true },
           { label: 'ul2tp B', pid: pids[1], daemon: true },
         ],
+        async addTunnel(k) {
+          const [xa, xb] = overlay(index).map((a) => a.replace(/\.0\.(\d)$/, `.${k}.$1`));
+          tunnelUp(sides[0], k, xa);
+          tunnelUp(sides[1], k, xb);
+          await reachable(rig, xb, `${label}, tunnel ${k + 1}`);
+          return xb;
+        },
         teardown,
       };
     },

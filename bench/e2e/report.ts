@@ -1,7 +1,9 @@
 /**
  * Results of the end-to-end benchmark: per (path, metric) medians with
  * min–max, Markdown tables (values, ratios to QEMU l2tpv3 udp and to the veth
- * ceiling, CPU/RSS/fragmentation), and a hand-written SVG chart.
+ * ceiling, cost and latency ratios to QEMU and kernel VXLAN, fixed-rate
+ * details, the --workers sweep, CPU/RSS/fragmentation), and a hand-written SVG
+ * chart. Every ratio is a ratio of medians over the same interleaved rounds.
  */
 import type { MetricDef } from './tests.js';
 
@@ -27,7 +29,22 @@ export interface PathInfo {
   overhead: number;
   mtu: number;
   skipped?: string;
+  /** --workers sweep: the path this one is a variant of, and its worker count. */
+  base?: string;
+  workers?: number;
 }
+
+/** Reference paths of the ratio columns (ids; all measured in the same run). */
+export interface Refs {
+  qemu: string;
+  ceiling: string;
+  vxlan: string;
+}
+
+export const REF_VXLAN = 'vxlan';
+
+/** Metrics computed from the tunnel processes' CPU time: none on kernel paths. */
+const TUNNEL_CPU = new Set(['udp64-rate-cpu', 'tcp-rate-cpu']);
 
 export interface Stat {
   median: number;
@@ -58,6 +75,7 @@ function fmt(x: number, unit: string): string {
   if (!Number.isFinite(x)) return '–';
   if (unit === 'ms') return x < 1 ? x.toFixed(3) : x.toFixed(2);
   if (unit === 'kpps') return x >= 100 ? x.toFixed(0) : x.toFixed(1);
+  if (unit === '%/Gbit/s' || unit === '%') return x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2);
   return x >= 10 ? x.toFixed(1) : x.toFixed(2);
 }
 
@@ -67,28 +85,155 @@ function cell(s: Stat, unit: string): string {
   return `${fmt(s.median, unit)} (${fmt(s.min, unit)}–${fmt(s.max, unit)})`;
 }
 
-function ratio(a: Stat, ref: Stat | undefined): string {
-  if (!ref || !(ref.median > 0) || !Number.isFinite(a.median)) return '–';
-  return `${(a.median / ref.median).toFixed(2)}×`;
+function ratio(a: Stat | undefined, ref: Stat | undefined): string {
+  return fmtRatio(ratioOf(a, ref), 'ratio');
+}
+
+/** Median ÷ reference median (NaN when either is missing or the reference is 0). */
+function ratioOf(a: Stat | undefined, ref: Stat | undefined): number {
+  if (!a || !ref || !(ref.median > 0) || !Number.isFinite(a.median)) return NaN;
+  return a.median / ref.median;
+}
+
+/** Median − reference median (NaN when either is missing). */
+function diffOf(a: Stat | undefined, ref: Stat | undefined): number {
+  if (!a || !ref || !Number.isFinite(a.median) || !Number.isFinite(ref.median)) return NaN;
+  return a.median - ref.median;
+}
+
+function fmtRatio(x: number, kind: 'ratio' | 'diff'): string {
+  if (!Number.isFinite(x)) return '–';
+  if (kind === 'ratio') return `${x.toFixed(2)}×`;
+  return `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(3)}`;
+}
+
+interface GoalRatio {
+  /** Key in the JSON's ratios. */
+  key: string;
+  head: string;
+  metric: string;
+  ref: keyof Refs;
+  kind: 'ratio' | 'diff';
+}
+
+/** The cost, throughput and latency comparisons with the references (Markdown column + JSON key each). */
+export const GOAL_RATIOS: GoalRatio[] = [
+  { key: 'tcp1VsVxlan', head: 'TCP 1 stream ÷ VXLAN', metric: 'tcp1', ref: 'vxlan', kind: 'ratio' },
+  { key: 'tcp4VsVxlan', head: 'TCP 4 streams ÷ VXLAN', metric: 'tcp4', ref: 'vxlan', kind: 'ratio' },
+  { key: 'udp64VsQemu', head: 'UDP 64 B max rate ÷ QEMU', metric: 'udp64', ref: 'qemu', kind: 'ratio' },
+  { key: 'cpuPerPacketVsQemu', head: 'CPU/packet ÷ QEMU', metric: 'udp64-rate-cpu', ref: 'qemu', kind: 'ratio' },
+  { key: 'cpuPerGbpsVsQemu', head: 'CPU per Gbit/s ÷ QEMU', metric: 'tcp-rate-cpu', ref: 'qemu', kind: 'ratio' },
+  { key: 'pingLoadP99VsQemu', head: 'ping p99 under load ÷ QEMU', metric: 'ping-load-p99', ref: 'qemu', kind: 'ratio' },
+  { key: 'pingIdleMedianMinusQemuMs', head: 'idle ping median − QEMU (ms)', metric: 'ping-idle-med', ref: 'qemu', kind: 'diff' },
+];
+
+/**
+ * Per path: every GOAL_RATIOS entry, plus for --workers variants the
+ * two-tunnel aggregate ÷ the same variant's one stream (twoTunnelsVsOne) and
+ * ÷ the variant with the fewest workers of the same base path
+ * (twoTunnelsVsFewestWorkers). NaN where a figure is missing (null in JSON).
+ */
+export function ratios(samples: Sample[], paths: PathInfo[], metrics: MetricDef[], refs: Refs): Record<string, Record<string, number>> {
+  const st = summarize(samples, paths, metrics);
+  const out: Record<string, Record<string, number>> = {};
+  for (const p of paths) {
+    const r: Record<string, number> = {};
+    for (const g of GOAL_RATIOS) {
+      const ref = st[refs[g.ref]]?.[g.metric];
+      r[g.key] = g.kind === 'ratio' ? ratioOf(st[p.id][g.metric], ref) : diffOf(st[p.id][g.metric], ref);
+    }
+    if (p.workers !== undefined) {
+      const first = paths.filter((v) => v.base === p.base && v.workers !== undefined).reduce((a, b) => (b.workers! < a.workers! ? b : a));
+      r.twoTunnelsVsOne = ratioOf(st[p.id]['tcp-2tun'], st[p.id].tcp1);
+      r.twoTunnelsVsFewestWorkers = ratioOf(st[p.id]['tcp-2tun'], st[first.id]['tcp-2tun']);
+    }
+    out[p.id] = r;
+  }
+  return out;
+}
+
+/** Median (min–max) of one extra field over a path's samples of one test. */
+function extraCell(samples: Sample[], path: string, test: string, key: string, unit: string): string {
+  return cell(stat(samples.filter((s) => s.path === path && s.test === test).map((s) => s.extra?.[key] ?? NaN)), unit);
 }
 
 export function markdown(
   samples: Sample[],
   paths: PathInfo[],
   metrics: MetricDef[],
-  refQemu: string,
-  refCeil: string,
+  refs: Refs,
   fullRateTests: string[],
 ): string {
   const st = summarize(samples, paths, metrics);
   const run = paths.filter((p) => !p.skipped);
+  const refQemu = refs.qemu;
+  const refCeil = refs.ceiling;
+  // A path with samples but no tunnel process (kernel VXLAN, veth): its CPU-based cells say so.
+  const kernel = (id: string) => samples.some((s) => s.path === id) && samples.every((s) => s.path !== id || Object.keys(s.cpu).length === 0);
+  const valueCell = (p: PathInfo, m: MetricDef) =>
+    TUNNEL_CPU.has(m.key) && st[p.id][m.key].n === 0 && kernel(p.id) ? 'kernel' : cell(st[p.id][m.key], m.unit);
   const lines: string[] = [];
   lines.push(`| path | MTU | ${metrics.map((m) => `${m.label} (${m.unit})`).join(' | ')} |`);
   lines.push(`|---|---:|${metrics.map(() => '---:').join('|')}|`);
-  for (const p of run) lines.push(`| ${p.label} | ${p.mtu} | ${metrics.map((m) => cell(st[p.id][m.key], m.unit)).join(' | ')} |`);
+  for (const p of run) lines.push(`| ${p.label} | ${p.mtu} | ${metrics.map((m) => valueCell(p, m)).join(' | ')} |`);
   lines.push('');
   lines.push('Cells: median (min–max) over rounds.');
   lines.push('');
+
+  // Cost and latency against the references of the same run.
+  const rs = ratios(samples, paths, metrics, refs);
+  // Only the comparisons whose reference ran (no "÷ VXLAN" column of dashes when VXLAN was not selected).
+  const goalCols = GOAL_RATIOS.filter((g) => metrics.some((m) => m.key === g.metric) && (st[refs[g.ref]]?.[g.metric]?.n ?? 0) > 0);
+  if (goalCols.length) {
+    lines.push(`| path | ${goalCols.map((c) => c.head).join(' | ')} |`);
+    lines.push(`|---|${goalCols.map(() => '---:').join('|')}|`);
+    for (const p of run) lines.push(`| ${p.label} | ${goalCols.map((c) => fmtRatio(rs[p.id][c.key], c.kind)).join(' | ')} |`);
+    lines.push('');
+    lines.push('Ratios of medians over the same interleaved rounds: ÷ VXLAN higher is better, ÷ QEMU of a cost or a p99 lower is better.');
+    lines.push('');
+  }
+
+  const ran = (t: string) => samples.some((s) => s.test === t);
+  if (ran('udp64-rate') || ran('tcp-rate')) {
+    const cols = [
+      ...(ran('udp64-rate') ? ['64 B UDP offered (kpps)', 'received (kpps)', 'loss %'] : []),
+      ...(ran('tcp-rate') ? ['TCP paced at (Gbit/s)', 'received (Gbit/s)'] : []),
+    ];
+    lines.push(`| path | ${cols.join(' | ')} |`);
+    lines.push(`|---|${cols.map(() => '---:').join('|')}|`);
+    for (const p of run) {
+      const c = [
+        ...(ran('udp64-rate')
+          ? [extraCell(samples, p.id, 'udp64-rate', 'offeredKpps', 'kpps'), extraCell(samples, p.id, 'udp64-rate', 'rxKpps', 'kpps'), extraCell(samples, p.id, 'udp64-rate', 'lossPct', '%')]
+          : []),
+        ...(ran('tcp-rate') ? [extraCell(samples, p.id, 'tcp-rate', 'offeredGbps', 'Gbit/s'), extraCell(samples, p.id, 'tcp-rate', 'rxGbps', 'Gbit/s')] : []),
+      ];
+      lines.push(`| ${p.label} | ${c.join(' | ')} |`);
+    }
+    lines.push('');
+    lines.push(
+      'Fixed-rate tests: CPU per packet = tunnel CPU seconds (utime+stime of both ends\' tunnel processes, all threads, over the iperf3 client\'s run) ÷ packets received; ' +
+        'CPU per Gbit/s = the same CPU time × 100 ÷ gigabits received (% of one core per Gbit/s). A path that receives much less than it is offered is overloaded at that rate: its figure is the cost at saturation.',
+    );
+    lines.push('');
+  }
+
+  // --workers sweep: every variant against the smallest worker count of its base path.
+  const variants = run.filter((p) => p.workers !== undefined);
+  const has = (k: string) => metrics.some((m) => m.key === k);
+  if (variants.length) {
+    const keys = ['tcp1', 'tcp4', 'tcp-2tun', 'udp64', 'udp64-rate-cpu', 'tcp-rate-cpu'].filter(has);
+    const ms = keys.map((k) => metrics.find((m) => m.key === k)!);
+    lines.push(`| path | workers | ${ms.map((m) => `${m.label} (${m.unit})`).join(' | ')} | 2 tunnels ÷ 1 tunnel | 2 tunnels ÷ fewest workers' |`);
+    lines.push(`|---|---:|${ms.map(() => '---:').join('|')}|---:|---:|`);
+    for (const p of variants) {
+      lines.push(
+        `| ${p.label} | ${p.workers} | ${ms.map((m) => cell(st[p.id][m.key], m.unit)).join(' | ')} | ` +
+          `${fmtRatio(rs[p.id].twoTunnelsVsOne, 'ratio')} | ${fmtRatio(rs[p.id].twoTunnelsVsFewestWorkers, 'ratio')} |`,
+      );
+    }
+    lines.push('');
+  }
 
   const thr = metrics.filter((m) => m.higherBetter);
   lines.push(`| path | ${thr.map((m) => `${m.label} ÷ QEMU udp | ÷ veth`).join(' | ')} |`);
@@ -116,7 +261,7 @@ export function markdown(
     lines.push(`| ${p.label} | ${cpu.join(' | ')} | ${rssCell} | ${fc} | ${rr} |`);
   }
   lines.push('');
-  const udp = tests.filter((t) => t.startsWith('udp'));
+  const udp = tests.filter((t) => samples.some((s) => s.test === t && s.extra?.sentKpps !== undefined));
   if (udp.length) {
     lines.push(`| path | ${udp.map((t) => `${t} sent (kpps) | ${t} loss %`).join(' | ')} |`);
     lines.push(`|---|${udp.map(() => '---:|---:').join('|')}|`);

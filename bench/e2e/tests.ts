@@ -1,11 +1,14 @@
 /**
  * The measurements run over each path: iperf3 TCP (1 and 4 streams), iperf3
  * UDP at full rate (64- and 1400-byte payloads, packets/s counted by the
- * receiver), and ping RTT with no load and under a TCP load. Around each test
- * the harness reads CPU time of the tunnel processes, samples daemon RSS and
- * reads the IP fragmentation counters of both namespaces.
+ * receiver), ping RTT with no load and under a TCP load, the cost tests at a
+ * fixed offered rate (64-byte UDP packets, paced TCP) that divide the tunnel
+ * processes' CPU time by the packets or bits forwarded, and (ul2tp paths) two
+ * tunnels carrying one TCP stream each at once. Around each test the harness
+ * reads CPU time of the tunnel processes, samples daemon RSS and reads the IP
+ * fragmentation counters of both namespaces.
  */
-import { BenchError, sleep, type RunResult } from '../lib/sys.js';
+import { BenchError, CpuSeconds, sleep, type RunResult } from '../lib/sys.js';
 import type { PathRun, Rig } from './paths.js';
 
 export interface MetricDef {
@@ -19,7 +22,18 @@ export interface TestCtx {
   rig: Rig;
   path: PathRun;
   duration: number;
+  /** Offered rates of the fixed-rate tests. */
+  rates: Rates;
 }
+
+export interface Rates {
+  /** 64-byte UDP packets per second, in thousands (default 30). */
+  udpKpps: number;
+  /** Paced TCP, Gbit/s (default 0.5). */
+  tcpGbps: number;
+}
+
+export const DEFAULT_RATES: Rates = { udpKpps: 30, tcpGbps: 0.5 };
 
 export interface TestDef {
   id: string;
@@ -27,6 +41,8 @@ export interface TestDef {
   needsIperf: boolean;
   /** Part of the "full rate" set whose daemon RSS is checked against the load target. */
   fullRate: boolean;
+  /** Whether the test can run on this path (default: every path). */
+  applies?(path: PathRun): boolean;
   metrics: MetricDef[];
   run(ctx: TestCtx): Promise<{ values: Record<string, number>; extra?: Record<string, number> }>;
 }
@@ -54,8 +70,16 @@ function listening(ctx: TestCtx, p: number): boolean {
   return r.status === 0 && r.stdout.trim().length > 0;
 }
 
+export interface IperfOpts {
+  /** Target address (default: the path's side-B address). */
+  dst?: string;
+  /** Called just before the client starts and just after it ends (CPU windows of the fixed-rate tests). */
+  onClientStart?: () => void;
+  onClientEnd?: () => void;
+}
+
 /** One iperf3 run from A to the path's B address; returns the client's JSON. */
-export async function iperf(ctx: TestCtx, args: string[], duration = ctx.duration): Promise<IperfJson> {
+export async function iperf(ctx: TestCtx, args: string[], duration = ctx.duration, o: IperfOpts = {}): Promise<IperfJson> {
   const p = nextPort();
   const server = ctx.rig.b.start('iperf3', ['-s', '-1', '-p', String(p)], { timeoutMs: (duration + 60) * 1000 });
   const end = Date.now() + 5000;
@@ -67,10 +91,12 @@ export async function iperf(ctx: TestCtx, args: string[], duration = ctx.duratio
     }
     await sleep(30);
   }
-  const client = ctx.rig.a.start('iperf3', ['-c', ctx.path.dst, '-p', String(p), '-t', String(duration), '-J', ...args], {
+  o.onClientStart?.();
+  const client = ctx.rig.a.start('iperf3', ['-c', o.dst ?? ctx.path.dst, '-p', String(p), '-t', String(duration), '-J', ...args], {
     timeoutMs: (duration + 30) * 1000,
   });
   const r: RunResult = await client.done;
+  o.onClientEnd?.();
   // The one-off server exits by itself after the test; give it a moment, then end it by PID.
   const late = setTimeout(() => server.child.kill('SIGKILL'), 5000);
   await server.done;
@@ -122,6 +148,112 @@ function udpTest(id: string, label: string, len: number): TestDef {
     },
   };
 }
+
+// ---------------------------------------------------------------------------
+// Fixed-rate cost tests
+
+/** iperf3 arguments offering `pps` UDP packets/s of `len` payload bytes (iperf3's -b counts payload bits). */
+export function udpRateArgs(pps: number, len: number): string[] {
+  if (!(pps > 0) || !(len > 0)) throw new BenchError(`UDP rate: need packets/s > 0 and a length > 0 (got ${pps}, ${len})`);
+  return ['-u', '-l', String(len), '-b', String(Math.round(pps * len * 8))];
+}
+
+/** iperf3 arguments pacing one TCP stream at `gbps` Gbit/s. */
+export function tcpRateArgs(gbps: number): string[] {
+  if (!(gbps > 0)) throw new BenchError(`TCP rate: need Gbit/s > 0 (got ${gbps})`);
+  return ['-b', String(Math.round(gbps * 1e9))];
+}
+
+/** Tunnel CPU time per forwarded packet, µs. */
+export function cpuPerPacketUs(cpuSec: number, packets: number): number {
+  return packets > 0 ? (cpuSec * 1e6) / packets : NaN;
+}
+
+/**
+ * Tunnel CPU in % of one core per Gbit/s: (cpuSec / T × 100) / (bits / T / 1e9)
+ * = cpuSec × 100 / (bits / 1e9); the window length T cancels out.
+ */
+export function cpuPctPerGbps(cpuSec: number, bytes: number): number {
+  return bytes > 0 ? (cpuSec * 100) / ((bytes * 8) / 1e9) : NaN;
+}
+
+/** CPU seconds of the path's tunnel processes over the iperf3 client's run (NaN on kernel paths: nothing to count). */
+function clientCpu(ctx: TestCtx): { opts: IperfOpts; seconds(): number } {
+  const pids = ctx.path.procs.map((p) => p.pid);
+  let w: CpuSeconds | undefined;
+  let sec = NaN;
+  return {
+    opts: { onClientStart: () => (w = new CpuSeconds(pids)), onClientEnd: () => (sec = w ? w.stop() : NaN) },
+    seconds: () => (pids.length ? sec : NaN),
+  };
+}
+
+const udpFixed: TestDef = {
+  id: 'udp64-rate',
+  label: 'UDP 64 B at a fixed rate',
+  needsIperf: true,
+  fullRate: false,
+  metrics: [{ key: 'udp64-rate-cpu', label: 'CPU per packet, 64 B UDP at fixed rate', unit: 'µs', higherBetter: false }],
+  async run(ctx) {
+    const cpu = clientCpu(ctx);
+    const pps = ctx.rates.udpKpps * 1000;
+    const j = await iperf(ctx, udpRateArgs(pps, 64), ctx.duration, cpu.opts);
+    const rx = j.end?.sum_received ?? j.end?.sum;
+    if (!rx || rx.packets === undefined || rx.lost_packets === undefined) throw new BenchError('iperf3 UDP: no packet counts');
+    const received = rx.packets - rx.lost_packets;
+    const secs = rx.seconds || ctx.duration;
+    const cpuSec = cpu.seconds();
+    return {
+      values: { 'udp64-rate-cpu': cpuPerPacketUs(cpuSec, received) },
+      extra: {
+        offeredKpps: ctx.rates.udpKpps,
+        rxKpps: received / secs / 1000,
+        lossPct: (rx.lost_packets / Math.max(1, rx.packets)) * 100,
+        cpuSec,
+        packets: received,
+      },
+    };
+  },
+};
+
+const tcpFixed: TestDef = {
+  id: 'tcp-rate',
+  label: 'TCP at a fixed rate',
+  needsIperf: true,
+  fullRate: false,
+  metrics: [{ key: 'tcp-rate-cpu', label: 'CPU per Gbit/s, TCP at fixed rate', unit: '%/Gbit/s', higherBetter: false }],
+  async run(ctx) {
+    const cpu = clientCpu(ctx);
+    const j = await iperf(ctx, tcpRateArgs(ctx.rates.tcpGbps), ctx.duration, cpu.opts);
+    const rx = j.end?.sum_received;
+    if (!rx) throw new BenchError('iperf3 TCP: no receiver summary');
+    const cpuSec = cpu.seconds();
+    return {
+      values: { 'tcp-rate-cpu': cpuPctPerGbps(cpuSec, rx.bytes) },
+      extra: { offeredGbps: ctx.rates.tcpGbps, rxGbps: rx.bits_per_second / 1e9, cpuSec, bytes: rx.bytes },
+    };
+  },
+};
+
+/** Two tunnels (one session each) between the same daemons, one TCP stream through each at once: the aggregate. */
+const tcpTwoTunnels: TestDef = {
+  id: 'tcp-2tun',
+  label: 'TCP, 2 tunnels × 1 stream',
+  needsIperf: true,
+  fullRate: true,
+  applies: (p) => p.addTunnel !== undefined,
+  metrics: [{ key: 'tcp-2tun', label: 'TCP 2 tunnels × 1 stream', unit: 'Gbit/s', higherBetter: true }],
+  async run(ctx) {
+    const dst2 = await ctx.path.addTunnel!(1);
+    const js = await Promise.all([iperf(ctx, []), iperf(ctx, [], ctx.duration, { dst: dst2 })]);
+    const gbps = js.map((j) => {
+      const rx = j.end?.sum_received;
+      if (!rx) throw new BenchError('iperf3 TCP: no receiver summary');
+      return rx.bits_per_second / 1e9;
+    });
+    return { values: { 'tcp-2tun': gbps[0] + gbps[1] }, extra: { tunnel1Gbps: gbps[0], tunnel2Gbps: gbps[1] } };
+  },
+};
 
 /** Ping RTTs (ms) of `count` pings at 10 ms intervals; lost ones are not in the list. */
 export async function pingRtts(ctx: TestCtx, count: number): Promise<{ rtts: number[]; sent: number }> {
@@ -201,6 +333,9 @@ export const TESTS: TestDef[] = [
   udpTest('udp1400', 'UDP 1400 B', 1400),
   pingIdle,
   pingLoad,
+  udpFixed,
+  tcpFixed,
+  tcpTwoTunnels,
 ];
 
 /** All metrics, in table order. */

@@ -255,14 +255,28 @@ export function listNamespaces(): string[] {
 // ---------------------------------------------------------------------------
 // /proc readings
 
-/** utime + stime of a process in clock ticks (all threads of the thread group). */
-export function cpuTicks(pid: number): number {
-  const s = readSafe(`/proc/${pid}/stat`);
-  const rp = s.lastIndexOf(')');
+/**
+ * utime + stime (clock ticks) from the text of a /proc/PID/stat or
+ * /proc/PID/task/TID/stat file: fields 14 and 15, counted after the last ')'
+ * (the command name in parentheses may itself hold spaces and parentheses).
+ * NaN for an empty or malformed text (process gone).
+ */
+export function statTicks(text: string): number {
+  const rp = text.lastIndexOf(')');
   if (rp < 0) return NaN;
-  const f = s.slice(rp + 2).split(' ');
+  const f = text.slice(rp + 2).split(' ');
   // after ')': field 3 is state (index 0); utime = field 14 (index 11), stime = 15 (index 12)
   return Number(f[11]) + Number(f[12]);
+}
+
+/**
+ * utime + stime of a process in clock ticks. /proc/PID/stat is the thread
+ * group's total: every live thread (the ul2tp workers included) plus the
+ * threads that already exited, so no per-task sum is needed (a sum over
+ * /proc/PID/task/* would miss threads that ended inside the window).
+ */
+export function cpuTicks(pid: number): number {
+  return statTicks(readSafe(`/proc/${pid}/stat`));
 }
 
 /** utime+stime per thread of a process: tid → { comm, ticks }. */
@@ -276,13 +290,23 @@ export function threadTicks(pid: number): Map<number, { comm: string; ticks: num
   }
   for (const t of tids) {
     const s = readSafe(`/proc/${pid}/task/${t}/stat`);
-    const lp = s.indexOf('(');
-    const rp = s.lastIndexOf(')');
-    if (rp < 0) continue;
-    const f = s.slice(rp + 2).split(' ');
-    out.set(Number(t), { comm: s.slice(lp + 1, rp), ticks: Number(f[11]) + Number(f[12]) });
+    const ticks = statTicks(s);
+    if (Number.isNaN(ticks)) continue;
+    out.set(Number(t), { comm: s.slice(s.indexOf('(') + 1, s.lastIndexOf(')')), ticks });
   }
   return out;
+}
+
+/**
+ * CPU seconds spent by a set of processes between two samples of their
+ * ticks (same order), summed. A process whose sample is NaN (gone) makes the
+ * whole sum NaN: a cost figure with a process missing would look too cheap.
+ */
+export function cpuSecondsBetween(before: number[], after: number[], clkTck: number): number {
+  if (before.length !== after.length) throw new Error('cpuSecondsBetween: samples of different process sets');
+  let ticks = 0;
+  for (let i = 0; i < before.length; i++) ticks += after[i] - before[i];
+  return ticks / clkTck;
 }
 
 export const CLK_TCK = Number(run('getconf', ['CLK_TCK'], { timeoutMs: 5000 }).stdout.trim()) || 100;
@@ -297,6 +321,17 @@ export function rssKb(pid: number): number {
 export function threads(pid: number): number {
   const m = /^Threads:\s+(\d+)/m.exec(readSafe(`/proc/${pid}/status`));
   return m ? Number(m[1]) : NaN;
+}
+
+/** CPU seconds of a set of processes (all threads) over a window: new, then stop() → seconds summed over the set. */
+export class CpuSeconds {
+  private readonly ticks0: number[];
+  constructor(private readonly pids: number[]) {
+    this.ticks0 = pids.map(cpuTicks);
+  }
+  stop(): number {
+    return cpuSecondsBetween(this.ticks0, this.pids.map(cpuTicks), CLK_TCK);
+  }
 }
 
 /** CPU % of a set of processes over a window: start() then stop() → per-pid percent (100 = one core). */
