@@ -24,7 +24,9 @@ import {
   type ImpairConfig,
 } from '../../../src/io/impair.js';
 import { formatSessions, formatTunnels } from '../../../src/cli/print.js';
-import { parseCaptureArgs, parseImpairArgs, parseStatsArgs, rateLine, formatBits, runImpair, runStats } from '../../../src/cli/everyday.js';
+import { parseCaptureArgs } from '../../../src/cli/capture.js';
+import { parseImpairArgs, runImpair } from '../../../src/cli/impair.js';
+import { parseStatsArgs, rateLine, formatBits, runStats } from '../../../src/cli/stats.js';
 import { L2tpError } from '../../../src/errors.js';
 import type { CliIo } from '../../../src/cli/run.js';
 import { outerPacket, innerFrame, pcapHeader, pcapRecord, summaryLine, describeFrame } from '../../../src/cli/pcap.js';

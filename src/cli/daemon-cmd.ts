@@ -1,0 +1,155 @@
+/**
+ * `ul2tp daemon ...`: the daemon command's dispatcher.
+ *   ul2tp daemon [ OPTIONS ]   run this namespace's daemon (options below)
+ *   ul2tp daemon reload        re-apply the daemon's --config file (like SIGHUP)
+ * Subcommands are the DAEMON_SUBCOMMANDS table (word → help and runner, the
+ * own-command grammar); anything else is the run command, whose GNU-style
+ * options (a service's interface) commander parses.
+ */
+import { readFileSync } from 'node:fs';
+import { parseKeywords, usageExit, withDaemon } from './own-command.js';
+import type { CliIo } from './run.js';
+
+export interface DaemonCliOptions {
+  foreground: boolean;
+  background: boolean;
+  backend?: string;
+  metrics?: string;
+  metricsAnyAddress?: boolean;
+}
+
+export interface OwnCommand {
+  help: string;
+  run(argv: readonly string[], io: CliIo, json: boolean): Promise<number>;
+}
+
+export const RELOAD_HELP = `Usage: ul2tp daemon reload
+
+Makes this namespace's daemon read its --config file again and converge on it
+(the same as sending it SIGHUP): adds what is missing, removes what the file
+no longer names, re-creates what changed, and leaves unchanged tunnels and
+sessions (and their traffic) alone. Prints what changed; a file that does not
+parse changes nothing (exit 1).
+`;
+
+async function runReload(argv: readonly string[], io: CliIo, json: boolean): Promise<number> {
+  try {
+    parseKeywords(argv, [], {});
+  } catch (e) {
+    return usageExit(io, e, RELOAD_HELP);
+  }
+  return withDaemon(io, async (t) => {
+    const r = (await t.request('config_reload', {})) as { added: number; removed: number; kept: number; problems?: string[] };
+    if (json) io.stdout(JSON.stringify(r) + '\n');
+    else {
+      io.stdout(`${r.added} added, ${r.removed} removed, ${r.kept} unchanged\n`);
+      for (const p of r.problems ?? []) io.stderr(`${p}\n`);
+    }
+    return 0;
+  });
+}
+
+/**
+ * `ul2tp daemon WORD ...` subcommands. (Slot for more: `stop`, `status`
+ * register here the same way; `-j` reaches them as `json`.)
+ */
+export const DAEMON_SUBCOMMANDS: Record<string, OwnCommand> = {
+  reload: { help: RELOAD_HELP, run: runReload },
+};
+
+function version(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+    return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+export const HELP_AFTER = `
+ip l2tp commands (same grammar, output and exit status as iproute2's "ip l2tp"):
+  ul2tp [ -j[son] ] [ -p[retty] ] [ -s[tats] ] { add | del | show } { tunnel | session } ...
+  ul2tp [ -force ] -batch FILE   run the commands of FILE ("-" = stdin), as "ip -batch"
+  ul2tp help            print the ip l2tp usage (exit 255, as "ip l2tp help")
+  -s                    show: counters after each tunnel/session ("stats"/"drops" with -j)
+
+ul2tp's own commands (each has --help):
+  ul2tp [ -j ] stats [ tunnel_id ID ] [ session_id ID ] [ -i SECONDS ] [ -c COUNT ]
+  ul2tp [ -j ] capture [ tunnel_id ID ] [ session_id ID ] [ -w FILE ] [ --inner ] [ -c COUNT ]
+  ul2tp impair tunnel_id ID session_id ID { SETTINGS | off }
+  ul2tp save            print the running configuration (a file for --config)
+  ul2tp daemon [ --foreground | --background ] [ --config FILE ] [ --backend NAME ] [ --metrics ADDR:PORT ] [ --no-offload ]
+  ul2tp daemon reload   re-apply the daemon's --config file (as SIGHUP)
+
+The first command in a network namespace starts its daemon in the background.
+Environment: UL2TP_RUNDIR (run directory, default /run/ul2tp), UL2TP_BACKEND
+(koffi | native-free), UL2TP_OFFLOAD=0 (no TSO/coalescing on session TAPs),
+UL2TP_LOG_MAX_BYTES (daemon.log rotation size, default 1 MiB). Manual: man ul2tp (docs/ul2tp.8).`;
+
+/** Top-level `--help`/`--version` and `ul2tp daemon [OPTIONS]` (commander, loaded just for them). */
+export async function runCommander(args: string[], uninstall: () => void): Promise<number> {
+  const { Command, Option } = await import('commander');
+  const program = new Command('ul2tp')
+    .description('Userspace L2TPv3 Ethernet pseudowires with the ip l2tp command line')
+    .version(version(), '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'print this help')
+    .addHelpText('after', HELP_AFTER)
+    .helpCommand(false)
+    .showHelpAfterError();
+  program
+    .command('daemon')
+    .description("run this network namespace's daemon (in the foreground unless --background)")
+    .option('--foreground', 'stay attached and log to stderr (default)')
+    .option('--background', 'log to the run directory instead of stderr (used for the automatic start)')
+    .option('--config <file>', 'apply this ip -batch style file at start; re-apply on SIGHUP or "ul2tp daemon reload"')
+    .addOption(new Option('--backend <name>', 'dataplane backend (default: koffi, else native-free; env UL2TP_BACKEND)').choices(['koffi', 'native-free']))
+    .option('--metrics <addr:port>', 'serve Prometheus metrics on http://ADDR:PORT/metrics (loopback only)')
+    .option('--metrics-any-address', 'allow --metrics on a non-loopback address (no authentication!)')
+    .option('--no-offload', 'koffi backend: plain TAPs, one frame per read/write (env UL2TP_OFFLOAD=0)')
+    .addHelpText(
+      'after',
+      `
+Runs in the foreground by default: logs on stderr, stops on SIGTERM/SIGINT
+(configuration kept in the run directory's state.json and restored at the next
+start), exits non-zero on a fatal error. Suitable as a systemd service
+(packaging/ul2tp.service) or a container's main process (packaging/Dockerfile).
+With --config FILE (written by "ul2tp save"), the file is the configuration:
+applied at start (a file that does not parse stops the start), re-applied on
+SIGHUP and "ul2tp daemon reload".
+Subcommands: ul2tp daemon reload (see ul2tp daemon reload --help).`,
+    )
+    .action(async (o: { foreground?: boolean; background?: boolean; backend?: string; metrics?: string; metricsAnyAddress?: boolean; offload?: boolean; config?: string }) => {
+      // The dataplane reads UL2TP_OFFLOAD when it starts (src/io/offload/tap.ts).
+      if (o.offload === false) process.env.UL2TP_OFFLOAD = '0';
+      // Resolved at run time so that the CLI never loads the daemon for other commands.
+      const spec = '../control/daemon.js';
+      const mod = (await import(spec)) as typeof import('../control/daemon.js');
+      const opts: Parameters<typeof mod.runDaemon>[0] = { foreground: !o.background, background: o.background === true };
+      if (o.backend !== undefined) opts.backend = o.backend;
+      if (o.config !== undefined) {
+        // Checked here so that a file that does not parse fails before the daemon starts anything.
+        const { configSource, loadConfigFile } = await import('./config-file.js');
+        try {
+          loadConfigFile(o.config);
+        } catch (e) {
+          program.error(`error: ${(e as Error).message}`, { exitCode: 1 });
+        }
+        opts.config = configSource(o.config);
+      }
+      if (o.metrics !== undefined) {
+        // Checked here so that a bad address fails before the daemon starts anything.
+        const { parseListen } = await import('../control/metrics.js');
+        try {
+          parseListen(o.metrics, o.metricsAnyAddress === true);
+        } catch (e) {
+          program.error(`error: ${(e as Error).message}`, { exitCode: 1 });
+        }
+        opts.metrics = o.metrics;
+        opts.metricsAnyAddress = o.metricsAnyAddress === true;
+      }
+      uninstall(); // the daemon handles its own failures
+      await mod.runDaemon(opts);
+    });
+  await program.parseAsync(args, { from: 'user' });
+  return 0;
+}
