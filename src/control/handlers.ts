@@ -278,7 +278,12 @@ export class Controller implements ConfigTarget {
   async reloadConfig(): Promise<ApplyResult> {
     const src = this.configSource;
     if (src === null) throw new L2tpError('DAEMON', 'this daemon runs without --config: nothing to reload');
-    const want = src.load(); // a file that does not parse changes nothing
+    let want;
+    try {
+      want = src.load(); // a file that does not parse changes nothing
+    } catch (e) {
+      throw new L2tpError('DAEMON', (e as Error).message);
+    }
     return applyConfig(this, want, src);
   }
 
