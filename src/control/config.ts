@@ -115,11 +115,11 @@ export async function applyConfig(target: ConfigTarget, want: DesiredConfig, sou
     if (!keep) dropTunnels.push(tid);
   }
   const dropped = new Set(dropTunnels);
-  // Sessions to delete in kept tunnels.
+  // Sessions to delete, those of dropped tunnels included: all their interfaces
+  // then go in one rtnetlink request instead of one per tunnel.
   const dropSessions: Array<[number, number]> = [];
   for (const [k, have] of sessions) {
-    if (dropped.has(have.tunnelId)) continue;
-    const w = wantSessions.get(k);
+    const w = dropped.has(have.tunnelId) ? undefined : wantSessions.get(k);
     if (w === undefined || !sameSession(w, have)) dropSessions.push([have.tunnelId, have.sessionId]);
   }
   if (dropSessions.length > 0) {
