@@ -20,7 +20,7 @@ import {
 } from './pcap.js';
 import type { CliIo } from './run.js';
 
-export const CAPTURE_HELP = `Usage: ul2tp [ -j ] capture [ tunnel_id ID ] [ session_id ID ] [ -w FILE ] [ --inner ] [ -c COUNT ]
+export const CAPTURE_HELP = `Usage: ul2tp capture [ tunnel_id ID ] [ session_id ID ] [ -w FILE ] [ --inner ] [ -c COUNT ]
 
 Captures the L2TP packets the daemon sends and receives (every tunnel and
 session unless filtered; session_id is the local session id).
@@ -30,7 +30,7 @@ session unless filtered; session_id is the local session id).
             e.g. tshark -r FILE -d udp.port==PORT,l2tp -o l2tp.cookie_size:...
   --inner   the Ethernet frames carried by the sessions (link type 1).
   -c COUNT  stop after COUNT packets (default: until interrupted).
-  -j        one JSON object per packet instead of a summary line: {"time",
+  -j        ("ul2tp -j capture") one JSON object per packet, not a line: {"time",
             "dir", "encap", "tunnel_id", "session_id", "seq"?, "len", "frame"}.
 Transmitted packets are captured as encapsulated, before any impairment.
 Once the daemon captures, a "listening on ..." line goes to stderr.

@@ -74,12 +74,13 @@ ip l2tp commands (same grammar, output and exit status as iproute2's "ip l2tp"):
   -s                    show: counters after each tunnel/session ("stats"/"drops" with -j)
 
 ul2tp's own commands (each has --help):
-  ul2tp [ -j ] stats [ tunnel_id ID ] [ session_id ID ] [ -i SECONDS ] [ -c COUNT ]
-  ul2tp [ -j ] capture [ tunnel_id ID ] [ session_id ID ] [ -w FILE ] [ --inner ] [ -c COUNT ]
+  ul2tp stats [ tunnel_id ID ] [ session_id ID ] [ -i SECONDS ] [ -c COUNT ]
+  ul2tp capture [ tunnel_id ID ] [ session_id ID ] [ -w FILE ] [ --inner ] [ -c COUNT ]
   ul2tp impair tunnel_id ID session_id ID { SETTINGS | off }
   ul2tp save            print the running configuration (a file for --config)
   ul2tp daemon [ --foreground | --background ] [ --config FILE ] [ --backend NAME ] [ --metrics ADDR:PORT ] [ --no-offload ]
   ul2tp daemon reload   re-apply the daemon's --config file (as SIGHUP)
+  -j                    stats, capture, daemon reload: one JSON object per line
 
 The first command in a network namespace starts its daemon in the background.
 Environment: UL2TP_RUNDIR (run directory, default /run/ul2tp), UL2TP_BACKEND

@@ -6,7 +6,7 @@ import { checkSessionList, type SessionInfo } from '../control/protocol.js';
 import { idValue, parseKeywords, positiveInteger, positiveNumber, usageExit, withDaemon, type OwnKeyword } from './own-command.js';
 import type { CliIo } from './run.js';
 
-export const STATS_HELP = `Usage: ul2tp [ -j ] stats [ tunnel_id ID ] [ session_id ID ] [ -i SECONDS ] [ -c COUNT ]
+export const STATS_HELP = `Usage: ul2tp stats [ tunnel_id ID ] [ session_id ID ] [ -i SECONDS ] [ -c COUNT ]
 
 Watch mode: every SECONDS (default 1) prints one line per session with the
 rates since the previous line: packets/s and bits/s received and sent, and
@@ -14,7 +14,7 @@ the drops of that interval by reason (kernel counter names: rx_errors,
 rx_seq_discards, rx_cookie_discards, tx_errors, plus ul2tp's rx_dev_drops).
 Stops after COUNT reports (default: until interrupted). For the absolute
 counters use "ul2tp -s show session" or "ul2tp -j -s show session".
-With -j: one JSON object per interval and line (NDJSON): {"time", "interval",
+With "ul2tp -j stats": one JSON object per interval and line (NDJSON): {"time", "interval",
 "sessions": [{"tunnel_id", "session_id", "ifname", "rx_pps", "rx_bps",
 "tx_pps", "tx_bps", "drops": {NAME: COUNT}}]}.
 `;
