@@ -14,12 +14,12 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { ChildProcess } from 'node:child_process';
-import { CLI, ROOT, netnsUnavailable, ping, underlay, waitFor, type Netns, type Underlay } from '../lib/netns.js';
+import { CLI, IP, ROOT, netnsUnavailable, ping, run, underlay, waitFor, type Netns, type Underlay } from '../lib/netns.js';
 import { sessionCounters } from '../lib/ul2tp.js';
 
 const SHIM = join(ROOT, 'bin', 'ul2tp-ip.js');
@@ -293,8 +293,13 @@ describe('batch mode and --config', { skip: skip || undefined }, () => {
     }
   });
 
-  it('-j stats prints one JSON object per interval; daemon.log lines carry timestamps', () => {
+  it('-j stats prints one JSON object per interval; daemon.log lines carry timestamps and rotate', async () => {
     const ns = u.b;
+    await stopBackground(ns);
+    rmSync(ns.runDir, { recursive: true, force: true });
+    // The first command starts the background daemon, here with a tiny log size limit.
+    const first = run(IP, ['netns', 'exec', ns.name, process.execPath, CLI, 'show', 'tunnel'], 30_000, { ...ns.env(), UL2TP_LOG_MAX_BYTES: '300' });
+    assert.equal(first.status, 0, first.stderr);
     ns.ok('add', 'tunnel', 'tunnel_id', '61', 'peer_tunnel_id', '62', 'local', u.b4, 'remote', u.a4, 'udp_sport', '6100', 'udp_dport', '6200');
     ns.ok('add', 'session', 'tunnel_id', '61', 'session_id', '1', 'peer_session_id', '1', 'name', 'js0');
     const r = ns.ul2tp('-j', 'stats', '-i', '0.2', '-c', '2');
@@ -312,9 +317,17 @@ describe('batch mode and --config', { skip: skip || undefined }, () => {
       assert.equal(s.drops.rx_errors, 0);
     }
     ns.ok('del', 'tunnel', 'tunnel_id', '61');
-    // The background daemon (started by the first command here) logs to daemon.log with timestamps.
+    // The background daemon logs to daemon.log with timestamps; past 300 bytes the log moves to daemon.log.1.
+    const pid = ns.daemonPid()!;
+    for (let i = 0; i < 6; i++) process.kill(pid, 'SIGHUP'); // each logs "SIGHUP: no --config, nothing to reload"
     const [sub] = readdirSync(ns.runDir); // <run dir>/<netns inode>/
-    const log = readFileSync(join(ns.runDir, sub, 'daemon.log'), 'utf8');
-    assert.match(log, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z ul2tp\[\d+\]: dataplane backend: /m);
+    const logFile = join(ns.runDir, sub, 'daemon.log');
+    assert.ok(await waitFor(() => existsSync(`${logFile}.1`) && /SIGHUP/.test(readFileSync(`${logFile}.1`, 'utf8') + readFileSync(logFile, 'utf8')), 5000), 'rotated');
+    const stamp = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z ul2tp\[\d+\]: /;
+    const old = readFileSync(`${logFile}.1`, 'utf8');
+    for (const text of [old, readFileSync(logFile, 'utf8')]) {
+      assert.ok(text.length < 300 + 200, 'each file stays near the limit');
+      for (const line of text.split('\n').filter(Boolean)) assert.match(line, stamp);
+    }
   });
 });
