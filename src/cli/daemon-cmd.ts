@@ -2,21 +2,13 @@
  * `ul2tp daemon ...`: the daemon command's dispatcher.
  *   ul2tp daemon [ OPTIONS ]   run this namespace's daemon (options below)
  *   ul2tp daemon reload        re-apply the daemon's --config file (like SIGHUP)
- * Subcommands are the DAEMON_SUBCOMMANDS table (word → help and runner, the
- * own-command grammar); anything else is the run command, whose GNU-style
- * options (a service's interface) commander parses.
+ * Subcommands are the DAEMON_SUBCOMMANDS table (word → help and runner);
+ * anything else is the run command. All of them use the own-command grammar
+ * (own-command.ts), the run command with GNU-style `--option` keywords.
  */
 import { readFileSync } from 'node:fs';
-import { parseKeywords, usageExit, withDaemon } from './own-command.js';
+import { parseKeywords, usage, usageExit, withDaemon, type OwnKeyword } from './own-command.js';
 import type { CliIo } from './run.js';
-
-export interface DaemonCliOptions {
-  foreground: boolean;
-  background: boolean;
-  backend?: string;
-  metrics?: string;
-  metricsAnyAddress?: boolean;
-}
 
 export interface OwnCommand {
   help: string;
@@ -87,9 +79,110 @@ Environment: UL2TP_RUNDIR (run directory, default /run/ul2tp), UL2TP_BACKEND
 (koffi | native-free), UL2TP_OFFLOAD=0 (no TSO/coalescing on session TAPs),
 UL2TP_LOG_MAX_BYTES (daemon.log rotation size, default 1 MiB). Manual: man ul2tp (docs/ul2tp.8).`;
 
-/** Top-level `--help`/`--version` and `ul2tp daemon [OPTIONS]` (commander, loaded just for them). */
-export async function runCommander(args: string[], uninstall: () => void): Promise<number> {
-  const { Command, Option } = await import('commander');
+export const DAEMON_HELP = `Usage: ul2tp daemon [ --foreground | --background ] [ --config FILE ]
+                    [ --backend { koffi | native-free } ] [ --metrics ADDR:PORT [ --metrics-any-address ] ]
+                    [ --no-offload ]
+       ul2tp daemon reload
+
+Runs this network namespace's daemon, in the foreground unless --background:
+logs on stderr, stops on SIGTERM/SIGINT (configuration kept in the run
+directory's state.json and restored at the next start), exits non-zero on a
+fatal error. Suitable as a systemd service (packaging/ul2tp.service) or a
+container's main process (packaging/Dockerfile).
+  --foreground            stay attached and log to stderr (default)
+  --background            log to the run directory's daemon.log instead of stderr
+                          (used for the automatic start)
+  --config <file>         the configuration (an ip -batch style file, as written by
+                          "ul2tp save"): applied at start (a file that does not
+                          parse stops the start), re-applied on SIGHUP and
+                          "ul2tp daemon reload"
+  --backend <name>        dataplane backend: koffi (default when it loads) or
+                          native-free (env UL2TP_BACKEND)
+  --metrics <addr:port>   serve Prometheus metrics on http://ADDR:PORT/metrics
+                          (loopback only)
+  --metrics-any-address   allow --metrics on a non-loopback address (no authentication!)
+  --no-offload            koffi backend: plain TAPs, one frame per read/write
+                          (env UL2TP_OFFLOAD=0)
+Options also take the form --option=VALUE.
+`;
+
+interface DaemonArgs {
+  foreground?: boolean;
+  background?: boolean;
+  config?: string;
+  backend?: string;
+  metrics?: string;
+  metricsAnyAddress?: boolean;
+  noOffload?: boolean;
+}
+
+function backendValue(text: string): string {
+  if (text !== 'koffi' && text !== 'native-free') throw usage(`Error: argument "${text}" is wrong: "--backend" must be koffi or native-free`);
+  return text;
+}
+
+const anyText = (t: string): string => t;
+const set =
+  <K extends keyof DaemonArgs>(k: K) =>
+  (a: DaemonArgs, v: unknown): void =>
+    void (a[k] = v as DaemonArgs[K]);
+
+const DAEMON_KEYWORDS: ReadonlyArray<OwnKeyword<DaemonArgs>> = [
+  { names: ['--foreground'], apply: set('foreground') },
+  { names: ['--background'], apply: set('background') },
+  { names: ['--config'], value: anyText, apply: set('config') },
+  { names: ['--backend'], value: backendValue, apply: set('backend') },
+  { names: ['--metrics'], value: anyText, apply: set('metrics') },
+  { names: ['--metrics-any-address'], apply: set('metricsAnyAddress') },
+  { names: ['--no-offload'], apply: set('noOffload') },
+];
+
+/** `ul2tp daemon [OPTIONS]`: checks everything that can be checked, then runs the daemon (never returns on success). */
+export async function runDaemonCommand(argv: readonly string[], io: CliIo, uninstall: () => void): Promise<number> {
+  let o: DaemonArgs;
+  try {
+    o = parseKeywords(argv, DAEMON_KEYWORDS, {});
+  } catch (e) {
+    return usageExit(io, e, DAEMON_HELP);
+  }
+  // The dataplane reads UL2TP_OFFLOAD when it starts (src/io/offload/tap.ts).
+  if (o.noOffload === true) process.env.UL2TP_OFFLOAD = '0';
+  // Resolved at run time so that the CLI never loads the daemon for other commands.
+  const spec = '../control/daemon.js';
+  const mod = (await import(spec)) as typeof import('../control/daemon.js');
+  const opts: Parameters<typeof mod.runDaemon>[0] = { foreground: o.background !== true, background: o.background === true };
+  if (o.backend !== undefined) opts.backend = o.backend;
+  if (o.config !== undefined) {
+    // Checked here so that a file that does not parse fails before the daemon starts anything.
+    const { configSource, loadConfigFile } = await import('./config-file.js');
+    try {
+      loadConfigFile(o.config);
+    } catch (e) {
+      io.stderr(`Error: ${(e as Error).message}\n`);
+      return 1;
+    }
+    opts.config = configSource(o.config);
+  }
+  if (o.metrics !== undefined) {
+    // Checked here so that a bad address fails before the daemon starts anything.
+    const { parseListen } = await import('../control/metrics.js');
+    try {
+      parseListen(o.metrics, o.metricsAnyAddress === true);
+    } catch (e) {
+      io.stderr(`error: ${(e as Error).message}\n`);
+      return 1;
+    }
+    opts.metrics = o.metrics;
+    opts.metricsAnyAddress = o.metricsAnyAddress === true;
+  }
+  uninstall(); // the daemon handles its own failures
+  await mod.runDaemon(opts);
+  return 0;
+}
+
+/** Top-level `--help`, `--version` and unknown global options (commander, loaded just for them). */
+export async function runCommander(args: string[]): Promise<number> {
+  const { Command } = await import('commander');
   const program = new Command('ul2tp')
     .description('Userspace L2TPv3 Ethernet pseudowires with the ip l2tp command line')
     .version(version(), '-V, --version', 'print the version')
@@ -97,60 +190,8 @@ export async function runCommander(args: string[], uninstall: () => void): Promi
     .addHelpText('after', HELP_AFTER)
     .helpCommand(false)
     .showHelpAfterError();
-  program
-    .command('daemon')
-    .description("run this network namespace's daemon (in the foreground unless --background)")
-    .option('--foreground', 'stay attached and log to stderr (default)')
-    .option('--background', 'log to the run directory instead of stderr (used for the automatic start)')
-    .option('--config <file>', 'apply this ip -batch style file at start; re-apply on SIGHUP or "ul2tp daemon reload"')
-    .addOption(new Option('--backend <name>', 'dataplane backend (default: koffi, else native-free; env UL2TP_BACKEND)').choices(['koffi', 'native-free']))
-    .option('--metrics <addr:port>', 'serve Prometheus metrics on http://ADDR:PORT/metrics (loopback only)')
-    .option('--metrics-any-address', 'allow --metrics on a non-loopback address (no authentication!)')
-    .option('--no-offload', 'koffi backend: plain TAPs, one frame per read/write (env UL2TP_OFFLOAD=0)')
-    .addHelpText(
-      'after',
-      `
-Runs in the foreground by default: logs on stderr, stops on SIGTERM/SIGINT
-(configuration kept in the run directory's state.json and restored at the next
-start), exits non-zero on a fatal error. Suitable as a systemd service
-(packaging/ul2tp.service) or a container's main process (packaging/Dockerfile).
-With --config FILE (written by "ul2tp save"), the file is the configuration:
-applied at start (a file that does not parse stops the start), re-applied on
-SIGHUP and "ul2tp daemon reload".
-Subcommands: ul2tp daemon reload (see ul2tp daemon reload --help).`,
-    )
-    .action(async (o: { foreground?: boolean; background?: boolean; backend?: string; metrics?: string; metricsAnyAddress?: boolean; offload?: boolean; config?: string }) => {
-      // The dataplane reads UL2TP_OFFLOAD when it starts (src/io/offload/tap.ts).
-      if (o.offload === false) process.env.UL2TP_OFFLOAD = '0';
-      // Resolved at run time so that the CLI never loads the daemon for other commands.
-      const spec = '../control/daemon.js';
-      const mod = (await import(spec)) as typeof import('../control/daemon.js');
-      const opts: Parameters<typeof mod.runDaemon>[0] = { foreground: !o.background, background: o.background === true };
-      if (o.backend !== undefined) opts.backend = o.backend;
-      if (o.config !== undefined) {
-        // Checked here so that a file that does not parse fails before the daemon starts anything.
-        const { configSource, loadConfigFile } = await import('./config-file.js');
-        try {
-          loadConfigFile(o.config);
-        } catch (e) {
-          program.error(`error: ${(e as Error).message}`, { exitCode: 1 });
-        }
-        opts.config = configSource(o.config);
-      }
-      if (o.metrics !== undefined) {
-        // Checked here so that a bad address fails before the daemon starts anything.
-        const { parseListen } = await import('../control/metrics.js');
-        try {
-          parseListen(o.metrics, o.metricsAnyAddress === true);
-        } catch (e) {
-          program.error(`error: ${(e as Error).message}`, { exitCode: 1 });
-        }
-        opts.metrics = o.metrics;
-        opts.metricsAnyAddress = o.metricsAnyAddress === true;
-      }
-      uninstall(); // the daemon handles its own failures
-      await mod.runDaemon(opts);
-    });
+  // Listed for the help; main.ts runs these words itself.
+  program.command('daemon').description("run this network namespace's daemon (see ul2tp daemon --help)");
   await program.parseAsync(args, { from: 'user' });
   return 0;
 }

@@ -8,8 +8,10 @@
  *   - ul2tp's own commands (`stats`, `capture`, `impair`, `save`, `daemon
  *     WORD`): the OWN_COMMANDS table, each a keyword loop (own-command.ts),
  *     loaded only when used;
- *   - `--help`, `--version` and `ul2tp daemon [OPTIONS]`: commander
- *     (daemon-cmd.ts), loaded just for them.
+ *   - `ul2tp daemon [OPTIONS]` (daemon-cmd.ts): the same keyword loop, with
+ *     GNU-style `--option` words;
+ *   - `--help`, `--version` and unknown global options: commander, loaded
+ *     just for them.
  *
  * Importing this module runs the program (bin/ul2tp.js does that).
  */
@@ -18,7 +20,6 @@ import type { OwnCommand } from './daemon-cmd.js';
 import { fatal, installFatalHandlers, processIo } from './process-io.js';
 import { runL2tp, type CliOptions } from './run.js';
 
-export type { DaemonCliOptions } from './daemon-cmd.js';
 
 /** ul2tp's own commands: word → loader of its help and runner. */
 const OWN_COMMANDS: Readonly<Record<string, () => Promise<OwnCommand>>> = {
@@ -75,7 +76,7 @@ export async function main(argv: string[], uninstall: () => void = () => {}): Pr
         return 255;
       }
       batch = argv[++i];
-    } else return (await import('./daemon-cmd.js')).runCommander(argv.slice(i), uninstall);
+    } else return (await import('./daemon-cmd.js')).runCommander(argv.slice(i));
   }
   if (batch !== null) {
     // As ip: the rest of the command line is ignored.
@@ -100,7 +101,11 @@ export async function main(argv: string[], uninstall: () => void = () => {}): Pr
     const d = await import('./daemon-cmd.js');
     const sub = rest.length > 1 && Object.prototype.hasOwnProperty.call(d.DAEMON_SUBCOMMANDS, rest[1]) ? d.DAEMON_SUBCOMMANDS[rest[1]] : undefined;
     if (sub !== undefined) return runOwn(sub, rest.slice(2), opts);
-    return d.runCommander(rest, uninstall);
+    if (wantsHelp(rest.slice(1))) {
+      process.stdout.write(d.DAEMON_HELP);
+      return 0;
+    }
+    return d.runDaemonCommand(rest.slice(1), processIo(), uninstall);
   }
   const own = rest.length > 0 && Object.prototype.hasOwnProperty.call(OWN_COMMANDS, rest[0]) ? OWN_COMMANDS[rest[0]] : undefined;
   if (own !== undefined) {

@@ -24,15 +24,22 @@ export interface OwnKeyword<T> {
 /** The keyword loop: every argument is a keyword of `table` (then its value) or a usage error. */
 export function parseKeywords<T>(args: readonly string[], table: ReadonlyArray<OwnKeyword<T>>, a: T): T {
   for (let i = 0; i < args.length; i++) {
-    const k = args[i];
+    let k = args[i];
+    // GNU style `--option=VALUE` for the `--` keywords that take a value.
+    let inline: string | undefined;
+    const eq = k.startsWith('--') ? k.indexOf('=') : -1;
+    if (eq > 2) {
+      inline = k.slice(eq + 1);
+      k = k.slice(0, eq);
+    }
     const kw = table.find((t) => t.names.includes(k));
-    if (kw === undefined) throw usage(`Unknown option: ${k}`);
+    if (kw === undefined || (inline !== undefined && kw.value === undefined)) throw usage(`Unknown option: ${args[i]}`);
     if (kw.value === undefined) {
       kw.apply(a, true, k);
       continue;
     }
-    if (i + 1 >= args.length) throw usage(`Error: "${k}" needs a value`);
-    kw.apply(a, kw.value(args[++i], k), k);
+    if (inline === undefined && i + 1 >= args.length) throw usage(`Error: "${k}" needs a value`);
+    kw.apply(a, kw.value(inline ?? args[++i], k), k);
   }
   return a;
 }
