@@ -286,6 +286,11 @@ export class KoffiDataplane implements Dataplane {
       this.impairments.delete(key);
       this.tunnels.get(tunnelId)?.sessions.delete(sessionId);
     }
+    this.dropInterfaces(gone);
+  }
+
+  /** Deletes the interfaces of sessions the workers dropped, in one rtnetlink request, and frees their fds and slots. */
+  private dropInterfaces(gone: readonly SessionState[]): void {
     try {
       deleteLinks(gone.map((s) => s.cfg.ifname));
     } catch {
@@ -315,15 +320,7 @@ export class KoffiDataplane implements Dataplane {
       this.impairments.delete(key);
     }
     t.sessions.clear();
-    try {
-      deleteLinks(gone.map((s) => s.cfg.ifname));
-    } catch {
-      for (const s of gone) setPersist(s.fd, false); // closing below removes them one by one
-    }
-    for (const s of gone) {
-      closeFd(s.fd);
-      this.freeSlot(s.base);
-    }
+    this.dropInterfaces(gone);
     this.releaseSocket(t);
     this.tunnels.delete(tunnelId);
     this.freeSlot(t.base);
