@@ -31,7 +31,7 @@ async function runReload(argv: readonly string[], io: CliIo, json: boolean): Pro
     return usageExit(io, e, RELOAD_HELP);
   }
   return withDaemon(io, async (t) => {
-    const r = (await t.request('config_reload', {})) as { added: number; removed: number; kept: number; problems?: string[] };
+    const r = await t.request('config_reload', {});
     if (json) io.stdout(JSON.stringify(r) + '\n');
     else {
       io.stdout(`${r.added} added, ${r.removed} removed, ${r.kept} unchanged\n`);

@@ -199,7 +199,7 @@ export interface OpResult {
   /** One entry per line that ran (fewer than sent when a line failed and stop_on_error). */
   batch: { lines: BatchOutcome[][] };
   /** What the reload changed. */
-  config_reload: { added: number; removed: number; kept: number };
+  config_reload: { added: number; removed: number; kept: number; problems: string[] };
 }
 
 export interface ErrorBody {
