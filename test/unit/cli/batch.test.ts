@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeArgs, readBatch, MAX_ARGS } from '../../../src/cli/batch-file.js';
-import { classifyLine, runBatch } from '../../../src/cli/batch.js';
+import { classifyLine, readBatchInput, runBatch } from '../../../src/cli/batch.js';
 import { loadConfigFile } from '../../../src/cli/config-file.js';
 import { linkLines, sessionLine, tunnelLine } from '../../../src/cli/save.js';
 import type { CliIo, Transport } from '../../../src/cli/run.js';
@@ -334,4 +334,10 @@ test('save: lines that parse back to the same configuration', () => {
     ['link set dev l2tpeth0 mtu 1446 up', 'address add 10.0.0.1/24 dev l2tpeth0', 'address add 2001:db8::5/64 dev l2tpeth0'],
   );
   assert.deepEqual(linkLines({ ifname: 'x', mtu: 1500, flags: [] }), ['link set dev x mtu 1500']);
+});
+
+test('readBatchInput: a file that cannot be opened is reported as ip -batch reports it', () => {
+  const d = miniDaemon();
+  assert.equal(readBatchInput('/nonexistent/x.batch', d.io), null);
+  assert.equal(d.err(), 'Cannot open file "/nonexistent/x.batch" for reading: No such file or directory\n');
 });
