@@ -5,7 +5,7 @@
  */
 import { accessSync, constants, realpathSync } from 'node:fs';
 
-type OptKind = 'json' | 'pretty' | 'oneline' | 'stats' | 'netns' | 'ignore' | 'ip-only';
+type OptKind = 'json' | 'pretty' | 'oneline' | 'stats' | 'netns' | 'batch' | 'force' | 'ignore' | 'ip-only';
 
 interface IpOption {
   name: string;
@@ -19,7 +19,8 @@ interface IpOption {
 /**
  * ip/ip.c's option loop, in its order (the first match wins, so `-h` is
  * -human and `-n` is -netns). `ip-only` options make the whole command go to
- * the real ip (version, help, batch files).
+ * the real ip (version, help). `-batch FILE` is run by the shim (batch.ts):
+ * l2tp lines by ul2tp, the others by the real ip.
  */
 const IP_OPTIONS: readonly IpOption[] = [
   { name: '-loops', arg: true, kind: 'ignore' },
@@ -41,8 +42,8 @@ const IP_OPTIONS: readonly IpOption[] = [
   { name: '-timestamp', kind: 'ignore' },
   { name: '-tshort', kind: 'ignore' },
   { name: '-Version', kind: 'ip-only' },
-  { name: '-force', kind: 'ignore' },
-  { name: '-batch', arg: true, kind: 'ip-only' },
+  { name: '-force', kind: 'force' },
+  { name: '-batch', arg: true, kind: 'batch' },
   { name: '-brief', kind: 'ignore' },
   { name: '-json', kind: 'json' },
   { name: '-pretty', kind: 'pretty' },
@@ -69,7 +70,9 @@ export function isL2tpObject(word: string): boolean {
 export type ShimPlan =
   | { kind: 'ip' }
   | { kind: 'netns'; netns: string; argv: string[] }
-  | { kind: 'l2tp'; args: string[]; json: boolean; pretty: boolean; oneline: boolean; stats: boolean };
+  | { kind: 'l2tp'; args: string[]; json: boolean; pretty: boolean; oneline: boolean; stats: boolean }
+  /** `ip [OPTIONS] -batch FILE`: `ipOptions` are the options to give the real ip for its lines. */
+  | { kind: 'batch'; file: string; force: boolean; ipOptions: string[]; json: boolean; pretty: boolean; oneline: boolean; stats: boolean };
 
 function findOption(opt: string): IpOption | undefined {
   const base = opt.split('=', 1)[0];
@@ -90,7 +93,10 @@ export function planShim(argv: readonly string[]): ShimPlan {
   let oneline = false;
   let stats = false;
   let netns: string | null = null;
+  let batch: string | null = null;
+  let force = false;
   const netnsAt: number[] = [];
+  const ipOptions: string[] = [];
   let i = 0;
   for (; i < argv.length; i++) {
     const a = argv[i];
@@ -107,14 +113,25 @@ export function planShim(argv: readonly string[]): ShimPlan {
       if (o.kind === 'netns') {
         netns = argv[i + 1]; // like ip, the last one wins
         netnsAt.push(i);
+      } else if (o.kind === 'batch') {
+        batch = argv[i + 1];
+      } else {
+        ipOptions.push(a, argv[i + 1]);
       }
       i++;
       continue;
     }
+    if (o.kind === 'force') force = true;
+    else ipOptions.push(a);
     if (o.kind === 'json') json = true;
     else if (o.kind === 'pretty') pretty = true;
     else if (o.kind === 'oneline') oneline = true;
     else if (o.kind === 'stats') stats = true;
+  }
+  if (batch !== null) {
+    // As ip: with -batch, the rest of the command line is ignored.
+    if (netns !== null) return { kind: 'netns', netns, argv: argv.filter((_, k) => !netnsAt.some((at) => k === at || k === at + 1)) };
+    return { kind: 'batch', file: batch, force, ipOptions, json, pretty, oneline, stats };
   }
   if (i >= argv.length || !isL2tpObject(argv[i])) return { kind: 'ip' };
   if (netns !== null) {

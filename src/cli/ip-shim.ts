@@ -5,6 +5,9 @@
  *     prefix like ip does; `l` alone is `link`) runs ul2tp's `ip l2tp` here,
  *     honouring -j/-json, -p/-pretty, -o/-oneline, -s/-stats (ul2tp's counters); other display options are
  *     accepted and have no effect, as in iproute2's l2tp code;
+ *   - `ip [OPTIONS] [-force] -batch FILE` runs the file here (batch.ts): its
+ *     `l2tp` lines go to ul2tp over one daemon connection, every other line
+ *     to the real ip (with the same OPTIONS), in file order;
  *   - with `-n NETNS`/`-netns NETNS` it first re-executes itself through
  *     `ip netns exec NETNS`, so the l2tp commands reach that namespace's daemon;
  *   - every other invocation is handed unchanged to the real iproute2 `ip`
@@ -49,6 +52,21 @@ async function shim(argv: string[]): Promise<number> {
       installFatalHandlers();
       const { runL2tp } = await import('./run.js');
       return runL2tp(plan.args, { json: plan.json, pretty: plan.pretty, oneline: plan.oneline, stats: plan.stats }, processIo());
+    }
+    case 'batch': {
+      const { installFatalHandlers, processIo } = await import('./process-io.js');
+      installFatalHandlers();
+      const { readBatchInput, runBatch } = await import('./batch.js');
+      const io = processIo();
+      const text = readBatchInput(plan.file, io);
+      if (text === null) return 1;
+      const ip = realIpOrExit();
+      return runBatch(
+        text,
+        { name: plan.file, force: plan.force, ip: (args) => execStatus(ip, [...plan.ipOptions, ...args]), ipStyle: true },
+        { json: plan.json, pretty: plan.pretty, oneline: plan.oneline, stats: plan.stats },
+        io,
+      );
     }
   }
 }

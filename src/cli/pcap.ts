@@ -193,15 +193,35 @@ function clock(timeMs: number): string {
  * `12:00:00.123456 tx tunnel 1 session 1 seq 5 len 102: 02:..:01 > 02:..:02, IPv4 10.0.0.1 > 10.0.0.2 ICMP`
  * (`len` is the L2TP packet's length; `seq` only when the packet carries one).
  */
-export function summaryLine(p: WirePacket, s: SessionView | undefined): string {
-  let line = `${clock(p.t)} ${p.dir} tunnel ${p.tunnel_id} session ${p.session_id}`;
-  if (s === undefined) return `${line} len ${p.data.length}: (unknown session)`;
+/** What one captured packet says, for the summary line and its JSON form. */
+export interface PacketSummary {
+  time: string; // ISO 8601
+  dir: 'tx' | 'rx';
+  encap: 'udp' | 'ip';
+  tunnel_id: number;
+  session_id: number;
+  len: number;
+  seq?: number;
+  /** The carried frame ("unknown session" / "truncated" when it cannot be read). */
+  frame: string;
+}
+
+export function summarize(p: WirePacket, s: SessionView | undefined): PacketSummary {
+  const sum: PacketSummary = { time: new Date(p.t).toISOString(), dir: p.dir, encap: p.encap, tunnel_id: p.tunnel_id, session_id: p.session_id, len: p.data.length, frame: '(unknown session)' };
+  if (s === undefined) return sum;
   const l = layoutOf(p, s);
   if (l.l2specOff >= 0 && p.data.length >= l.l2specOff + 4) {
     const w = p.data.readUInt32BE(l.l2specOff);
-    if (w & 0x40000000) line += ` seq ${w & 0xffffff}`;
+    if (w & 0x40000000) sum.seq = w & 0xffffff;
   }
-  line += ` len ${p.data.length}: `;
   const f = innerFrame(p, s);
-  return line + (f === null ? 'truncated' : describeFrame(f));
+  sum.frame = f === null ? 'truncated' : describeFrame(f);
+  return { time: sum.time, dir: sum.dir, encap: sum.encap, tunnel_id: sum.tunnel_id, session_id: sum.session_id, ...(sum.seq !== undefined ? { seq: sum.seq } : {}), len: sum.len, frame: sum.frame };
+}
+
+export function summaryLine(p: WirePacket, s: SessionView | undefined): string {
+  const sum = summarize(p, s);
+  const line = `${clock(p.t)} ${p.dir} tunnel ${p.tunnel_id} session ${p.session_id}`;
+  if (s === undefined) return `${line} len ${p.data.length}: (unknown session)`;
+  return `${line}${sum.seq !== undefined ? ` seq ${sum.seq}` : ''} len ${sum.len}: ${sum.frame}`;
 }

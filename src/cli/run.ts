@@ -31,15 +31,16 @@ export interface CliIo {
 
 export type CliOptions = PrintOptions;
 
+/** What a failed request's error reply prints (`RTNETLINK answers: ...` for kernel errors). */
+export function replyErrorText(e: L2tpError): string {
+  return e.code === 'KERNEL' ? cliErrorOutput(e).stderr : `Error: ${e.message}\n`;
+}
+
 /** Prints an error the daemon (or the way to it) raised; returns the exit status. */
 function reportRequestError(e: unknown, io: CliIo, failStatus: number): number {
   if (e instanceof L2tpError) {
     if (io.isReply(e)) {
-      if (e.code === 'KERNEL') {
-        io.stderr(cliErrorOutput(e).stderr);
-      } else {
-        io.stderr(`Error: ${e.message}\n`);
-      }
+      io.stderr(replyErrorText(e));
       return failStatus;
     }
     io.stderr(`Error: ${e.message}\n`);

@@ -245,7 +245,7 @@ function lastLogLine(logPath: string, since: number): string {
       const buf = Buffer.alloc(len);
       readSync(fd, buf, 0, len, st.size - len);
       const lines = buf.toString('utf8').split('\n').filter((l) => l.trim() !== '');
-      return (lines[lines.length - 1] ?? '').replace(/^ul2tp\[\d+\]: /, '');
+      return (lines[lines.length - 1] ?? '').replace(/^(?:\S+ )?ul2tp\[\d+\]: /, '');
     } finally {
       closeSync(fd);
     }

@@ -8,11 +8,12 @@
  * a second daemon in the same namespace fails to bind (and exits), and a
  * crashed one never leaves a stale lock behind.
  */
-import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, unlinkSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, fstatSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { L2tpError } from '../errors.js';
 import { selectBackend, type BackendChoice } from '../io/select.js';
 import { Controller } from './handlers.js';
+import type { ApplyResult, ConfigSource } from './config.js';
 import { captureHubOf, impairOp, startCapture } from './capture.js';
 import { parseListen, startMetrics } from './metrics.js';
 import { runDir, socketPath } from './paths.js';
@@ -26,14 +27,32 @@ export interface DaemonOptions {
   /** `--metrics ADDR:PORT` (src/control/metrics.ts); checked before anything starts. */
   metrics?: string;
   metricsAnyAddress?: boolean;
+  /** `--config FILE`: applied at start, re-applied on SIGHUP and `ul2tp daemon reload` (config.ts). */
+  config?: ConfigSource;
 }
 
 export const VERSION = '0.1.0';
 
 let logFd = 2;
+/** The background log file (daemon.log): lines carry a timestamp, and it is rotated at LOG_MAX_BYTES. */
+let logPath = '';
+let logBytes = 0;
+/** daemon.log is renamed to daemon.log.1 (replacing the previous one) when it grows past this. */
+export const LOG_MAX_BYTES = Number(process.env.UL2TP_LOG_MAX_BYTES) > 0 ? Number(process.env.UL2TP_LOG_MAX_BYTES) : 1 << 20;
 export function log(msg: string): void {
   try {
-    writeSync(logFd, `ul2tp[${process.pid}]: ${msg}\n`);
+    if (logPath === '') {
+      writeSync(logFd, `ul2tp[${process.pid}]: ${msg}\n`);
+      return;
+    }
+    logBytes += writeSync(logFd, `${new Date().toISOString()} ul2tp[${process.pid}]: ${msg}\n`);
+    if (logBytes >= LOG_MAX_BYTES) {
+      renameSync(logPath, `${logPath}.1`);
+      const fd = openSync(logPath, 'a', 0o600);
+      closeSync(logFd);
+      logFd = fd;
+      logBytes = 0;
+    }
   } catch {
     /* logging must never take the daemon down */
   }
@@ -122,7 +141,9 @@ export async function runDaemon(opts: DaemonOptions = {}): Promise<void> {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   chmodSync(dir, 0o700);
   if (opts.background) {
-    logFd = openSync(`${dir}/daemon.log`, 'a', 0o600);
+    logPath = `${dir}/daemon.log`;
+    logFd = openSync(logPath, 'a', 0o600);
+    logBytes = fstatSync(logFd).size;
   }
 
   // Nobody has any business connecting to the lock: close whatever does at once
@@ -169,6 +190,16 @@ export async function runDaemon(opts: DaemonOptions = {}): Promise<void> {
     for (const p of problems) log(`restore: ${p}`);
     const c = ctl.counts();
     log(`restored ${c.tunnels} tunnel(s) and ${c.sessions} session(s) from ${statePath}`);
+  }
+  if (opts.config !== undefined) {
+    // Declarative configuration: a file that does not parse stops the start (systemd shows why).
+    ctl.configSource = opts.config;
+    try {
+      logApply('config', await ctl.reloadConfig());
+    } catch (e) {
+      log(`config ${opts.config.path}: ${(e as Error).message}; not starting`);
+      process.exit(1);
+    }
   }
   let savedFingerprint = ctl.seqFingerprint();
   let dirty = false;
@@ -253,6 +284,19 @@ export async function runDaemon(opts: DaemonOptions = {}): Promise<void> {
     if (logFd !== 2) closeSync(logFd);
     process.exit(0);
   };
+  process.on('SIGHUP', () => {
+    // Re-applied in the request queue, between requests, like `ul2tp daemon reload`.
+    if (ctl.configSource === null) return log('SIGHUP: no --config, nothing to reload');
+    queued++;
+    queue = queue.then(async () => {
+      try {
+        logApply('SIGHUP: config', await ctl.reloadConfig());
+      } catch (e) {
+        log(`SIGHUP: config not applied: ${(e as Error).message}`);
+      }
+      settle();
+    });
+  });
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('uncaughtException', (e) => {
@@ -346,15 +390,25 @@ function handleLine(sock: Socket, line: string, ctl: Controller, choice: Backend
       msg = { id: req.id, ok: false, error: errorBody(e) };
     }
     held.push([sock, msg]);
-    if (--queued > 0) return;
-    flushState();
-    const out = held;
-    held = [];
-    for (const [s, m] of out) {
-      pendingOf.set(s, (pendingOf.get(s) ?? 1) - 1);
-      reply(s, m);
-    }
+    settle();
   });
+}
+
+/** One queued task is done: once the queue drains, write the state and send the held replies. */
+function settle(): void {
+  if (--queued > 0) return;
+  flushState();
+  const out = held;
+  held = [];
+  for (const [s, m] of out) {
+    pendingOf.set(s, (pendingOf.get(s) ?? 1) - 1);
+    reply(s, m);
+  }
+}
+
+function logApply(what: string, r: ApplyResult): void {
+  log(`${what}: ${r.added} added, ${r.removed} removed, ${r.kept} unchanged`);
+  for (const p of r.problems) log(`${what}: ${p}`);
 }
 
 function errorBody(e: unknown): { code: string; errno?: string; message: string } {
@@ -379,6 +433,13 @@ async function execute(op: string, attrs: Record<string, unknown>, ctl: Controll
       return ctl.sessionGet();
     case 'impair':
       return impairOp(attrs, choice.dp); // everyday hook (src/control/capture.ts)
+    case 'batch':
+      return ctl.batch(attrs as never);
+    case 'config_reload': {
+      const r = await ctl.reloadConfig();
+      logApply('reload: config', r);
+      return r;
+    }
     case 'status':
       return { pid: process.pid, version: VERSION, backend: choice.dp.name, ...ctl.counts(), drops: ctl.orphanDrops() };
     default:

@@ -22,7 +22,8 @@ import { Table } from '../engine/table.js';
 import { Tunnel } from '../engine/tunnel.js';
 import { NR_SHADOW, NS_SHADOW, RECV_SEQ, SEND_SEQ, readCounters, readExtraCounters, type Counters, type ExtraCounters } from '../engine/stats.js';
 import type { Dataplane } from '../io/types.js';
-import type { SessionInfo, TunnelInfo } from './protocol.js';
+import { errorBody, type BatchAttrs, type BatchOutcome, type BatchRequest, type SessionInfo, type TunnelInfo } from './protocol.js';
+import { applyConfig, type ApplyResult, type ConfigSource, type ConfigTarget } from './config.js';
 import { impairToJson, type ImpairJson } from '../io/impair.js';
 import { allocIfname, defaultSessionMtu, interfaceExists, pathMtu, releaseIfname } from './netinfo.js';
 
@@ -92,8 +93,18 @@ interface TunnelRecord {
   pathMtu: number;
 }
 
-export class Controller {
+/** A failure as the reply's error body (anything that is not an L2tpError is a daemon error). */
+function outcomeOf(e: unknown): BatchOutcome {
+  const err = e instanceof L2tpError ? e : new L2tpError('DAEMON', e instanceof Error ? e.message : String(e));
+  return { ok: false, error: errorBody(err) };
+}
+
+const isSingleDelete = (line: readonly BatchRequest[]): boolean => line.length === 1 && line[0].op === 'session_delete';
+
+export class Controller implements ConfigTarget {
   private readonly table = new Table();
+  /** Set by `ul2tp daemon --config FILE`: what `config_reload` (and SIGHUP) re-applies. */
+  configSource: ConfigSource | null = null;
   private readonly tunnelRecs = new Map<number, TunnelRecord>();
   private readonly sessionCfgs = new Map<string, SessionConfig>();
   /** Called after every successful change (the daemon writes the state file). */
@@ -175,6 +186,117 @@ export class Controller {
     if (s) releaseIfname(s.cfg.ifname);
     this.onChange();
     return {};
+  }
+
+  /**
+   * Deletes sessions together: the dataplane removes their interfaces in one
+   * rtnetlink batch when it can (one RCU wait instead of one per interface).
+   * Unknown keys are skipped.
+   */
+  async removeSessions(keys: ReadonlyArray<readonly [number, number]>): Promise<void> {
+    const known = keys.filter(([t, s]) => this.table.getSession(t, s) !== undefined);
+    if (known.length === 0) return;
+    if (this.dp.removeSessions === undefined) {
+      for (const [t, s] of known) await this.sessionDelete({ tunnel_id: t, session_id: s });
+      return;
+    }
+    try {
+      await this.dp.removeSessions(known);
+    } finally {
+      // Whatever the dataplane dropped is gone from the table too; the rest stays.
+      for (const [t, s] of known) {
+        const gone = this.table.removeSession(t, s);
+        if (!gone) continue;
+        this.sessionCfgs.delete(Controller.key(t, s));
+        releaseIfname(gone.cfg.ifname);
+      }
+      this.onChange();
+    }
+  }
+
+  /**
+   * `batch`: each line's requests in order; consecutive single
+   * `session_delete` lines are checked one by one and then removed together.
+   */
+  async batch(a: BatchAttrs): Promise<{ lines: BatchOutcome[][] }> {
+    const out: BatchOutcome[][] = [];
+    const lines = a.lines;
+    let i = 0;
+    while (i < lines.length) {
+      if (isSingleDelete(lines[i])) {
+        const accepted: Array<[number, number]> = [];
+        const seen = new Set<string>();
+        let stop = false;
+        for (; i < lines.length && isSingleDelete(lines[i]); i++) {
+          const { tunnel_id: t, session_id: s } = lines[i][0].attrs as { tunnel_id: number; session_id: number };
+          const k = Controller.key(t, s);
+          if (this.table.getSession(t, s) === undefined || seen.has(k)) {
+            out.push([outcomeOf(kernelError('ENODEV'))]);
+            if (a.stop_on_error) {
+              stop = true;
+              i++;
+              break;
+            }
+            continue;
+          }
+          seen.add(k);
+          accepted.push([t, s]);
+          out.push([{ ok: true, result: {} }]);
+        }
+        if (accepted.length > 0) await this.removeSessions(accepted);
+        if (stop) break;
+        continue;
+      }
+      const res: BatchOutcome[] = [];
+      for (const r of lines[i++]) {
+        try {
+          res.push({ ok: true, result: await this.executeOne(r) });
+        } catch (e) {
+          res.push(outcomeOf(e));
+        }
+      }
+      out.push(res);
+      if (a.stop_on_error && !res[res.length - 1].ok) break;
+    }
+    return { lines: out };
+  }
+
+  private executeOne(r: BatchRequest): Promise<unknown> {
+    switch (r.op) {
+      case 'tunnel_create':
+        return this.tunnelCreate(r.attrs as unknown as Attrs);
+      case 'tunnel_delete':
+        return this.tunnelDelete(r.attrs as unknown as Attrs);
+      case 'session_create':
+        return this.sessionCreate(r.attrs as unknown as Attrs);
+      case 'session_delete':
+        return this.sessionDelete(r.attrs as unknown as Attrs);
+    }
+  }
+
+  /** Re-reads the configuration file and converges on it (`config_reload`, SIGHUP). */
+  async reloadConfig(): Promise<ApplyResult> {
+    const src = this.configSource;
+    if (src === null) throw new L2tpError('DAEMON', 'this daemon runs without --config: nothing to reload');
+    let want;
+    try {
+      want = src.load(); // a file that does not parse changes nothing
+    } catch (e) {
+      throw new L2tpError('DAEMON', (e as Error).message);
+    }
+    return applyConfig(this, want, src);
+  }
+
+  tunnelConfigs(): ReadonlyMap<number, TunnelConfig> {
+    return new Map([...this.tunnelRecs].map(([k, r]) => [k, r.cfg]));
+  }
+
+  sessionConfigs(): ReadonlyMap<string, SessionConfig> {
+    return new Map(this.sessionCfgs);
+  }
+
+  tunnelConfigOf(a: object): TunnelConfig {
+    return tunnelConfigFrom(a as Attrs);
   }
 
   tunnelGet(): { tunnels: TunnelInfo[] } {

@@ -89,6 +89,26 @@ export interface CaptureAttrs {
   session_id?: number;
 }
 
+/** One request inside a `batch` (only the four create/delete ops). */
+export type BatchRequest =
+  | { op: 'tunnel_create'; attrs: TunnelCreateAttrs }
+  | { op: 'tunnel_delete'; attrs: TunnelDeleteAttrs }
+  | { op: 'session_create'; attrs: SessionCreateAttrs }
+  | { op: 'session_delete'; attrs: SessionDeleteAttrs };
+
+/**
+ * `batch`: the requests of several command lines in one round trip (ul2tp
+ * -batch). Each line's requests all run; a line failed when its last request
+ * did; with `stop_on_error` nothing after a failed line runs.
+ */
+export interface BatchAttrs {
+  lines: BatchRequest[][];
+  stop_on_error: boolean;
+}
+
+/** One request's outcome in a batch reply. */
+export type BatchOutcome = { ok: true; result: unknown } | { ok: false; error: ErrorBody };
+
 export interface OpAttrs {
   tunnel_create: TunnelCreateAttrs;
   tunnel_delete: TunnelDeleteAttrs;
@@ -99,6 +119,8 @@ export interface OpAttrs {
   status: EmptyAttrs;
   impair: ImpairAttrs;
   capture: CaptureAttrs;
+  batch: BatchAttrs;
+  config_reload: EmptyAttrs;
 }
 
 export type Op = keyof OpAttrs;
@@ -112,6 +134,8 @@ export const OPS: readonly Op[] = [
   'status',
   'impair',
   'capture',
+  'batch',
+  'config_reload',
 ];
 
 /** Discriminated by `op`, so `switch (req.op)` narrows `req.attrs`. */
@@ -172,6 +196,10 @@ export interface OpResult {
   impair: unknown;
   /** The first reply; packet lines follow on the same connection (src/control/capture.ts). */
   capture: { started: true };
+  /** One entry per line that ran (fewer than sent when a line failed and stop_on_error). */
+  batch: { lines: BatchOutcome[][] };
+  /** What the reload changed. */
+  config_reload: { added: number; removed: number; kept: number; problems: string[] };
 }
 
 export interface ErrorBody {
@@ -207,7 +235,11 @@ function isU32(v: unknown): v is number {
   return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= U32_MAX;
 }
 
-type AttrKind = 'u32' | 'id' | 'u16' | 'bool' | 'encap' | 'addr' | 'name' | 'cookie' | 'l2spec' | 'ms' | 'pct' | 'count' | 'msf' | 'rate';
+type AttrKind = 'u32' | 'id' | 'u16' | 'bool' | 'encap' | 'addr' | 'name' | 'cookie' | 'l2spec' | 'ms' | 'pct' | 'count' | 'msf' | 'rate' | 'lines';
+
+/** Ops allowed inside a batch, and the most requests one batch may carry. */
+const BATCH_OPS: ReadonlySet<string> = new Set(['tunnel_create', 'tunnel_delete', 'session_create', 'session_delete']);
+export const MAX_BATCH_REQUESTS = 4096;
 
 interface AttrRule {
   kind: AttrKind;
@@ -262,6 +294,8 @@ const SCHEMA: Readonly<Record<Op, Readonly<Record<string, AttrRule>>>> = {
     seed: opt('u32'),
   },
   capture: { tunnel_id: opt('u32', 0), session_id: opt('u32', 0) },
+  batch: { lines: req('lines'), stop_on_error: opt('bool', true) },
+  config_reload: {},
 };
 
 /** Checks one attribute value; returns the value to store (cookies are lowercased). */
@@ -311,6 +345,18 @@ function checkAttr(op: Op, key: string, kind: AttrKind, v: unknown): unknown {
       if (typeof v !== 'string' || !(v === '' || /^(?:[0-9a-fA-F]{8}|[0-9a-fA-F]{16})$/.test(v)))
         throw bad('"" or 8 or 16 hex digits');
       return v.toLowerCase();
+    case 'lines': {
+      if (!Array.isArray(v) || !v.every((l) => Array.isArray(l) && l.length > 0)) throw bad('an array of non-empty arrays of requests');
+      const lines = v as unknown[][];
+      if (lines.reduce((n, l) => n + l.length, 0) > MAX_BATCH_REQUESTS) throw bad(`at most ${MAX_BATCH_REQUESTS} requests`);
+      return lines.map((l) =>
+        l.map((r) => {
+          if (!isPlainObject(r) || typeof r.op !== 'string' || !BATCH_OPS.has(r.op)) throw bad('requests of tunnel_create, tunnel_delete, session_create or session_delete');
+          const { op: o, attrs } = validateRequest({ id: 0, op: r.op, attrs: r.attrs });
+          return { op: o, attrs };
+        }),
+      );
+    }
   }
 }
 

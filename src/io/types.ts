@@ -20,6 +20,8 @@ export interface Dataplane {
   addSession(cfg: SessionConfig, mtu: number): Promise<SessionHandle>;
   removeSession(tunnelId: number, sessionId: number): Promise<void>;
   removeTunnel(tunnelId: number): Promise<void>;
+  /** Optional: removes several sessions at once (their interfaces in one rtnetlink batch); absent = one by one. */
+  removeSessions?(keys: ReadonlyArray<readonly [number, number]>): Promise<void>;
   close(): Promise<void>;
   /** Optional: capture rings the workers fill while `ctl[0]` is non-zero (absent = capture unsupported). */
   readonly captureRings?: readonly CaptureRing[];

@@ -266,6 +266,42 @@ export class KoffiDataplane implements Dataplane {
     this.freeSlot(s.base);
   }
 
+  /** Like removeSession for each, but the interfaces go in one rtnetlink batch (one RCU wait), as in removeTunnel. */
+  async removeSessions(keys: ReadonlyArray<readonly [number, number]>): Promise<void> {
+    // Both workers drop every session first (pipelined), then the interfaces can go.
+    await Promise.all(
+      keys.flatMap(([tunnelId, sessionId]) =>
+        this.sessions.has(`${tunnelId}/${sessionId}`)
+          ? [this.tx.call({ op: 'delSession', tunnelId, sessionId }), this.rx.call({ op: 'delSession', tunnelId, sessionId })]
+          : [],
+      ),
+    );
+    const gone: SessionState[] = [];
+    for (const [tunnelId, sessionId] of keys) {
+      const key = `${tunnelId}/${sessionId}`;
+      const s = this.sessions.get(key);
+      if (!s) continue;
+      gone.push(s);
+      this.sessions.delete(key);
+      this.impairments.delete(key);
+      this.tunnels.get(tunnelId)?.sessions.delete(sessionId);
+    }
+    this.dropInterfaces(gone);
+  }
+
+  /** Deletes the interfaces of sessions the workers dropped, in one rtnetlink request, and frees their fds and slots. */
+  private dropInterfaces(gone: readonly SessionState[]): void {
+    try {
+      deleteLinks(gone.map((s) => s.cfg.ifname));
+    } catch {
+      for (const s of gone) setPersist(s.fd, false); // closing below removes them one by one
+    }
+    for (const s of gone) {
+      closeFd(s.fd);
+      this.freeSlot(s.base);
+    }
+  }
+
   async removeTunnel(tunnelId: number): Promise<void> {
     const t = this.tunnels.get(tunnelId);
     if (!t) throw kernelError('ENODEV');
@@ -284,15 +320,7 @@ export class KoffiDataplane implements Dataplane {
       this.impairments.delete(key);
     }
     t.sessions.clear();
-    try {
-      deleteLinks(gone.map((s) => s.cfg.ifname));
-    } catch {
-      for (const s of gone) setPersist(s.fd, false); // closing below removes them one by one
-    }
-    for (const s of gone) {
-      closeFd(s.fd);
-      this.freeSlot(s.base);
-    }
+    this.dropInterfaces(gone);
     this.releaseSocket(t);
     this.tunnels.delete(tunnelId);
     this.freeSlot(t.base);

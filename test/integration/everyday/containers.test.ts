@@ -1,10 +1,11 @@
 /**
  * packaging/compose.yaml without Docker: two network namespaces play the two
- * containers. In each, `ul2tp daemon` runs in the foreground as a container's
- * main process would (ENTRYPOINT ["ul2tp","daemon"]: logs on stderr), and the
- * "config" step runs the same CLI commands in the same namespace and run
- * directory. Then: ping across, SIGTERM stops the daemon cleanly (exit 0),
- * a restarted daemon restores the configuration, and fatal errors exit
+ * containers. In each, `ul2tp daemon --config FILE` runs in the foreground as
+ * a container's main process would (ENTRYPOINT ["ul2tp","daemon"], compose's
+ * command ["--config", ...]: logs on stderr) with the packaged configuration
+ * files (packaging/config/site-*.conf, the underlay addresses swapped for the
+ * test's). Then: ping across, SIGTERM stops the daemon cleanly (exit 0), a
+ * restarted daemon restores the configuration, and fatal errors exit
  * non-zero with a message on stderr. Also the service-facing help texts.
  */
 import assert from 'node:assert/strict';
@@ -19,41 +20,44 @@ import { CLI, IP, ROOT, netnsUnavailable, ping, run, underlay, waitFor, type Net
 const skip = netnsUnavailable();
 if (skip) console.log(`# skipping container tests: ${skip}`);
 
-/** `ul2tp daemon` in the foreground, as the container's main process; stderr collected. */
-function startDaemon(ns: Netns): { proc: ChildProcess; log: () => string } {
-  const proc = ns.spawn(process.execPath, [CLI, 'daemon']);
+/** `ul2tp daemon [ARGS]` in the foreground, as the container's main process; stderr collected. */
+function startDaemon(ns: Netns, args: string[] = []): { proc: ChildProcess; log: () => string } {
+  const proc = ns.spawn(process.execPath, [CLI, 'daemon', ...args]);
   let err = '';
   proc.stderr!.on('data', (s: string) => (err += s));
   return { proc, log: () => err };
 }
 
-/** The compose file's config-a/config-b commands, for one side. */
-function configure(ns: Netns, side: 'a' | 'b', u: Underlay): void {
-  const [tid, ptid, sid, psid, local, remote, sport, dport, cookie, peer, addr] =
-    side === 'a'
-      ? ['3000', '4000', '1000', '2000', u.a4, u.b4, '5000', '6000', '0a0b0c0d', '01020304', '10.99.0.1/24']
-      : ['4000', '3000', '2000', '1000', u.b4, u.a4, '6000', '5000', '01020304', '0a0b0c0d', '10.99.0.2/24'];
-  ns.ok('add', 'tunnel', 'tunnel_id', tid, 'peer_tunnel_id', ptid, 'encap', 'udp', 'local', local, 'remote', remote, 'udp_sport', sport, 'udp_dport', dport);
-  ns.ok('add', 'session', 'name', 'l2tpeth0', 'tunnel_id', tid, 'session_id', sid, 'peer_session_id', psid, 'cookie', cookie, 'peer_cookie', peer, 'seq', 'both');
-  ns.ip('link', 'set', 'l2tpeth0', 'up', 'mtu', '1446');
-  ns.ip('addr', 'add', addr, 'dev', 'l2tpeth0');
+/** packaging/config/site-<side>.conf with the compose network's addresses replaced by the underlay's. */
+function siteConfig(side: 'a' | 'b', u: Underlay, dir: string): string {
+  const text = readFileSync(join(ROOT, 'packaging', 'config', `site-${side}.conf`), 'utf8').replaceAll('172.30.0.10', u.a4).replaceAll('172.30.0.20', u.b4);
+  const file = join(dir, `site-${side}.conf`);
+  writeFileSync(file, text);
+  return file;
 }
 
 describe('containers: the compose setup with namespaces', { skip: skip || undefined }, () => {
   let u: Underlay;
+  let confDir: string;
   before(() => {
     u = underlay();
+    confDir = mkdtempSync(join(tmpdir(), `ul2tp-site-${process.pid}-`));
   });
-  after(() => u?.destroy());
+  after(() => {
+    u?.destroy();
+    rmSync(confDir, { recursive: true, force: true });
+  });
 
-  it('daemons as main processes, configured by the CLI, carry pings; SIGTERM exits 0; a restart restores', async () => {
-    const da = startDaemon(u.a);
-    const db = startDaemon(u.b);
+  it('daemons as main processes, configured by the packaged --config files, carry pings; SIGTERM exits 0; a restart restores', async () => {
+    const confA = siteConfig('a', u, confDir);
+    const da = startDaemon(u.a, ['--config', confA]);
+    const db = startDaemon(u.b, ['--config', siteConfig('b', u, confDir)]);
     assert.ok(await waitFor(() => da.log().includes('listening on') && db.log().includes('listening on'), 15_000), `daemons up: ${da.log()} ${db.log()}`);
     assert.match(da.log(), /^ul2tp\[\d+\]: dataplane backend: /m, 'logs on stderr');
-    configure(u.a, 'a', u);
-    configure(u.b, 'b', u);
-    // `ip netns exec` execs node: the CLI talked to the foreground daemon, it started no other.
+    assert.match(da.log(), /config: 2 added, 0 removed, 0 unchanged/);
+    assert.doesNotMatch(da.log() + db.log(), /config: .*:\d+: /, 'every ip line of the file applied');
+    // `ip netns exec` execs node: the CLI talks to the foreground daemon, it started no other.
+    assert.match(u.a.ok('show', 'session'), /interface name: l2tpeth0/);
     assert.equal(u.a.daemonPid(), da.proc.pid);
     assert.equal(ping(u.a, '10.99.0.2', 3), 3);
 
@@ -62,10 +66,11 @@ describe('containers: the compose setup with namespaces', { skip: skip || undefi
     assert.equal(code, 0, 'SIGTERM is a clean stop');
     assert.match(da.log(), /SIGTERM: stopping/);
 
-    // restart: policy on-failure / docker restart → the configuration comes back from state.json.
-    const da2 = startDaemon(u.a);
+    // restart: policy on-failure / docker restart → state.json brings the sessions back; the file finds them unchanged.
+    const da2 = startDaemon(u.a, ['--config', confA]);
     assert.ok(await waitFor(() => da2.log().includes('listening on'), 15_000), da2.log());
     assert.match(da2.log(), /restored 1 tunnel\(s\) and 1 session\(s\)/);
+    assert.match(da2.log(), /config: 0 added, 0 removed, 2 unchanged/);
     assert.ok(await waitFor(() => ping(u.a, '10.99.0.2', 1) === 1, 10_000), 'traffic flows again after the restart');
     da2.proc.kill('SIGTERM');
     db.proc.kill('SIGTERM');

@@ -24,10 +24,12 @@ import {
   type ImpairConfig,
 } from '../../../src/io/impair.js';
 import { formatSessions, formatTunnels } from '../../../src/cli/print.js';
-import { parseCaptureArgs, parseImpairArgs, parseStatsArgs, rateLine, formatBits, runImpair, runStats } from '../../../src/cli/everyday.js';
+import { parseCaptureArgs } from '../../../src/cli/capture.js';
+import { parseImpairArgs, runImpair } from '../../../src/cli/impair.js';
+import { parseStatsArgs, rateLine, formatBits, runStats } from '../../../src/cli/stats.js';
 import { L2tpError } from '../../../src/errors.js';
 import type { CliIo } from '../../../src/cli/run.js';
-import { outerPacket, innerFrame, pcapHeader, pcapRecord, summaryLine, describeFrame } from '../../../src/cli/pcap.js';
+import { outerPacket, innerFrame, pcapHeader, pcapRecord, summarize, summaryLine, describeFrame } from '../../../src/cli/pcap.js';
 import { parseListen, renderMetrics } from '../../../src/control/metrics.js';
 import { validateRequest, type SessionInfo, type TunnelInfo } from '../../../src/control/protocol.js';
 import { Collect, sessionCfg, tunnelCfg } from '../engine/helpers.js';
@@ -250,6 +252,18 @@ describe('pcap synthesis and summaries', () => {
     const p = { t: Date.UTC(2026, 0, 1, 12, 0, 0, 250), dir: 'tx' as const, encap: 'udp' as const, tunnel_id: 1, session_id: 10, data: l2tp };
     assert.deepEqual(innerFrame(p, ses), frame);
     assert.match(summaryLine(p, ses), /^\d\d:\d\d:\d\d\.250000 tx tunnel 1 session 10 seq 5 len 58: 02:00:00:00:00:01 > 02:00:00:00:00:02, IPv4 10\.0\.0\.1 > 10\.0\.0\.2 ICMP$/);
+    // `ul2tp -j capture`: the same facts as one JSON object.
+    assert.deepEqual(JSON.parse(JSON.stringify(summarize(p, ses))), {
+      time: '2026-01-01T12:00:00.250Z',
+      dir: 'tx',
+      encap: 'udp',
+      tunnel_id: 1,
+      session_id: 10,
+      seq: 5,
+      len: 58,
+      frame: '02:00:00:00:00:01 > 02:00:00:00:00:02, IPv4 10.0.0.1 > 10.0.0.2 ICMP',
+    });
+    assert.equal(summarize({ ...p, session_id: 99 }, undefined).frame, '(unknown session)');
     assert.match(describeFrame(Buffer.alloc(10)), /short frame/);
     assert.equal(pcapHeader(101).readUInt32LE(20), 101);
     const rec = pcapRecord(1500.5, Buffer.alloc(3));
@@ -362,6 +376,37 @@ describe('stats and impair commands with a fake daemon', () => {
     // The fake sleep takes no time: the rates use half the nominal interval (0.25 s) as the floor.
     assert.match(lines[0], /^\d\d:\d\d:\d\d tunnel 1 session 1 l2tpeth1: rx 400 pkt\/s 4\.00 Mbit\/s, tx 200 pkt\/s 32\.00 kbit\/s, drops rx_errors 5 rx_seq_discards 5$/);
     assert.match(lines[1], /drops 0$/);
+  });
+
+  it('stats -j: one JSON object per interval with every session\'s rates and drops', async () => {
+    let n = 0;
+    const io = fakeIo(() => {
+      n++;
+      const mk = (sid: number, k: number) => ({
+        tunnel_id: 1, session_id: sid, peer_session_id: 9, peer_tunnel_id: 9, ifname: `l2tpeth${sid}`, cookie: '', peer_cookie: '',
+        send_seq: true, recv_seq: true,
+        stats: { rx_packets: 100 * k, rx_bytes: 125_000 * k, tx_packets: 50 * k, tx_bytes: 1000 * k, rx_errors: k > 1 ? 5 : 0, rx_seq_discards: 0 },
+        drops: { rx_dev_drops: 0 },
+      });
+      return { sessions: [mk(1, n), mk(2, n)] };
+    });
+    const code = await runStats(['-c', '2', '-i', '0.5'], io, async () => {}, true);
+    assert.equal(code, 0, io.err);
+    const objs = io.out.trimEnd().split('\n').map((l: string) => JSON.parse(l) as { time: string; interval: number; sessions: Array<Record<string, unknown>> });
+    assert.equal(objs.length, 2);
+    assert.equal(objs[0].interval, 0.5);
+    assert.ok(!Number.isNaN(Date.parse(objs[0].time)));
+    assert.deepEqual(objs[0].sessions[0], {
+      tunnel_id: 1,
+      session_id: 1,
+      ifname: 'l2tpeth1',
+      rx_pps: 400,
+      rx_bps: 4_000_000,
+      tx_pps: 200,
+      tx_bps: 32_000,
+      drops: { rx_errors: 5, rx_seq_discards: 0, rx_cookie_discards: 0, tx_errors: 0, rx_dev_drops: 0 },
+    });
+    assert.equal(objs[1].sessions.length, 2);
   });
 
   it('impair: daemon errors map to RTNETLINK text / Error and exit 2; usage errors exit 255', async () => {

@@ -49,8 +49,17 @@ test('planShim: -n NETNS re-executes inside the namespace with the rest unchange
   assert.deepEqual(planShim(['-n', 'a', '-j', '-n', 'b', 'l2tp', 'show']), { kind: 'netns', netns: 'b', argv: ['-j', 'l2tp', 'show'] });
 });
 
+test('planShim: -batch FILE is the shim\'s (l2tp lines to ul2tp, the rest to ip with the same options)', () => {
+  const plan = (file: string, force: boolean, ipOptions: string[], json = false) => ({ kind: 'batch', file, force, ipOptions, json, pretty: false, oneline: false, stats: false });
+  assert.deepEqual(planShim(['-b', 'cmds.txt']), plan('cmds.txt', false, []));
+  assert.deepEqual(planShim(['-batch', 'x', 'l2tp']), plan('x', false, []), 'the rest of the line is ignored, as by ip');
+  assert.deepEqual(planShim(['-force', '-4', '-j', '-batch', '-']), plan('-', true, ['-4', '-j'], true));
+  assert.deepEqual(planShim(['-n', 'siteA', '-batch', 'f']), { kind: 'netns', netns: 'siteA', argv: ['-batch', 'f'] });
+  assert.deepEqual(planShim(['-batch']), { kind: 'ip' }, 'no file: ip prints its error');
+});
+
 test('planShim: everything else goes to the real ip', () => {
-  for (const argv of [[], ['link'], ['l', 'show'], ['-V'], ['-Version'], ['-help'], ['-b', 'cmds.txt'], ['-batch', 'x', 'l2tp'],
+  for (const argv of [[], ['link'], ['l', 'show'], ['-V'], ['-Version'], ['-help'],
     ['-n', 'x', 'link'], ['-x', 'l2tp', 'show'], ['-j', 'addr'], ['-n'], ['-j'], ['help'], ['netns', 'exec', 'a', 'ip', 'l2tp']])
     assert.deepEqual(planShim(argv), { kind: 'ip' }, argv.join(' '));
 });
