@@ -8,7 +8,8 @@
  * a second daemon in the same namespace fails to bind (and exits), and a
  * crashed one never leaves a stale lock behind.
  */
-import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, unlinkSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, readFileSync, readdirSync, readlinkSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import { createServer, type Server, type Socket } from 'node:net';
 import { L2tpError } from '../errors.js';
 import { selectBackend, type BackendChoice } from '../io/select.js';
@@ -16,6 +17,8 @@ import { Controller } from './handlers.js';
 import { captureHubOf, impairOp, startCapture } from './capture.js';
 import { parseListen, startMetrics } from './metrics.js';
 import { runDir, socketPath } from './paths.js';
+import { checkIdentity, sweepStale, watchNetns } from './lifecycle.js';
+import { RunDirError, openLog, prepareRunDir } from './rundir.js';
 import { MAX_LINE, validateRequest } from './protocol.js';
 import { loadStateFile, writeStateFile } from './state-file.js';
 
@@ -119,10 +122,12 @@ function listen(server: Server, path: string): Promise<void> {
 /** Run the daemon until SIGTERM/SIGINT. Resolves never; exits the process. */
 export async function runDaemon(opts: DaemonOptions = {}): Promise<void> {
   const dir = runDir();
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  chmodSync(dir, 0o700);
-  if (opts.background) {
-    logFd = openSync(`${dir}/daemon.log`, 'a', 0o600);
+  try {
+    prepareRunDir(dir);
+    if (opts.background) logFd = openLog(`${dir}/daemon.log`);
+  } catch (e) {
+    log(e instanceof RunDirError ? e.message : `run directory ${dir}: ${(e as Error).message}`);
+    process.exit(1);
   }
 
   // Nobody has any business connecting to the lock: close whatever does at once
@@ -148,7 +153,20 @@ export async function runDaemon(opts: DaemonOptions = {}): Promise<void> {
   }
 
   const statePath = `${dir}/state.json`;
-  const loaded = loadStateFile(statePath);
+  try {
+    await checkIdentity(dir, logFd, log);
+    sweepStale(dirname(dir), basename(dir), log);
+  } catch (e) {
+    log(`run directory ${dir}: ${(e as Error).message}; not starting`);
+    process.exit(1);
+  }
+  let loaded: ReturnType<typeof loadStateFile>;
+  try {
+    loaded = loadStateFile(statePath);
+  } catch (e) {
+    log(`state file ${statePath} cannot be read (${(e as Error).message}); not starting: fix or remove it`);
+    process.exit(1);
+  }
   if (loaded.kind === 'corrupt') {
     log(`state file ${statePath} is unusable (${loaded.reason}); not starting: fix or remove it (a copy is kept as ${loaded.backup})`);
     process.exit(1);
@@ -231,10 +249,11 @@ export async function runDaemon(opts: DaemonOptions = {}): Promise<void> {
   }
 
   let stopping = false;
-  const stop = async (sig: string) => {
+  /** Stop; `gone`: the namespace is gone for everybody, so its state goes too. */
+  const stop = async (sig: string, gone = false) => {
     if (stopping) return;
     stopping = true;
-    log(`${sig}: stopping (configuration kept in ${statePath})`);
+    log(gone ? `${sig}: removing ${dir} and exiting` : `${sig}: stopping (configuration kept in ${statePath})`);
     clearInterval(seqSaver);
     server.close();
     try {
@@ -242,17 +261,22 @@ export async function runDaemon(opts: DaemonOptions = {}): Promise<void> {
     } catch (e) {
       log(`dataplane close: ${(e as Error).message}`);
     }
-    dirty = true; // the final sequence state, read after the workers stopped
-    flushState();
-    try {
-      unlinkSync(path);
-    } catch {
-      /* already gone */
+    if (gone) {
+      rmSync(dir, { recursive: true, force: true });
+    } else {
+      dirty = true; // the final sequence state, read after the workers stopped
+      flushState();
+      try {
+        unlinkSync(path);
+      } catch {
+        /* already gone */
+      }
     }
     lock.close();
     if (logFd !== 2) closeSync(logFd);
     process.exit(0);
   };
+  watchNetns((why) => void stop(why, true));
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('uncaughtException', (e) => {
@@ -380,7 +404,15 @@ async function execute(op: string, attrs: Record<string, unknown>, ctl: Controll
     case 'impair':
       return impairOp(attrs, choice.dp); // everyday hook (src/control/capture.ts)
     case 'status':
-      return { pid: process.pid, version: VERSION, backend: choice.dp.name, ...ctl.counts(), drops: ctl.orphanDrops() };
+      return {
+        pid: process.pid,
+        version: VERSION,
+        backend: choice.dp.name,
+        ...ctl.counts(),
+        drops: ctl.orphanDrops(),
+        uptime_s: Math.round(process.uptime()),
+        run_dir: runDir(),
+      };
     default:
       throw new L2tpError('PROTOCOL', `unknown op ${JSON.stringify(op)}`);
   }
