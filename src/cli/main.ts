@@ -41,8 +41,13 @@ ul2tp's own commands (each has --help):
   ul2tp capture [ tunnel_id ID ] [ session_id ID ] [ -w FILE ] [ --inner ] [ -c COUNT ]
   ul2tp impair tunnel_id ID session_id ID { SETTINGS | off }
   ul2tp daemon [ --foreground | --background ] [ --backend NAME ] [ --metrics ADDR:PORT ] [ --no-offload ]
+  ul2tp daemon status   is this namespace's daemon running (pid, backend, uptime, counts); exit 3 if not
+  ul2tp daemon stop     stop it (SIGTERM, waits); the configuration is kept for the next start
 
 The first command in a network namespace starts its daemon in the background.
+Its state lives in /run/ul2tp/<namespace inode>/, checked against the namespace's
+never-reused identity before anything is restored; when the namespace is deleted
+(no ip netns name, no process left in it) the daemon removes that state and exits.
 Environment: UL2TP_RUNDIR (run directory, default /run/ul2tp), UL2TP_BACKEND
 (koffi | native-free), UL2TP_OFFLOAD=0 (no TSO/coalescing on session TAPs). Manual: man ul2tp (docs/ul2tp.8).`;
 
@@ -125,6 +130,8 @@ export async function main(argv: string[], uninstall: () => void = () => {}): Pr
     else return runCommander(argv.slice(i), uninstall);
   }
   const rest = argv.slice(i);
+  if (rest[0] === 'daemon' && (rest[1] === 'stop' || rest[1] === 'status') && rest.length === 2)
+    return (await import('../control/daemon-ctl.js')).daemonCommand(rest[1], processIo());
   if (rest[0] === 'daemon') return runCommander(rest, uninstall);
   const own = rest.length > 0 && Object.prototype.hasOwnProperty.call(OWN_COMMANDS, rest[0]) ? OWN_COMMANDS[rest[0]] : undefined;
   if (own !== undefined) {

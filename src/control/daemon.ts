@@ -16,7 +16,7 @@ import { selectBackend, type BackendChoice } from '../io/select.js';
 import { Controller } from './handlers.js';
 import { captureHubOf, impairOp, startCapture } from './capture.js';
 import { parseListen, startMetrics } from './metrics.js';
-import { runDir, socketPath } from './paths.js';
+import { lockName, runDir, socketPath } from './paths.js';
 import { checkIdentity, sweepStale, watchNetns } from './lifecycle.js';
 import { RunDirError, openLog, prepareRunDir } from './rundir.js';
 import { MAX_LINE, validateRequest } from './protocol.js';
@@ -60,10 +60,6 @@ export function logLimited(msg: string, now = Date.now()): void {
   }
   if (limitedCount++ < LIMITED_PER_MINUTE) log(msg);
   else limitedSuppressed++;
-}
-
-function lockName(dir: string): string {
-  return `\0ul2tp-daemon:${dir}`;
 }
 
 /**
@@ -224,6 +220,7 @@ export async function runDaemon(opts: DaemonOptions = {}): Promise<void> {
     /* absent */
   }
   const server = createServer({ allowHalfOpen: false }, (sock) => serve(sock, ctl, choice));
+  server.maxConnections = MAX_CONNECTIONS; // further connections are closed at once
   const oldMask = process.umask(0o177);
   try {
     await listen(server, path);
@@ -293,12 +290,31 @@ let held: Array<[Socket, unknown]> = [];
 /** Writes the state file if the configuration changed (set by runDaemon). */
 let flushState: () => void = () => {};
 
+/**
+ * Bounded connections: at most MAX_CONNECTIONS at a time; a request line
+ * left unfinished for PARTIAL_LINE_MS, or a connection silent for IDLE_MS
+ * with nothing in progress, is closed (a stalled or malicious client cannot
+ * pile up file descriptors). Capture streams are exempt from IDLE_MS.
+ */
+export const MAX_CONNECTIONS = 256;
+export const PARTIAL_LINE_MS = 10_000;
+export const IDLE_MS = 600_000;
+const streaming = new WeakSet<Socket>();
+
 function serve(sock: Socket, ctl: Controller, choice: BackendChoice): void {
   let buf = '';
+  let idleFor = 0;
   sock.setEncoding('utf8');
+  sock.setTimeout(PARTIAL_LINE_MS);
+  sock.on('timeout', () => {
+    if ((pendingOf.get(sock) ?? 0) > 0 || streaming.has(sock)) return;
+    idleFor += PARTIAL_LINE_MS;
+    if (buf.length > 0 || idleFor >= IDLE_MS) sock.destroy();
+  });
   sock.on('error', () => sock.destroy());
   sock.on('drain', () => throttle(sock));
   sock.on('data', (chunk: string) => {
+    idleFor = 0;
     buf += chunk;
     if (buf.length > MAX_LINE && buf.indexOf('\n') < 0) {
       reply(sock, { id: null, ok: false, error: { code: 'PROTOCOL', message: `request longer than ${MAX_LINE} bytes` } });
@@ -355,6 +371,7 @@ function handleLine(sock: Socket, line: string, ctl: Controller, choice: Backend
   }
   if (req.op === 'capture') {
     // Everyday hook: the connection becomes a packet stream (src/control/capture.ts).
+    streaming.add(sock);
     startCapture(sock, req.id, req.attrs as Record<string, unknown>, choice.dp, ctl);
     return;
   }
