@@ -8,7 +8,7 @@
  * a second daemon in the same namespace fails to bind (and exits), and a
  * crashed one never leaves a stale lock behind.
  */
-import { chmodSync, closeSync, readFileSync, readdirSync, readlinkSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, lutimesSync, readFileSync, readdirSync, readlinkSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { createServer, type Server, type Socket } from 'node:net';
 import { L2tpError } from '../errors.js';
@@ -21,6 +21,7 @@ import { checkIdentity, sweepStale, watchNetns } from './lifecycle.js';
 import { RunDirError, openLog, prepareRunDir } from './rundir.js';
 import { MAX_LINE, validateRequest } from './protocol.js';
 import { loadStateFile, writeStateFile } from './state-file.js';
+import { HEARTBEAT_MS } from './seq-restart.js';
 
 export interface DaemonOptions {
   background?: boolean;
@@ -179,13 +180,16 @@ export async function runDaemon(opts: DaemonOptions = {}): Promise<void> {
 
   const ctl = new Controller(choice.dp);
   if (loaded.kind === 'ok') {
-    const problems = await ctl.restore(loaded.state);
+    // How long the crashed daemon can have sent since its last write (seq-restart.ts).
+    const runMs = loaded.state.saved_at !== undefined ? Math.max(0, loaded.mtimeMs - loaded.state.saved_at) : 1000;
+    const problems = await ctl.restore(loaded.state, runMs);
     for (const p of problems) log(`restore: ${p}`);
     const c = ctl.counts();
     log(`restored ${c.tunnels} tunnel(s) and ${c.sessions} session(s) from ${statePath}`);
   }
   let savedFingerprint = ctl.seqFingerprint();
-  let dirty = false;
+  // The restored sequence numbers are on disk before anything is sent with them.
+  let dirty = loaded.kind === 'ok';
   // Group commit: a change marks the configuration dirty; it is written once the
   // request queue drains, before the replies of the requests it covers are sent
   // (see handleLine), so an acknowledged change is always on disk, and a burst
@@ -212,6 +216,19 @@ export async function runDaemon(opts: DaemonOptions = {}): Promise<void> {
     if (queued === 0) flushState();
   }, 1000);
   seqSaver.unref();
+  // Heartbeat: the state file's mtime says until when the daemon ran (and so
+  // could send), and the sessions' send rates are sampled (seq-restart.ts).
+  const heartbeat = setInterval(() => {
+    const now = Date.now();
+    ctl.sampleRates(now);
+    try {
+      lutimesSync(statePath, now / 1000, now / 1000);
+    } catch {
+      /* no state file yet */
+    }
+  }, HEARTBEAT_MS);
+  heartbeat.unref();
+  flushState();
 
   const path = socketPath();
   try {
@@ -252,6 +269,7 @@ export async function runDaemon(opts: DaemonOptions = {}): Promise<void> {
     stopping = true;
     log(gone ? `${sig}: removing ${dir} and exiting` : `${sig}: stopping (configuration kept in ${statePath})`);
     clearInterval(seqSaver);
+    clearInterval(heartbeat);
     server.close();
     try {
       await choice.dp.close();

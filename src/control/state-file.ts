@@ -5,7 +5,7 @@
  * The temporary file has a random name and is created with O_EXCL|O_NOFOLLOW,
  * and reads never follow a symlink (rundir.ts).
  */
-import { readdirSync } from 'node:fs';
+import { lstatSync, readdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { checkSavedState, type SavedState } from './handlers.js';
 import { readFileNoFollow, writeFileAtomic, writeFileExclusive } from './rundir.js';
@@ -16,7 +16,7 @@ export function writeStateFile(path: string, state: SavedState): void {
 
 export type LoadResult =
   | { kind: 'none' }
-  | { kind: 'ok'; state: SavedState }
+  | { kind: 'ok'; state: SavedState; mtimeMs: number }
   | { kind: 'corrupt'; reason: string; backup: string };
 
 /**
@@ -34,7 +34,14 @@ export function loadStateFile(path: string, now = new Date()): LoadResult {
     throw e;
   }
   try {
-    return { kind: 'ok', state: checkSavedState(JSON.parse(text)) };
+    const state = checkSavedState(JSON.parse(text));
+    let mtimeMs = Date.now();
+    try {
+      mtimeMs = lstatSync(path).mtimeMs;
+    } catch {
+      /* raced away: now is an upper bound */
+    }
+    return { kind: 'ok', state, mtimeMs };
   } catch (e) {
     const reason = e instanceof SyntaxError ? 'truncated or not JSON' : (e as Error).message;
     return { kind: 'corrupt', reason, backup: keepBackup(path, text, now) };
