@@ -22,6 +22,7 @@ import { RunDirError, openLog, prepareRunDir } from './rundir.js';
 import { MAX_LINE, validateRequest } from './protocol.js';
 import { loadStateFile, writeStateFile } from './state-file.js';
 import { HEARTBEAT_MS } from './seq-restart.js';
+import { removeOrphans } from './reconcile.js';
 
 export interface DaemonOptions {
   background?: boolean;
@@ -177,6 +178,9 @@ export async function runDaemon(opts: DaemonOptions = {}): Promise<void> {
     process.exit(1);
   }
   log(`dataplane backend: ${choice.dp.name} (${choice.why})`);
+
+  // Crash consistency: ul2tp's own interfaces that the configuration does not name go first.
+  await removeOrphans(new Set(loaded.kind === 'ok' ? loaded.state.sessions.map((x) => x.ifname) : []), log);
 
   const ctl = new Controller(choice.dp);
   if (loaded.kind === 'ok') {
