@@ -124,8 +124,8 @@ export async function runDaemon(opts: DaemonOptions = {}): Promise<void> {
     prepareRunDir(dir);
     if (opts.background) logFd = openLog(`${dir}/daemon.log`);
   } catch (e) {
-    log(e instanceof RunDirError ? e.message : `run directory ${dir}: ${(e as Error).message}`);
-    process.exit(1);
+    // Fatal before anything started: the CLI prints "Error: <message>" and exits 1.
+    throw new Error(e instanceof RunDirError ? e.message : `run directory ${dir}: ${(e as Error).message}`);
   }
 
   // Nobody has any business connecting to the lock: close whatever does at once
