@@ -74,7 +74,9 @@ async function runCommander(args: string[], uninstall: () => void): Promise<numb
       `
 Runs in the foreground by default: logs on stderr, stops on SIGTERM/SIGINT
 (configuration kept in the run directory's state.json and restored at the next
-start), exits non-zero on a fatal error. Suitable as a systemd service
+start), exits non-zero on a fatal error. Exits by itself, removing its state,
+when its network namespace is deleted. "ul2tp daemon status" and "ul2tp daemon
+stop" query and stop the running one. Suitable as a systemd service
 (packaging/ul2tp.service) or a container's main process (packaging/Dockerfile).`,
     )
     .action(async (o: { foreground?: boolean; background?: boolean; backend?: string; metrics?: string; metricsAnyAddress?: boolean; offload?: boolean }) => {

@@ -8,7 +8,7 @@
  * a second daemon in the same namespace fails to bind (and exits), and a
  * crashed one never leaves a stale lock behind.
  */
-import { chmodSync, closeSync, lutimesSync, readFileSync, readdirSync, readlinkSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, lutimesSync, readFileSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { createServer, type Server, type Socket } from 'node:net';
 import { L2tpError } from '../errors.js';
@@ -18,6 +18,7 @@ import { captureHubOf, impairOp, startCapture } from './capture.js';
 import { parseListen, startMetrics } from './metrics.js';
 import { lockName, runDir, socketPath } from './paths.js';
 import { checkIdentity, sweepStale, watchNetns } from './lifecycle.js';
+import { processWithOpen } from './netns-id.js';
 import { RunDirError, openLog, prepareRunDir } from './rundir.js';
 import { MAX_LINE, validateRequest } from './protocol.js';
 import { loadStateFile, writeStateFile } from './state-file.js';
@@ -78,28 +79,10 @@ function lockHolder(name: string): { pid: number; uid: number } | null {
       if (f.length >= 8 && f.slice(7).join(' ').replace(/@+$/, '') === shown) inode = f[6];
     }
     if (inode === '') return null;
-    const target = `socket:[${inode}]`;
-    for (const p of readdirSync('/proc')) {
-      if (!/^\d+$/.test(p)) continue;
-      let fds: string[];
-      try {
-        fds = readdirSync(`/proc/${p}/fd`);
-      } catch {
-        continue;
-      }
-      for (const fd of fds) {
-        let link = '';
-        try {
-          link = readlinkSync(`/proc/${p}/fd/${fd}`);
-        } catch {
-          continue;
-        }
-        if (link === target) {
-          const uid = Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? NaN);
-          return { pid: Number(p), uid };
-        }
-      }
-    }
+    const pid = processWithOpen(`socket:[${inode}]`);
+    if (pid === null) return null;
+    const uid = Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
+    return { pid, uid };
   } catch {
     /* no /proc: unknown */
   }

@@ -140,6 +140,18 @@ export function netnsHolder(ino: string, self: number, withFds = false): string 
     }
   }
   if (!withFds) return null;
+  const holder = processWithOpen(want, self);
+  return holder === null ? null : `open file of process ${holder}`;
+}
+
+/** The first process (other than `self`) with an open file whose /proc link reads `target` ("socket:[123]", "net:[456]"), or null. */
+export function processWithOpen(target: string, self = -1): number | null {
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((p) => /^\d+$/.test(p));
+  } catch {
+    return null;
+  }
   for (const p of pids) {
     if (Number(p) === self) continue;
     let fds: string[];
@@ -150,7 +162,7 @@ export function netnsHolder(ino: string, self: number, withFds = false): string 
     }
     for (const fd of fds) {
       try {
-        if (readlinkSync(`/proc/${p}/fd/${fd}`) === want) return `open file of process ${p}`;
+        if (readlinkSync(`/proc/${p}/fd/${fd}`) === target) return Number(p);
       } catch {
         /* closed meanwhile */
       }

@@ -8,20 +8,13 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { CLI, IP, Netns, netnsUnavailable, run, uniq, waitFor } from '../lib/netns.js';
+import { CLI, IP, Netns, netnsUnavailable, pidAlive, run, uniq, waitFor } from '../lib/netns.js';
 import { control } from '../lib/ul2tp.js';
 
 const skip = netnsUnavailable();
 if (skip) console.log(`# skipping crash/interface tests: ${skip}`);
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+const alive = pidAlive;
 
 const BURST = `
 const net = require('node:net');

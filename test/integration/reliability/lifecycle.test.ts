@@ -13,25 +13,18 @@
  *   half-typed requests are closed, connections are capped.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+
 import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { CLI, IP, Netns, netnsUnavailable, run, uniq, waitFor } from '../lib/netns.js';
+import { CLI, IP, Netns, netnsUnavailable, pidAlive, run, uniq, waitFor } from '../lib/netns.js';
 import { control } from '../lib/ul2tp.js';
 
 const skip = netnsUnavailable();
 if (skip) console.log(`# skipping lifecycle tests: ${skip}`);
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+const alive = pidAlive;
 
 const noSock = (src: string): boolean => !src.endsWith('ctl.sock');
 
@@ -300,4 +293,4 @@ describe('bounded waits', { skip: skip || undefined }, () => {
   });
 });
 
-void execFileSync;
+

@@ -17,7 +17,7 @@ import { once } from 'node:events';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { CLI, Netns, ROOT, netnsUnavailable, ping, underlay, uniq, waitFor, type Underlay } from '../lib/netns.js';
+import { CLI, Netns, ROOT, netnsUnavailable, pidAlive, ping, underlay, uniq, waitFor, type Underlay } from '../lib/netns.js';
 import { control, makeLink, quietLink, sessionCounters } from '../lib/ul2tp.js';
 
 const skip = netnsUnavailable();
@@ -31,14 +31,7 @@ function daemonDir(ns: Netns): string {
   return join(ns.runDir, d);
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+const alive = pidAlive;
 
 /** What must survive: link attributes and addresses of an interface, as `ip` prints them. */
 function ifState(ns: Netns, ifname: string): string {
