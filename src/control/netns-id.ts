@@ -109,7 +109,8 @@ function nsInodeOf(link: string): string | null {
 /**
  * Who keeps the namespace with inode `ino` alive, apart from process `self`:
  * another process in it, an nsfs bind mount (`ip netns add`) visible in our
- * mount namespace or pid 1's, or (with `withFds`) an open file descriptor of
+ * mount namespace or pid 1's, or (with `withFds`, the slower confirmation) a
+ * bind mount in any process's mount namespace or an open file descriptor of
  * some process. Returns a short description, or null when nobody does.
  */
 export function netnsHolder(ino: string, self: number, withFds = false): string | null {
@@ -140,6 +141,21 @@ export function netnsHolder(ino: string, self: number, withFds = false): string 
     }
   }
   if (!withFds) return null;
+  // Bind mounts made in other mount namespaces (seen through any of their processes).
+  const seenMnt = new Set<string>();
+  for (const p of pids) {
+    try {
+      const mnt = readlinkSync(`/proc/${p}/ns/mnt`);
+      if (seenMnt.has(mnt)) continue;
+      seenMnt.add(mnt);
+      for (const line of readFileSync(`/proc/${p}/mountinfo`, 'utf8').split('\n')) {
+        const f = line.split(' ');
+        if (f[3] === want) return `bind mount ${f[4]} (mount namespace of process ${p})`;
+      }
+    } catch {
+      /* gone, or not ours to read */
+    }
+  }
   const holder = processWithOpen(want, self);
   return holder === null ? null : `open file of process ${holder}`;
 }
