@@ -38,7 +38,7 @@ export const REQUEST_TIMEOUT_MS = 120_000;
  * probe, so long queues still wait up to REQUEST_TIMEOUT_MS).
  */
 export const PROBE_AFTER_MS = 2000;
-export const LIVENESS_MS = 2000;
+export const LIVENESS_MS = 3000;
 /** Connecting to the control socket. */
 export const CONNECT_TIMEOUT_MS = 5000;
 
