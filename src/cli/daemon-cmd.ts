@@ -41,12 +41,40 @@ async function runReload(argv: readonly string[], io: CliIo, json: boolean): Pro
   });
 }
 
-/**
- * `ul2tp daemon WORD ...` subcommands. (Slot for more: `stop`, `status`
- * register here the same way; `-j` reaches them as `json`.)
- */
+export const STATUS_HELP = `Usage: ul2tp [ -j ] daemon status
+
+Says whether this namespace's daemon runs: pid, backend, uptime, numbers of
+tunnels and sessions and the run directory (exit 0), or "not running" (exit 3).
+Never starts a daemon. -j: one JSON object.
+`;
+
+export const STOP_HELP = `Usage: ul2tp [ -j ] daemon stop
+
+Stops this namespace's daemon (SIGTERM) and waits until it has exited. The
+configuration is kept in the run directory and the next ul2tp command
+restores it. Stopping a daemon that does not run is not an error.
+`;
+
+/** `ul2tp daemon status|stop`, which take no arguments. */
+function ctlCommand(verb: 'status' | 'stop', help: string): OwnCommand {
+  return {
+    help,
+    async run(argv, io, json) {
+      try {
+        parseKeywords(argv, [], {});
+      } catch (e) {
+        return usageExit(io, e, help);
+      }
+      return (await import('../control/daemon-ctl.js')).daemonCommand(verb, io, json);
+    },
+  };
+}
+
+/** `ul2tp daemon WORD ...` subcommands; `-j` reaches them as `json`. */
 export const DAEMON_SUBCOMMANDS: Record<string, OwnCommand> = {
   reload: { help: RELOAD_HELP, run: runReload },
+  status: ctlCommand('status', STATUS_HELP),
+  stop: ctlCommand('stop', STOP_HELP),
 };
 
 function version(): string {
@@ -72,9 +100,14 @@ ul2tp's own commands (each has --help):
   ul2tp save            print the running configuration (a file for --config)
   ul2tp daemon [ --foreground | --background ] [ --config FILE ] [ --backend NAME ] [ --metrics ADDR:PORT ] [ --no-offload ]
   ul2tp daemon reload   re-apply the daemon's --config file (as SIGHUP)
-  -j                    stats, capture, daemon reload: one JSON object per line
+  ul2tp daemon status   is this namespace's daemon running (pid, backend, uptime, counts); exit 3 if not
+  ul2tp daemon stop     stop it (SIGTERM, waits); the configuration is kept for the next start
+  -j                    stats, capture, daemon reload/status/stop: one JSON object per line
 
 The first command in a network namespace starts its daemon in the background.
+Its state lives in /run/ul2tp/<namespace inode>/, checked against the namespace's
+never-reused identity before anything is restored; when the namespace is deleted
+(no ip netns name, no process left in it) the daemon removes that state and exits.
 Environment: UL2TP_RUNDIR (run directory, default /run/ul2tp), UL2TP_BACKEND
 (koffi | native-free), UL2TP_OFFLOAD=0 (no TSO/coalescing on session TAPs),
 UL2TP_LOG_MAX_BYTES (daemon.log rotation size, default 1 MiB). Manual: man ul2tp (docs/ul2tp.8).`;
@@ -82,12 +115,14 @@ UL2TP_LOG_MAX_BYTES (daemon.log rotation size, default 1 MiB). Manual: man ul2tp
 export const DAEMON_HELP = `Usage: ul2tp daemon [ --foreground | --background ] [ --config FILE ]
                     [ --backend { koffi | native-free } ] [ --metrics ADDR:PORT [ --metrics-any-address ] ]
                     [ --no-offload ]
-       ul2tp daemon reload
+       ul2tp daemon { reload | status | stop }
 
 Runs this network namespace's daemon, in the foreground unless --background:
 logs on stderr, stops on SIGTERM/SIGINT (configuration kept in the run
 directory's state.json and restored at the next start), exits non-zero on a
-fatal error. Suitable as a systemd service (packaging/ul2tp.service) or a
+fatal error. Exits by itself, removing its state, when its network namespace
+is deleted. "ul2tp daemon status" and "ul2tp daemon stop" query and stop the
+running one. Suitable as a systemd service (packaging/ul2tp.service) or a
 container's main process (packaging/Dockerfile).
   --foreground            stay attached and log to stderr (default)
   --background            log to the run directory's daemon.log instead of stderr

@@ -12,7 +12,8 @@ import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { L2tpError } from '../errors.js';
-import { socketPath } from './paths.js';
+import { dirname } from 'node:path';
+import { lockName, socketPath } from './paths.js';
 import {
   LineFramer,
   MAX_REPLY_LINE,
@@ -29,6 +30,33 @@ import {
 export const START_TIMEOUT_MS = 10_000;
 /** How long a request may take (a session create waits for its interface). */
 export const REQUEST_TIMEOUT_MS = 120_000;
+/**
+ * A request unanswered for this long makes the client check that the daemon
+ * still runs its event loop: it connects to the daemon's abstract lock, which
+ * the daemon closes at once. No close within LIVENESS_MS: the daemon is
+ * stopped or hung, and the request fails (a busy daemon keeps answering the
+ * probe, so long queues still wait up to REQUEST_TIMEOUT_MS).
+ */
+export const PROBE_AFTER_MS = 2000;
+export const LIVENESS_MS = 3000;
+/** Connecting to the control socket. */
+export const CONNECT_TIMEOUT_MS = 5000;
+
+/** Resolves true when the daemon closed our connection to its lock, false when it did not within `ms`, null when nobody holds the lock. */
+export function probeDaemon(lock: string, ms = LIVENESS_MS): Promise<boolean | null> {
+  return new Promise((resolve) => {
+    const s = createConnection(lock);
+    const done = (v: boolean | null): void => {
+      clearTimeout(timer);
+      s.destroy();
+      resolve(v);
+    };
+    const timer = setTimeout(() => done(false), ms);
+    s.on('error', (e: NodeJS.ErrnoException) => done(e.code === 'ECONNREFUSED' || e.code === 'ENOENT' ? null : true));
+    s.on('close', () => done(true));
+    s.on('data', () => {});
+  });
+}
 
 const fromDaemon = new WeakSet<Error>();
 
@@ -48,13 +76,22 @@ export class ControlClient {
   private readonly pending = new Map<number, Pending>();
   private failure: L2tpError | null = null;
 
-  private constructor(private readonly sock: Socket) {
+  private probing: NodeJS.Timeout | null = null;
+  private lastData = Date.now();
+
+  private constructor(
+    private readonly sock: Socket,
+    private readonly path: string,
+  ) {
     const framer = new LineFramer(
       (line) => this.onLine(line),
       () => this.fail(new L2tpError('PROTOCOL', 'reply line from the daemon is too long')),
       MAX_REPLY_LINE,
     );
-    sock.on('data', (chunk: Buffer) => framer.push(chunk));
+    sock.on('data', (chunk: Buffer) => {
+      this.lastData = Date.now();
+      framer.push(chunk);
+    });
     sock.on('error', (e) => this.fail(new L2tpError('DAEMON', `control socket: ${e.message}`)));
     sock.on('close', () => this.fail(new L2tpError('DAEMON', 'the ul2tp daemon closed the connection')));
   }
@@ -63,14 +100,17 @@ export class ControlClient {
   static connect(path: string = socketPath()): Promise<ControlClient> {
     return new Promise((resolve, reject) => {
       const sock = createConnection(path);
+      const timer = setTimeout(() => onError(Object.assign(new Error(`no connection within ${CONNECT_TIMEOUT_MS / 1000} s`), { code: 'ETIMEDOUT' })), CONNECT_TIMEOUT_MS);
       const onError = (e: Error): void => {
+        clearTimeout(timer);
         sock.destroy();
         reject(e);
       };
       sock.once('error', onError);
       sock.once('connect', () => {
+        clearTimeout(timer);
         sock.off('error', onError);
-        resolve(new ControlClient(sock));
+        resolve(new ControlClient(sock, path));
       });
     });
   }
@@ -94,10 +134,39 @@ export class ControlClient {
         },
       });
       this.sock.write(encodeLine({ id, op, attrs }));
+      this.watch();
     });
   }
 
+  /** While requests wait, check every PROBE_AFTER_MS without a reply that the daemon is alive. */
+  private watch(): void {
+    if (this.probing !== null) return;
+    this.lastData = Date.now();
+    const tick = async (): Promise<void> => {
+      this.probing = null;
+      if (this.pending.size === 0 || this.failure !== null) return;
+      if (Date.now() - this.lastData >= PROBE_AFTER_MS) {
+        const alive = await probeDaemon(lockName(dirname(this.path)));
+        if (alive === false && this.pending.size > 0 && Date.now() - this.lastData >= PROBE_AFTER_MS) {
+          this.fail(
+            new L2tpError(
+              'DAEMON',
+              `the ul2tp daemon at ${this.path} does not respond (stopped or hung): no reply within ${(PROBE_AFTER_MS + LIVENESS_MS) / 1000} s`,
+            ),
+          );
+          return;
+        }
+      }
+      this.probing = setTimeout(() => void tick(), PROBE_AFTER_MS);
+      this.probing.unref();
+    };
+    this.probing = setTimeout(() => void tick(), PROBE_AFTER_MS);
+    this.probing.unref();
+  }
+
   close(): void {
+    if (this.probing !== null) clearTimeout(this.probing);
+    this.probing = null;
     this.sock.end();
     this.sock.destroy();
   }

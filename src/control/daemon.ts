@@ -8,7 +8,8 @@
  * a second daemon in the same namespace fails to bind (and exits), and a
  * crashed one never leaves a stale lock behind.
  */
-import { chmodSync, closeSync, fstatSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, fstatSync, lutimesSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import { createServer, type Server, type Socket } from 'node:net';
 import { L2tpError } from '../errors.js';
 import { selectBackend, type BackendChoice } from '../io/select.js';
@@ -16,9 +17,14 @@ import { Controller } from './handlers.js';
 import type { ApplyResult, ConfigSource } from './config.js';
 import { captureHubOf, impairOp, startCapture } from './capture.js';
 import { parseListen, startMetrics } from './metrics.js';
-import { runDir, socketPath } from './paths.js';
+import { lockName, runDir, socketPath } from './paths.js';
+import { checkIdentity, sweepStale, watchNetns } from './lifecycle.js';
+import { processWithOpen } from './netns-id.js';
+import { RunDirError, openLog, prepareRunDir } from './rundir.js';
 import { MAX_LINE, validateRequest } from './protocol.js';
 import { loadStateFile, writeStateFile } from './state-file.js';
+import { HEARTBEAT_MS } from './seq-restart.js';
+import { removeOrphans } from './reconcile.js';
 
 export interface DaemonOptions {
   background?: boolean;
@@ -48,7 +54,7 @@ export function log(msg: string): void {
     logBytes += writeSync(logFd, `${new Date().toISOString()} ul2tp[${process.pid}]: ${msg}\n`);
     if (logBytes >= LOG_MAX_BYTES) {
       renameSync(logPath, `${logPath}.1`);
-      const fd = openSync(logPath, 'a', 0o600);
+      const fd = openLog(logPath);
       closeSync(logFd);
       logFd = fd;
       logBytes = 0;
@@ -78,10 +84,6 @@ export function logLimited(msg: string, now = Date.now()): void {
   else limitedSuppressed++;
 }
 
-function lockName(dir: string): string {
-  return `\0ul2tp-daemon:${dir}`;
-}
-
 /**
  * Who holds the abstract socket `name` (cold path, only when binding failed):
  * its inode from /proc/net/unix, then the process with that socket open.
@@ -96,28 +98,10 @@ function lockHolder(name: string): { pid: number; uid: number } | null {
       if (f.length >= 8 && f.slice(7).join(' ').replace(/@+$/, '') === shown) inode = f[6];
     }
     if (inode === '') return null;
-    const target = `socket:[${inode}]`;
-    for (const p of readdirSync('/proc')) {
-      if (!/^\d+$/.test(p)) continue;
-      let fds: string[];
-      try {
-        fds = readdirSync(`/proc/${p}/fd`);
-      } catch {
-        continue;
-      }
-      for (const fd of fds) {
-        let link = '';
-        try {
-          link = readlinkSync(`/proc/${p}/fd/${fd}`);
-        } catch {
-          continue;
-        }
-        if (link === target) {
-          const uid = Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? NaN);
-          return { pid: Number(p), uid };
-        }
-      }
-    }
+    const pid = processWithOpen(`socket:[${inode}]`);
+    if (pid === null) return null;
+    const uid = Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
+    return { pid, uid };
   } catch {
     /* no /proc: unknown */
   }
@@ -138,12 +122,16 @@ function listen(server: Server, path: string): Promise<void> {
 /** Run the daemon until SIGTERM/SIGINT. Resolves never; exits the process. */
 export async function runDaemon(opts: DaemonOptions = {}): Promise<void> {
   const dir = runDir();
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  chmodSync(dir, 0o700);
-  if (opts.background) {
-    logPath = `${dir}/daemon.log`;
-    logFd = openSync(logPath, 'a', 0o600);
-    logBytes = fstatSync(logFd).size;
+  try {
+    prepareRunDir(dir);
+    if (opts.background) {
+      logPath = `${dir}/daemon.log`;
+      logFd = openLog(logPath);
+      logBytes = fstatSync(logFd).size;
+    }
+  } catch (e) {
+    // Fatal before anything started: the CLI prints "Error: <message>" and exits 1.
+    throw new Error(e instanceof RunDirError ? e.message : `run directory ${dir}: ${(e as Error).message}`);
   }
 
   // Nobody has any business connecting to the lock: close whatever does at once
@@ -169,7 +157,20 @@ export async function runDaemon(opts: DaemonOptions = {}): Promise<void> {
   }
 
   const statePath = `${dir}/state.json`;
-  const loaded = loadStateFile(statePath);
+  try {
+    await checkIdentity(dir, logFd, log);
+    sweepStale(dirname(dir), basename(dir), log);
+  } catch (e) {
+    log(`run directory ${dir}: ${(e as Error).message}; not starting`);
+    process.exit(1);
+  }
+  let loaded: ReturnType<typeof loadStateFile>;
+  try {
+    loaded = loadStateFile(statePath);
+  } catch (e) {
+    log(`state file ${statePath} cannot be read (${(e as Error).message}); not starting: fix or remove it`);
+    process.exit(1);
+  }
   if (loaded.kind === 'corrupt') {
     log(`state file ${statePath} is unusable (${loaded.reason}); not starting: fix or remove it (a copy is kept as ${loaded.backup})`);
     process.exit(1);
@@ -184,9 +185,14 @@ export async function runDaemon(opts: DaemonOptions = {}): Promise<void> {
   }
   log(`dataplane backend: ${choice.dp.name} (${choice.why})`);
 
+  // Crash consistency: ul2tp's own interfaces that the configuration does not name go first.
+  await removeOrphans(new Set(loaded.kind === 'ok' ? loaded.state.sessions.map((x) => x.ifname) : []), log);
+
   const ctl = new Controller(choice.dp);
   if (loaded.kind === 'ok') {
-    const problems = await ctl.restore(loaded.state);
+    // How long the crashed daemon can have sent since its last write (seq-restart.ts).
+    const runMs = loaded.state.saved_at !== undefined ? Math.max(0, loaded.mtimeMs - loaded.state.saved_at) : 1000;
+    const problems = await ctl.restore(loaded.state, runMs);
     for (const p of problems) log(`restore: ${p}`);
     const c = ctl.counts();
     log(`restored ${c.tunnels} tunnel(s) and ${c.sessions} session(s) from ${statePath}`);
@@ -202,7 +208,8 @@ export async function runDaemon(opts: DaemonOptions = {}): Promise<void> {
     }
   }
   let savedFingerprint = ctl.seqFingerprint();
-  let dirty = false;
+  // The restored sequence numbers are on disk before anything is sent with them.
+  let dirty = loaded.kind === 'ok';
   // Group commit: a change marks the configuration dirty; it is written once the
   // request queue drains, before the replies of the requests it covers are sent
   // (see handleLine), so an acknowledged change is always on disk, and a burst
@@ -229,6 +236,19 @@ export async function runDaemon(opts: DaemonOptions = {}): Promise<void> {
     if (queued === 0) flushState();
   }, 1000);
   seqSaver.unref();
+  // Heartbeat: the state file's mtime says until when the daemon ran (and so
+  // could send), and the sessions' send rates are sampled (seq-restart.ts).
+  const heartbeat = setInterval(() => {
+    const now = Date.now();
+    ctl.sampleRates(now);
+    try {
+      lutimesSync(statePath, now / 1000, now / 1000);
+    } catch {
+      /* no state file yet */
+    }
+  }, HEARTBEAT_MS);
+  heartbeat.unref();
+  flushState();
 
   const path = socketPath();
   try {
@@ -237,6 +257,7 @@ export async function runDaemon(opts: DaemonOptions = {}): Promise<void> {
     /* absent */
   }
   const server = createServer({ allowHalfOpen: false }, (sock) => serve(sock, ctl, choice));
+  server.maxConnections = MAX_CONNECTIONS; // further connections are closed at once
   const oldMask = process.umask(0o177);
   try {
     await listen(server, path);
@@ -262,23 +283,29 @@ export async function runDaemon(opts: DaemonOptions = {}): Promise<void> {
   }
 
   let stopping = false;
-  const stop = async (sig: string) => {
+  /** Stop; `gone`: the namespace is gone for everybody, so its state goes too. */
+  const stop = async (sig: string, gone = false) => {
     if (stopping) return;
     stopping = true;
-    log(`${sig}: stopping (configuration kept in ${statePath})`);
+    log(gone ? `${sig}: removing ${dir} and exiting` : `${sig}: stopping (configuration kept in ${statePath})`);
     clearInterval(seqSaver);
+    clearInterval(heartbeat);
     server.close();
     try {
       await choice.dp.close();
     } catch (e) {
       log(`dataplane close: ${(e as Error).message}`);
     }
-    dirty = true; // the final sequence state, read after the workers stopped
-    flushState();
-    try {
-      unlinkSync(path);
-    } catch {
-      /* already gone */
+    if (gone) {
+      rmSync(dir, { recursive: true, force: true });
+    } else {
+      dirty = true; // the final sequence state, read after the workers stopped
+      flushState();
+      try {
+        unlinkSync(path);
+      } catch {
+        /* already gone */
+      }
     }
     lock.close();
     if (logFd !== 2) closeSync(logFd);
@@ -297,6 +324,7 @@ export async function runDaemon(opts: DaemonOptions = {}): Promise<void> {
       settle();
     });
   });
+  watchNetns((why) => void stop(why, true));
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('uncaughtException', (e) => {
@@ -313,12 +341,31 @@ let held: Array<[Socket, unknown]> = [];
 /** Writes the state file if the configuration changed (set by runDaemon). */
 let flushState: () => void = () => {};
 
+/**
+ * Bounded connections: at most MAX_CONNECTIONS at a time; a request line
+ * left unfinished for PARTIAL_LINE_MS, or a connection silent for IDLE_MS
+ * with nothing in progress, is closed (a stalled or malicious client cannot
+ * pile up file descriptors). Capture streams are exempt from IDLE_MS.
+ */
+export const MAX_CONNECTIONS = 256;
+export const PARTIAL_LINE_MS = 10_000;
+export const IDLE_MS = 600_000;
+const streaming = new WeakSet<Socket>();
+
 function serve(sock: Socket, ctl: Controller, choice: BackendChoice): void {
   let buf = '';
+  let idleFor = 0;
   sock.setEncoding('utf8');
+  sock.setTimeout(PARTIAL_LINE_MS);
+  sock.on('timeout', () => {
+    if ((pendingOf.get(sock) ?? 0) > 0 || streaming.has(sock)) return;
+    idleFor += PARTIAL_LINE_MS;
+    if (buf.length > 0 || idleFor >= IDLE_MS) sock.destroy();
+  });
   sock.on('error', () => sock.destroy());
   sock.on('drain', () => throttle(sock));
   sock.on('data', (chunk: string) => {
+    idleFor = 0;
     buf += chunk;
     if (buf.length > MAX_LINE && buf.indexOf('\n') < 0) {
       reply(sock, { id: null, ok: false, error: { code: 'PROTOCOL', message: `request longer than ${MAX_LINE} bytes` } });
@@ -375,6 +422,7 @@ function handleLine(sock: Socket, line: string, ctl: Controller, choice: Backend
   }
   if (req.op === 'capture') {
     // Everyday hook: the connection becomes a packet stream (src/control/capture.ts).
+    streaming.add(sock);
     startCapture(sock, req.id, req.attrs as Record<string, unknown>, choice.dp, ctl);
     return;
   }
@@ -441,7 +489,15 @@ async function execute(op: string, attrs: Record<string, unknown>, ctl: Controll
       return r;
     }
     case 'status':
-      return { pid: process.pid, version: VERSION, backend: choice.dp.name, ...ctl.counts(), drops: ctl.orphanDrops() };
+      return {
+        pid: process.pid,
+        version: VERSION,
+        backend: choice.dp.name,
+        ...ctl.counts(),
+        drops: ctl.orphanDrops(),
+        uptime_s: Math.round(process.uptime()),
+        run_dir: runDir(),
+      };
     default:
       throw new L2tpError('PROTOCOL', `unknown op ${JSON.stringify(op)}`);
   }

@@ -26,12 +26,15 @@ import { errorBody, type BatchAttrs, type BatchOutcome, type BatchRequest, type 
 import { applyConfig, type ApplyResult, type ConfigSource, type ConfigTarget } from './config.js';
 import { impairToJson, type ImpairJson } from '../io/impair.js';
 import { allocIfname, defaultSessionMtu, interfaceExists, pathMtu, releaseIfname } from './netinfo.js';
+import { RateTracker, resumeSequence, type SavedSession } from './seq-restart.js';
 
 /** What the state file holds: enough to rebuild every tunnel and session. */
 export interface SavedState {
   version: 1;
   tunnels: TunnelConfig[];
-  sessions: SessionConfig[];
+  sessions: SavedSession[];
+  /** When it was written (ms since the epoch): how long a crashed daemon can have run since (seq-restart.ts). */
+  saved_at?: number;
 }
 
 type Attrs = Record<string, unknown>;
@@ -109,6 +112,8 @@ export class Controller implements ConfigTarget {
   private readonly sessionCfgs = new Map<string, SessionConfig>();
   /** Called after every successful change (the daemon writes the state file). */
   onChange: () => void = () => {};
+  /** Peak send rate per session, for the sequence jump after a crash (seq-restart.ts). */
+  private readonly rates = new RateTracker();
 
   constructor(readonly dp: Dataplane) {}
 
@@ -138,6 +143,7 @@ export class Controller implements ConfigTarget {
     await this.dp.removeTunnel(tid);
     for (const s of this.table.removeTunnel(tid)) {
       this.sessionCfgs.delete(Controller.key(tid, s.cfg.sessionId));
+      this.rates.forget(Controller.key(tid, s.cfg.sessionId));
       releaseIfname(s.cfg.ifname);
     }
     this.tunnelRecs.delete(tid);
@@ -183,6 +189,7 @@ export class Controller implements ConfigTarget {
     await this.dp.removeSession(tid, sid);
     const s = this.table.removeSession(tid, sid);
     this.sessionCfgs.delete(Controller.key(tid, sid));
+    this.rates.forget(Controller.key(tid, sid));
     if (s) releaseIfname(s.cfg.ifname);
     this.onChange();
     return {};
@@ -351,23 +358,29 @@ export class Controller implements ConfigTarget {
   /** The configuration to persist (tunnels ascending, then their sessions). */
   saved(): SavedState {
     const tunnels: TunnelConfig[] = [];
-    const sessions: SessionConfig[] = [];
+    const sessions: SavedSession[] = [];
     const st = this.dp.stats;
     for (const t of this.table.tunnels()) tunnels.push(t.cfg);
     for (const s of this.table.sessions()) {
-      const c = this.sessionCfgs.get(Controller.key(s.cfg.tunnelId, s.cfg.sessionId));
+      const key = Controller.key(s.cfg.tunnelId, s.cfg.sessionId);
+      const c = this.sessionCfgs.get(key);
       if (!c) continue;
       const ns = st[s.base + NS_SHADOW];
       const nr = st[s.base + NR_SHADOW];
-      if (ns === 0 && nr === 0 && c.initialNs === undefined) {
+      const nsRate = this.rates.peak.get(key);
+      if (ns === 0 && nr === 0 && c.initialNs === undefined && nsRate === undefined) {
         sessions.push(c);
         continue;
       }
-      // Unchanged since the restore that set it: already advanced past anything sent.
-      const nsAhead = c.initialNs !== undefined && c.nsAhead === true && ns === c.initialNs;
-      sessions.push({ ...c, initialNs: ns, initialNr: nr, nsAhead: nsAhead || undefined });
+      sessions.push({ ...c, initialNs: ns, initialNr: nr, nsAhead: undefined, nsRate });
     }
-    return { version: 1, tunnels, sessions };
+    return { version: 1, tunnels, sessions, saved_at: Date.now() };
+  }
+
+  /** Sample every session's send rate (the daemon calls this every HEARTBEAT_MS). */
+  sampleRates(now: number): void {
+    const st = this.dp.stats;
+    for (const s of this.table.sessions()) this.rates.sample(Controller.key(s.cfg.tunnelId, s.cfg.sessionId), st[s.base + NS_SHADOW], now);
   }
 
   /** A number that changes whenever a session's sequence state does (cheap; for periodic saves). */
@@ -383,7 +396,7 @@ export class Controller implements ConfigTarget {
    * backend, so addresses, MTU, up state and bridge membership survive. Returns
    * one line per object that could not be restored (the rest still comes back).
    */
-  async restore(state: SavedState): Promise<string[]> {
+  async restore(state: SavedState, runMs: number): Promise<string[]> {
     const problems: string[] = [];
     for (const cfg of state.tunnels) {
       try {
@@ -400,7 +413,9 @@ export class Controller implements ConfigTarget {
       }
       try {
         this.table.checkSession(cfg);
-        await this.createSession(resumeSequence(cfg), rec);
+        const { nsRate, ...resumed } = resumeSequence(cfg, runMs);
+        this.rates.seed(Controller.key(cfg.tunnelId, cfg.sessionId), nsRate);
+        await this.createSession(resumed, rec);
       } catch (e) {
         problems.push(`session ${cfg.sessionId} in tunnel ${cfg.tunnelId}: ${(e as Error).message}`);
       }
@@ -416,26 +431,6 @@ export class Controller implements ConfigTarget {
   counts(): { tunnels: number; sessions: number } {
     return { tunnels: this.tunnelRecs.size, sessions: this.sessionCfgs.size };
   }
-}
-
-/**
- * Sequence numbers after a restart (the kernel never restarts, so it has no
- * rule for this). The peer's nr has moved past the ns we saved (up to a save
- * interval of traffic), so restarting from the saved ns would put every
- * packet behind its window until the numbers caught up. Jumping 2^22 ahead
- * lands inside its forward window (0x7FFFFF): the peer drops ~5 packets as
- * out of sequence, then resyncs (SPEC.md §2.6). nr restarts at the saved
- * value with reorder_skip set, so the peer's next packet in the window resyncs it.
- */
-const NS_RESTART_JUMP = 1 << 22;
-
-function resumeSequence(cfg: SessionConfig): SessionConfig {
-  if (cfg.nsAhead === true) return cfg;
-  // No saved ns means none was sent before the last save, not that none was sent
-  // before the crash (a session killed within a second of its first packets):
-  // jump from 0 as well, or every packet would land behind the peer's window.
-  // A session that never sends sequence numbers is not affected by its ns.
-  return { ...cfg, initialNs: ((cfg.initialNs ?? 0) + NS_RESTART_JUMP) & 0xffffff, nsAhead: true };
 }
 
 /** Validate the shape of a state file; throws a plain Error saying what is wrong. */

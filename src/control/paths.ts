@@ -2,7 +2,9 @@
  * Where a network namespace's daemon listens. Everything about ul2tp is per
  * network namespace (like the kernel's l2tp objects), so the run directory is
  * keyed by the inode of /proc/self/ns/net, which identifies the namespace the
- * calling process lives in.
+ * calling process lives in. The kernel reuses the inode numbers of deleted
+ * namespaces: the daemon checks a never-reused identity recorded in the
+ * directory before it restores anything (netns-id.ts, lifecycle.ts).
  *
  * `UL2TP_RUNDIR` replaces `/run/ul2tp` (tests point it at a temporary directory).
  */
@@ -12,11 +14,15 @@ import { L2tpError } from '../errors.js';
 export const DEFAULT_RUNDIR = '/run/ul2tp';
 
 /**
- * Abstract unix socket name the daemon binds as its single-instance lock.
- * Abstract sockets belong to a network namespace and vanish when their owner
- * dies, so a crashed daemon never leaves a stale lock behind.
+ * Abstract unix socket name the daemon of run directory `dir` binds as its
+ * single-instance lock. Abstract sockets belong to a network namespace and
+ * vanish when their owner dies, so a crashed daemon never leaves a stale lock
+ * behind. The daemon closes every connection to it at once, which the CLI
+ * uses to tell a busy daemon from a stopped or hung one (client.ts).
  */
-export const ABSTRACT_LOCK = '\0ul2tp-daemon';
+export function lockName(dir: string): string {
+  return `\0ul2tp-daemon:${dir}`;
+}
 
 /** Inode number of the caller's network namespace (as a decimal string). */
 export function netnsInode(): string {

@@ -2,32 +2,21 @@
  * The daemon's configuration on disk, written atomically (write a temporary
  * file, fsync it, rename over the old one, fsync the directory) so that a
  * crash at any moment leaves either the old or the new file, never a mix.
+ * The temporary file has a random name and is created with O_EXCL|O_NOFOLLOW,
+ * and reads never follow a symlink (rundir.ts).
  */
-import { closeSync, fsyncSync, openSync, readFileSync, readdirSync, renameSync, writeFileSync, writeSync } from 'node:fs';
+import { lstatSync, readdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { checkSavedState, type SavedState } from './handlers.js';
+import { readFileNoFollow, writeFileAtomic, writeFileExclusive } from './rundir.js';
 
 export function writeStateFile(path: string, state: SavedState): void {
-  const tmp = `${path}.tmp`;
-  const fd = openSync(tmp, 'w', 0o600);
-  try {
-    writeSync(fd, JSON.stringify(state) + '\n');
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-  const dfd = openSync(dirname(path), 'r');
-  try {
-    fsyncSync(dfd);
-  } finally {
-    closeSync(dfd);
-  }
+  writeFileAtomic(path, JSON.stringify(state) + '\n');
 }
 
 export type LoadResult =
   | { kind: 'none' }
-  | { kind: 'ok'; state: SavedState }
+  | { kind: 'ok'; state: SavedState; mtimeMs: number }
   | { kind: 'corrupt'; reason: string; backup: string };
 
 /**
@@ -39,13 +28,20 @@ export type LoadResult =
 export function loadStateFile(path: string, now = new Date()): LoadResult {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readFileNoFollow(path);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'none' };
     throw e;
   }
   try {
-    return { kind: 'ok', state: checkSavedState(JSON.parse(text)) };
+    const state = checkSavedState(JSON.parse(text));
+    let mtimeMs = Date.now();
+    try {
+      mtimeMs = lstatSync(path).mtimeMs;
+    } catch {
+      /* raced away: now is an upper bound */
+    }
+    return { kind: 'ok', state, mtimeMs };
   } catch (e) {
     const reason = e instanceof SyntaxError ? 'truncated or not JSON' : (e as Error).message;
     return { kind: 'corrupt', reason, backup: keepBackup(path, text, now) };
@@ -58,12 +54,12 @@ function keepBackup(path: string, text: string, now: Date): string {
   const prefix = `${basename(path)}.corrupt-`;
   try {
     for (const f of readdirSync(dir)) {
-      if (f.startsWith(prefix) && readFileSync(join(dir, f), 'utf8') === text) return join(dir, f);
+      if (f.startsWith(prefix) && readFileNoFollow(join(dir, f)) === text) return join(dir, f);
     }
   } catch {
     /* fall through: write a new copy */
   }
   const backup = `${path}.corrupt-${now.toISOString().replace(/[:.]/g, '-')}`;
-  writeFileSync(backup, text, { mode: 0o600 });
+  writeFileExclusive(backup, text);
   return backup;
 }

@@ -159,10 +159,14 @@ const NLMSG_ERROR = 2;
 const IFLA_GROUP = 27;
 let nlSeq = 1;
 
-/** One rtnetlink request (ifinfomsg + optional u32 IFLA_GROUP) and its ack; returns 0 or -errno. */
-function nlLink(fd: number, type: number, ifindex: number, group: number): number {
+const IFLA_IFALIAS = 20;
+
+/** One rtnetlink request (ifinfomsg + optional u32 IFLA_GROUP, or a string attribute) and its ack; returns 0 or -errno. */
+function nlLink(fd: number, type: number, ifindex: number, group: number, strAttr?: [number, string]): number {
   const c = libc();
-  const len = 16 + 16 + 8;
+  const str = strAttr === undefined ? null : Buffer.from(strAttr[1] + '\0');
+  const attrLen = str === null ? 8 : (4 + str.length + 3) & ~3;
+  const len = 16 + 16 + attrLen;
   const m = Buffer.alloc(len);
   const seq = nlSeq++;
   m.writeUInt32LE(len, 0);
@@ -170,9 +174,15 @@ function nlLink(fd: number, type: number, ifindex: number, group: number): numbe
   m.writeUInt16LE(NLM_F_REQUEST | NLM_F_ACK, 6);
   m.writeUInt32LE(seq, 8);
   m.writeInt32LE(ifindex, 16 + 4); // ifinfomsg.ifi_index (family 0 = AF_UNSPEC)
-  m.writeUInt16LE(8, 32); // rtattr len
-  m.writeUInt16LE(IFLA_GROUP, 34);
-  m.writeUInt32LE(group >>> 0, 36);
+  if (str === null) {
+    m.writeUInt16LE(8, 32); // rtattr len
+    m.writeUInt16LE(IFLA_GROUP, 34);
+    m.writeUInt32LE(group >>> 0, 36);
+  } else {
+    m.writeUInt16LE(4 + str.length, 32);
+    m.writeUInt16LE(strAttr![0], 34);
+    str.copy(m, 36);
+  }
   if (c.writeBuf(fd, m, len) < 0) return -c.errno();
   const r = Buffer.alloc(4096);
   for (;;) {
@@ -184,6 +194,25 @@ function nlLink(fd: number, type: number, ifindex: number, group: number): numbe
       if (r.readUInt16LE(o + 4) === NLMSG_ERROR && r.readUInt32LE(o + 8) === seq) return r.readInt32LE(o + 16);
       o += (ml + 3) & ~3;
     }
+  }
+}
+
+/**
+ * Set the interface alias (IFLA_IFALIAS, `ip link set NAME alias TEXT`). ul2tp
+ * marks its own session TAPs with one, so that a restarted daemon can tell its
+ * orphans (a crash between creating a TAP and saving the configuration) from
+ * anybody else's. Throws kernelError.
+ */
+export function setIfAlias(name: string, alias: string): void {
+  const idx = getIfindex(name);
+  const c = libc();
+  const fd = c.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, 0);
+  if (fd < 0) throwErrno(c.errno(), 'netlink socket');
+  try {
+    const r = nlLink(fd, RTM_NEWLINK, idx, 0, [IFLA_IFALIAS, alias]);
+    if (r < 0) throwErrno(-r, 'set link alias');
+  } finally {
+    c.close(fd);
   }
 }
 

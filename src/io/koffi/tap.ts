@@ -9,7 +9,7 @@
  */
 import { libc, O_RDWR, O_CLOEXEC, O_NONBLOCK } from './libc.js';
 import { EBUSY, EEXIST, EINVAL, ENOENT, ENODEV, errnoError, throwErrno } from './errno.js';
-import { ifreq, ifreqName, ifExists } from './netdev.js';
+import { ifreq, ifreqName, ifExists, setIfAlias } from './netdev.js';
 
 export const TUNSETIFF = 0x400454ca;
 export const TUNSETPERSIST = 0x400454cb;
@@ -50,7 +50,16 @@ export interface TapOptions {
    * of the same name (adopt after a daemon restart).
    */
   exclusive?: boolean;
+  /**
+   * Interface alias to set before the device is made persistent: a crash in
+   * between leaves no device at all (it dies with the fd), and a persistent
+   * one always carries the mark (see SESSION_TAP_ALIAS).
+   */
+  alias?: string;
 }
+
+/** The alias marking ul2tp's own session TAPs (orphans are found by it after a crash). */
+export const SESSION_TAP_ALIAS = 'ul2tp-session';
 
 export interface TapHandle {
   fd: number;
@@ -88,6 +97,14 @@ export function openTap(name: string, opts: TapOptions = {}): TapHandle {
     throwErrno(e, name);
   }
   const real = ifreqName(req);
+  if (opts.alias !== undefined) {
+    try {
+      setIfAlias(real, opts.alias);
+    } catch (e) {
+      c.close(fd);
+      throw e;
+    }
+  }
   if (opts.persist && c.ioctlInt(fd, TUNSETPERSIST, 1) < 0) {
     const e = c.errno();
     c.close(fd);

@@ -303,10 +303,11 @@ function pumpRaw(e: RxRawEntry): void {
       if (e.family === 4) {
         // IPv4 raw sockets deliver the IP header: skip IHL*4 (do not assume 20).
         const ihl = (slab[off] & 0x0f) << 2;
-        if (len < ihl + 4 || ihl < 20) {
+        if (len < ihl || ihl < 20) {
           table.orphan[RX_NO_SESSION]++;
           continue;
         }
+        // A payload shorter than a session id (even none) is counted by decapIp as rx_short.
         src = slab;
         srcOff = off + 12;
         off += ihl;

@@ -13,6 +13,7 @@
 import { closeFd } from '../koffi/epoll.js';
 import {
   openTap,
+  SESSION_TAP_ALIAS,
   setOffload,
   setVnetHdrSize,
   TUN_F_CSUM,
@@ -40,7 +41,7 @@ export interface SessionTap extends TapHandle {
 export function openSessionTap(name: string, offload: boolean): SessionTap {
   let real = name;
   if (offload) {
-    const t = openTap(name, { persist: true, nonBlocking: true, vnetHdr: true });
+    const t = openTap(name, { persist: true, nonBlocking: true, vnetHdr: true, alias: SESSION_TAP_ALIAS });
     try {
       setVnetHdrSize(t.fd, VNET_HDR_LEN);
       setOffload(t.fd, OFFLOAD_FLAGS);
@@ -51,7 +52,7 @@ export function openSessionTap(name: string, offload: boolean): SessionTap {
       real = t.name;
     }
   }
-  const t = openTap(real, { persist: true, nonBlocking: true });
+  const t = openTap(real, { persist: true, nonBlocking: true, alias: SESSION_TAP_ALIAS });
   try {
     setOffload(t.fd, 0);
   } catch {

@@ -6,10 +6,11 @@
  * itself; the CLI run as that user fails with a clear error and starts nothing.
  */
 import assert from 'node:assert/strict';
-import { chmodSync, readdirSync, statSync } from 'node:fs';
+import { chmodSync, cpSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { CLI, Netns, netnsUnavailable, run } from '../lib/netns.js';
+import { CLI, Netns, ROOT, netnsUnavailable, run } from '../lib/netns.js';
 import { control } from '../lib/ul2tp.js';
 
 const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => {
@@ -34,6 +35,24 @@ const s = require('node:net').createConnection(process.argv[1]);
 s.on('connect', () => { console.log('CONNECTED'); s.write('{"id":1,"op":"status","attrs":{}}\\n'); });
 s.on('data', (d) => { console.log(String(d)); process.exit(0); });
 s.on('error', (e) => { console.log(e.code); process.exit(3); });`;
+
+/**
+ * The CLI as the package installs it (bin/, dist/, package.json and the
+ * runtime dependencies), copied to a world-readable temporary directory, so
+ * that another uid can run it whatever the checkout's path and modes are.
+ * Returns the copied bin/ul2tp.js (removed at exit).
+ */
+let copied = '';
+function readableCopy(): string {
+  if (copied !== '') return join(copied, 'bin', 'ul2tp.js');
+  copied = mkdtempSync(join(tmpdir(), 'ul2tp-cli-copy-'));
+  for (const p of ['bin', 'package.json', join('dist', 'src'), join('dist', 'native-free'), join('node_modules', 'commander'), join('node_modules', 'ipaddr.js')]) {
+    cpSync(join(ROOT, p), join(copied, p), { recursive: true });
+  }
+  run('chmod', ['-R', 'a+rX', copied]);
+  process.on('exit', () => rmSync(copied, { recursive: true, force: true }));
+  return join(copied, 'bin', 'ul2tp.js');
+}
 
 describe('control socket access', { skip: skip || undefined }, () => {
   let ns: Netns;
@@ -86,12 +105,15 @@ describe('control socket access', { skip: skip || undefined }, () => {
 
   it('the CLI as another user: a clear error, non-zero, no second daemon', () => {
     const pid = control<{ pid: number }>(ns).pid;
-    const r = asNobody(ns, [CLI, 'show', 'tunnel']);
+    // Wherever the checkout lives (a 0700 mktemp directory included), uid 65534
+    // runs a copy of the installed files from a directory it can read.
+    const cli = readableCopy();
+    const r = asNobody(ns, [cli, 'show', 'tunnel']);
     console.log(`as uid ${NOBODY}: ul2tp show tunnel → ${r.status}: ${r.stderr.trim()}`);
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /^Error: .*(EACCES|permission denied)/im);
     assert.doesNotMatch(r.stderr, /\n\s+at /);
-    const add = asNobody(ns, [CLI, 'add', 'tunnel', 'tunnel_id', '1', 'peer_tunnel_id', '1', 'local', '127.0.0.1', 'remote', '127.0.0.1', 'udp_sport', '1', 'udp_dport', '2']);
+    const add = asNobody(ns, [cli, 'add', 'tunnel', 'tunnel_id', '1', 'peer_tunnel_id', '1', 'local', '127.0.0.1', 'remote', '127.0.0.1', 'udp_sport', '1', 'udp_dport', '2']);
     assert.notEqual(add.status, 0);
     assert.equal(control<{ pid: number; tunnels: number }>(ns).pid, pid);
     assert.equal(control<{ tunnels: number }>(ns).tunnels, 0, 'nothing was created');

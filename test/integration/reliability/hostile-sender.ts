@@ -347,12 +347,13 @@ export function main(cfg: HostileConfig): void {
           if (b.length >= 4 && known.has(b.readUInt32BE(0))) continue;
           sendIp(IPPROTO_L2TP, cfg.src, b);
           if (b.length >= 4 && b.readUInt32BE(0) === 0) return void bump(expect, 'orphan.rx_control');
-          return void bump(expect, 'orphan.rx_no_session'); // < 4 bytes: dropped before lookup, same counter
+          if (b.length < 4) return void bump(expect, 'orphan.rx_short'); // shorter than a session id
+          return void bump(expect, 'orphan.rx_no_session');
         }
       }
       case 'i_zero':
         sendIp(IPPROTO_L2TP, cfg.src, Buffer.alloc(0));
-        return void bump(expect, 'orphan.rx_no_session');
+        return void bump(expect, 'orphan.rx_short');
       case 'i_control':
         sendIp(IPPROTO_L2TP, cfg.src, Buffer.concat([Buffer.alloc(4), rbytes(ri(0, 200))]));
         return void bump(expect, 'orphan.rx_control');

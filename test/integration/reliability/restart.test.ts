@@ -17,7 +17,7 @@ import { once } from 'node:events';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { CLI, Netns, ROOT, netnsUnavailable, ping, underlay, uniq, waitFor, type Underlay } from '../lib/netns.js';
+import { CLI, Netns, ROOT, netnsUnavailable, pidAlive, ping, underlay, uniq, waitFor, type Underlay } from '../lib/netns.js';
 import { control, makeLink, quietLink, sessionCounters } from '../lib/ul2tp.js';
 
 const skip = netnsUnavailable();
@@ -31,14 +31,7 @@ function daemonDir(ns: Netns): string {
   return join(ns.runDir, d);
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+const alive = pidAlive;
 
 /** What must survive: link attributes and addresses of an interface, as `ip` prints them. */
 function ifState(ns: Netns, ifname: string): string {
@@ -176,6 +169,53 @@ describe('crash and restart', { skip: skip || undefined }, () => {
       }
     });
   }
+
+  // Issue 14: restarts accumulate. Each one must land inside the peer's window
+  // however many came before and whether or not the peer resynced in between
+  // (here: one ping between restarts, fewer than the 5 packets a resync takes).
+  it('1 to 5 kill -9 restarts at 0.2-2 s intervals: traffic both ways within 2 s of the last one, every time', async () => {
+    let seed = 14;
+    const rand = (): number => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+    for (let restarts = 1; restarts <= 5; restarts++) {
+      const l = makeLink(u, { n: 10 + restarts, seq: 'both' });
+      try {
+        quietLink(u, l);
+        assert.equal(ping(u.a, l.b4, 3), 3, 'in sync before');
+        const b0 = sessionCounters(u.b, l.tidB, l.sidB);
+        const gaps: number[] = [];
+        for (let k = 0; k < restarts; k++) {
+          const pid = control<{ pid: number }>(u.a).pid;
+          process.kill(pid, 'SIGKILL');
+          assert.ok(await waitFor(() => !alive(pid), 5000));
+          u.a.ok('show', 'tunnel'); // the restart
+          u.a.exec('ping', ['-c', '1', '-W', '0.2', l.b4]); // one packet each way between restarts
+          if (k < restarts - 1) {
+            const gap = Math.round(200 + rand() * 1800);
+            gaps.push(gap);
+            await new Promise((r) => setTimeout(r, gap));
+          }
+        }
+        // Within 2 s of the last restart, from both sides (10 probes over 1.8 s each).
+        const aToB = u.a.spawn('ping', ['-c', '10', '-i', '0.2', '-w', '4', l.b4]);
+        const bToA = u.b.spawn('ping', ['-c', '10', '-i', '0.2', '-w', '4', l.a4]);
+        let outA = '';
+        let outB = '';
+        aToB.stdout!.on('data', (d: string) => (outA += d));
+        bToA.stdout!.on('data', (d: string) => (outB += d));
+        for (const c of [aToB, bToA]) if (c.exitCode === null && c.signalCode === null) await once(c, 'exit');
+        const replies = (s: string): number => new Set([...s.matchAll(/icmp_seq=(\d+)/g)].map((m) => Number(m[1])).filter((n) => n <= 10)).size;
+        const cb = sessionCounters(u.b, l.tidB, l.sidB);
+        const outOfWindow = cb.rx_errors - b0.rx_errors - (cb.rx_seq_discards - b0.rx_seq_discards);
+        console.log(`${restarts} restart(s), gaps ${gaps.join('/') || '-'} ms: A→B ${replies(outA)}/10, B→A ${replies(outB)}/10, peer seq discards +${cb.rx_seq_discards - b0.rx_seq_discards}, out of window ${outOfWindow}`);
+        assert.ok(replies(outA) >= 4, `A→B within 2 s after ${restarts} restart(s): ${replies(outA)}/10`);
+        assert.ok(replies(outB) >= 4, `B→A within 2 s after ${restarts} restart(s): ${replies(outB)}/10`);
+        assert.equal(outOfWindow, 0, "nothing fell outside the peer's window");
+        assert.equal(ping(u.a, l.b4, 5), 5, 'and it stays up');
+      } finally {
+        l.remove();
+      }
+    }
+  });
 
   it('a truncated or corrupt state file: clear error, file kept with a backup, never an empty start', async () => {
     const ns = new Netns('ul2s');

@@ -18,7 +18,7 @@ describe('churn soak (short)', { skip: skip || undefined }, () => {
     console.log(
       `soak: ${r.cycles} cycles (${r.tunnelsChurned} tunnels, ${r.sessionsChurned} sessions per side) in ${r.seconds.toFixed(1)} s; ` +
         `fds ${r.start.fds} → ${r.end.fds}, threads ${r.start.threads} → ${r.end.threads}, RSS ${r.start.rssKiB} → ${r.end.rssKiB} KiB; ` +
-        `long-lived pings ${r.longLivedPings.map((p) => `${p.rx}/${p.tx}`).join(', ')}; churned-link pings ${r.churnPings.ok}/${r.churnPings.sent}`,
+        `long-lived pings ${r.longLivedPings.map((p) => `${p.rx}/${p.tx} (lost ${p.lost.length}, in flight at the end ${p.inFlight}, slowest ${p.maxRttMs} ms)`).join(', ')}; churned-link pings ${r.churnPings.ok}/${r.churnPings.sent}`,
     );
     assert.deepEqual(judge(r), []);
   });
