@@ -6,7 +6,9 @@
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { L2tpError } from '../errors.js';
-import { checkSessionList, checkTunnelList, LineFramer, MAX_REPLY_LINE, type SessionInfo } from '../control/protocol.js';
+import type { SessionInfo } from '../control/protocol.js';
+import { checkSessionList, checkTunnelList } from '../control/validate.js';
+import { LineFramer, MAX_REPLY_LINE } from '../control/framing.js';
 import { parseRate } from '../io/impair.js';
 import { getU32 } from './grammar.js';
 import {

@@ -5,13 +5,8 @@
  * path without a daemon.
  */
 import { L2tpError } from '../errors.js';
-import {
-  checkSessionList,
-  checkTunnelList,
-  type Op,
-  type OpAttrs,
-  type OpResult,
-} from '../control/protocol.js';
+import type { Op, OpAttrs, OpResult } from '../control/protocol.js';
+import { checkSessionList, checkTunnelList } from '../control/validate.js';
 import { cliErrorOutput, parseCommand, type Command } from './parse.js';
 import { formatSessions, formatTunnels, type PrintOptions } from './print.js';
 

@@ -13,17 +13,9 @@ import { createConnection, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { L2tpError } from '../errors.js';
 import { socketPath } from './paths.js';
-import {
-  LineFramer,
-  MAX_REPLY_LINE,
-  encodeLine,
-  errorFromBody,
-  parseReply,
-  type Op,
-  type OpAttrs,
-  type OpResult,
-  type Reply,
-} from './protocol.js';
+import { LineFramer, MAX_REPLY_LINE, encodeLine } from './framing.js';
+import type { Op, OpAttrs, OpResult, Reply } from './protocol.js';
+import { errorFromBody, parseReply } from './validate.js';
 
 /** How long a CLI waits for a freshly started daemon to listen. */
 export const START_TIMEOUT_MS = 10_000;

@@ -16,7 +16,9 @@ import { Controller } from './handlers.js';
 import { captureHubOf, impairOp, startCapture } from './capture.js';
 import { parseListen, startMetrics } from './metrics.js';
 import { runDir, socketPath } from './paths.js';
-import { MAX_LINE, validateRequest } from './protocol.js';
+import { MAX_LINE } from './framing.js';
+import { validateRequest } from './validate.js';
+import { MIN_PROTOCOL_VERSION, OPS, PROTOCOL_VERSION } from './protocol.js';
 import { loadStateFile, writeStateFile } from './state-file.js';
 
 export interface DaemonOptions {
@@ -379,8 +381,10 @@ async function execute(op: string, attrs: Record<string, unknown>, ctl: Controll
       return ctl.sessionGet();
     case 'impair':
       return impairOp(attrs, choice.dp); // everyday hook (src/control/capture.ts)
+    case 'hello':
+      return { protocol: PROTOCOL_VERSION, min_protocol: MIN_PROTOCOL_VERSION, version: VERSION, backend: choice.dp.name, ops: OPS };
     case 'status':
-      return { pid: process.pid, version: VERSION, backend: choice.dp.name, ...ctl.counts(), drops: ctl.orphanDrops() };
+      return { pid: process.pid, version: VERSION, protocol: PROTOCOL_VERSION, backend: choice.dp.name, ...ctl.counts(), drops: ctl.orphanDrops() };
     default:
       throw new L2tpError('PROTOCOL', `unknown op ${JSON.stringify(op)}`);
   }

@@ -21,7 +21,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { validateRequest } from '../../src/control/protocol.js';
+import { validateRequest } from '../../src/control/validate.js';
 import { Rng } from '../../src/io/mem/fault-injector.js';
 import { Netns, netnsUnavailable, uniq } from '../integration/lib/netns.js';
 import { control } from '../integration/lib/ul2tp.js';

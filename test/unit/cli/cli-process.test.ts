@@ -13,7 +13,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { USAGE } from '../../../src/cli/usage.js';
 import { runDir, socketPath } from '../../../src/control/paths.js';
-import { LineFramer, validateRequest, type TunnelInfo } from '../../../src/control/protocol.js';
+import type { TunnelInfo } from '../../../src/control/protocol.js';
+import { LineFramer } from '../../../src/control/framing.js';
+import { validateRequest } from '../../../src/control/validate.js';
 import { mkdirSync } from 'node:fs';
 
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
