@@ -6,6 +6,7 @@
  */
 import { L2tpError } from '../errors.js';
 import type { Op, OpAttrs, OpResult } from '../control/protocol.js';
+import type { CapturedPacket } from '../api/client.js';
 import { checkSessionList, checkTunnelList } from '../control/validate.js';
 import { cliErrorOutput, parseCommand, type Command } from './parse.js';
 import { formatSessions, formatTunnels, type PrintOptions } from './print.js';
@@ -13,6 +14,8 @@ import { formatSessions, formatTunnels, type PrintOptions } from './print.js';
 export interface Transport {
   request<O extends Op>(op: O, attrs: OpAttrs[O]): Promise<OpResult[O]>;
   close(): void;
+  /** A packet stream on a connection of its own (src/api/client.ts). */
+  capture?(filter: { tunnel_id: number; session_id: number }): Promise<AsyncIterableIterator<CapturedPacket>>;
 }
 
 export interface CliIo {

@@ -1,5 +1,6 @@
 /**
- * The control-socket client used by the CLI: connects to this network
+ * The control-socket connection (the one JSON-lines client; the typed API on
+ * top is src/api/client.ts, used by the CLI, the library and bench): connects to this network
  * namespace's daemon (paths.ts), starting it in the background when nobody
  * listens, and exchanges JSON-line requests and replies (protocol.ts).
  *
@@ -14,13 +15,17 @@ import { fileURLToPath } from 'node:url';
 import { L2tpError } from '../errors.js';
 import { socketPath } from './paths.js';
 import { LineFramer, MAX_REPLY_LINE, encodeLine } from './framing.js';
-import type { Op, OpAttrs, OpResult, Reply } from './protocol.js';
+import { PROTOCOL_VERSION, type Op, type OpAttrs, type OpResult, type Reply } from './protocol.js';
 import { errorFromBody, parseReply } from './validate.js';
 
 /** How long a CLI waits for a freshly started daemon to listen. */
 export const START_TIMEOUT_MS = 10_000;
-/** How long a request may take (a session create waits for its interface). */
-export const REQUEST_TIMEOUT_MS = 120_000;
+/**
+ * How long a request may wait for its reply by default (a session create
+ * waits for its interface; a daemon that hangs must not hang the CLI).
+ * ConnectOptions.requestTimeoutMs overrides it.
+ */
+export const REQUEST_TIMEOUT_MS = 10_000;
 
 const fromDaemon = new WeakSet<Error>();
 
@@ -40,7 +45,10 @@ export class ControlClient {
   private readonly pending = new Map<number, Pending>();
   private failure: L2tpError | null = null;
 
-  private constructor(private readonly sock: Socket) {
+  private constructor(
+    private readonly sock: Socket,
+    private readonly requestTimeoutMs: number,
+  ) {
     const framer = new LineFramer(
       (line) => this.onLine(line),
       () => this.fail(new L2tpError('PROTOCOL', 'reply line from the daemon is too long')),
@@ -51,8 +59,11 @@ export class ControlClient {
     sock.on('close', () => this.fail(new L2tpError('DAEMON', 'the ul2tp daemon closed the connection')));
   }
 
-  /** Connects to `path`; rejects with the socket error (its `code` is ENOENT, ECONNREFUSED, ...). */
-  static connect(path: string = socketPath()): Promise<ControlClient> {
+  /**
+   * Connects to `path`; rejects with the socket error (its `code` is ENOENT, ECONNREFUSED, ...).
+   * Each request then fails with L2tpError('DAEMON') if no reply comes within `requestTimeoutMs`.
+   */
+  static connect(path: string = socketPath(), requestTimeoutMs: number = REQUEST_TIMEOUT_MS): Promise<ControlClient> {
     return new Promise((resolve, reject) => {
       const sock = createConnection(path);
       const onError = (e: Error): void => {
@@ -62,7 +73,7 @@ export class ControlClient {
       sock.once('error', onError);
       sock.once('connect', () => {
         sock.off('error', onError);
-        resolve(new ControlClient(sock));
+        resolve(new ControlClient(sock, requestTimeoutMs));
       });
     });
   }
@@ -73,8 +84,8 @@ export class ControlClient {
     return new Promise<OpResult[O]>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        reject(new L2tpError('DAEMON', `no reply from the ul2tp daemon to ${op} within ${REQUEST_TIMEOUT_MS / 1000} s`));
-      }, REQUEST_TIMEOUT_MS);
+        reject(new L2tpError('DAEMON', `no reply from the ul2tp daemon to ${op} within ${this.requestTimeoutMs / 1000} s`));
+      }, this.requestTimeoutMs);
       this.pending.set(id, {
         resolve: (r) => {
           clearTimeout(timer);
@@ -85,7 +96,7 @@ export class ControlClient {
           reject(e);
         },
       });
-      this.sock.write(encodeLine({ id, op, attrs }));
+      this.sock.write(encodeLine({ id, version: PROTOCOL_VERSION, op, attrs }));
     });
   }
 
@@ -131,6 +142,8 @@ export interface ConnectOptions {
   autostart?: boolean;
   /** Give up waiting for a started daemon after this long (default START_TIMEOUT_MS). */
   timeoutMs?: number;
+  /** Give up waiting for a reply after this long (default REQUEST_TIMEOUT_MS). */
+  requestTimeoutMs?: number;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -183,8 +196,9 @@ function startDaemon(): Started {
  */
 export async function connectDaemon(opts: ConnectOptions = {}): Promise<ControlClient> {
   const path = opts.path ?? socketPath();
+  const rto = opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
   try {
-    return await ControlClient.connect(path);
+    return await ControlClient.connect(path, rto);
   } catch (e) {
     if (!isAbsent(e) || opts.autostart === false) throw unreachable(path, e);
   }
@@ -197,7 +211,7 @@ export async function connectDaemon(opts: ConnectOptions = {}): Promise<ControlC
     await sleep(delay);
     delay = Math.min(delay * 2, 200);
     try {
-      return await ControlClient.connect(path);
+      return await ControlClient.connect(path, rto);
     } catch (e) {
       last = e;
       if (!isAbsent(e)) throw unreachable(path, e);
