@@ -21,7 +21,7 @@ import { L2tpError } from '../errors.js';
 import { parseCommand, type Command } from '../cli/parse.js';
 import { ControlClient, connectDaemon, isDaemonReply, START_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from '../control/client.js';
 import { LineFramer, MAX_REPLY_LINE, encodeLine } from '../control/framing.js';
-import { socketPath as defaultSocketPath } from '../control/paths.js';
+import { namedNetnsInode, socketPath as defaultSocketPath } from '../control/paths.js';
 import {
   PROTOCOL_VERSION,
   type CapturePacketLine,
@@ -39,7 +39,12 @@ import {
 import { checkSessionList, checkTunnelList, parseReply, validateRequest, errorFromBody } from '../control/validate.js';
 
 export interface ConnectOptions {
-  /** The daemon's control socket (default: this network namespace's, under UL2TP_RUNDIR or /run/ul2tp). */
+  /**
+   * The daemon of this named network namespace (`ip netns add NAME`) instead
+   * of the caller's; started there (`ip netns exec NAME`) when needed.
+   */
+  netns?: string;
+  /** The daemon's control socket (default: the namespace's, under UL2TP_RUNDIR or /run/ul2tp). */
   socketPath?: string;
   /** Start the namespace's daemon when none runs, as the CLI does (default true). */
   autostart?: boolean;
@@ -308,10 +313,11 @@ function sleepUnlessAborted(ms: number, signal?: AbortSignal): Promise<boolean> 
  * false, as the CLI does). Fails with L2tpError('DAEMON') when it cannot.
  */
 export async function connect(opts: ConnectOptions = {}): Promise<Ul2tpClient> {
-  const path = opts.socketPath ?? defaultSocketPath();
+  const path = opts.socketPath ?? defaultSocketPath(opts.netns === undefined ? undefined : namedNetnsInode(opts.netns));
   const rto = opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
   const conn = await connectDaemon({
     path,
+    netns: opts.netns,
     autostart: opts.autostart ?? true,
     timeoutMs: opts.startTimeoutMs ?? START_TIMEOUT_MS,
     requestTimeoutMs: rto,

@@ -144,6 +144,8 @@ export interface ConnectOptions {
   timeoutMs?: number;
   /** Give up waiting for a reply after this long (default REQUEST_TIMEOUT_MS). */
   requestTimeoutMs?: number;
+  /** Start the daemon inside this named network namespace (`ip netns exec NAME ...`). */
+  netns?: string;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -168,9 +170,11 @@ interface Started {
   spawnError: Error | null;
 }
 
-function startDaemon(): Started {
+function startDaemon(netns: string | undefined): Started {
   const st: Started = { startedAt: Date.now(), exitCode: null, exitedAt: 0, spawnError: null };
-  const child = spawn(process.execPath, [daemonEntry(), 'daemon', '--background'], {
+  const argv = [process.execPath, daemonEntry(), 'daemon', '--background'];
+  if (netns !== undefined) argv.unshift('ip', 'netns', 'exec', netns);
+  const child = spawn(argv[0], argv.slice(1), {
     detached: true,
     stdio: 'ignore',
   });
@@ -202,7 +206,7 @@ export async function connectDaemon(opts: ConnectOptions = {}): Promise<ControlC
   } catch (e) {
     if (!isAbsent(e) || opts.autostart === false) throw unreachable(path, e);
   }
-  const st = startDaemon();
+  const st = startDaemon(opts.netns);
   const timeoutMs = opts.timeoutMs ?? START_TIMEOUT_MS;
   const deadline = Date.now() + timeoutMs;
   let delay = 10;
