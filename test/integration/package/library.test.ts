@@ -44,7 +44,7 @@ export async function f(): Promise<TunnelInfo[]> {
 }
 `;
 
-test('the packed tarball installs in another project; its library creates a tunnel in a namespace', { skip: netnsUnavailable() || npmMissing, timeout: 300_000 }, (t) => {
+test('the packed tarball installs in another project; its library creates a tunnel in a namespace', { skip: netnsUnavailable() || npmMissing || undefined, timeout: 300_000 }, (t) => {
   const tmp = mkdtempSync(join(tmpdir(), 'ul2tp-pack-'));
   const ns = new Netns('ul2pk');
   t.after(() => {
@@ -63,11 +63,14 @@ test('the packed tarball installs in another project; its library creates a tunn
   const app = join(tmp, 'app');
   execFileSync('mkdir', ['-p', app]);
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'ul2tp-consumer', private: true, type: 'module' }));
-  const inst = run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', join(tmp, tgz)], 240_000);
+  // In the consumer's directory (npm install elsewhere would add the tarball to that project).
+  const inst = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', join(tmp, tgz)], { cwd: app, encoding: 'utf8', timeout: 240_000 });
   assert.equal(inst.status, 0, `npm install: ${inst.stderr}`);
   writeFileSync(join(app, 'consumer.mjs'), CONSUMER);
   writeFileSync(join(app, 'typed.ts'), TYPED);
 
+  // The tunnel's addresses (`10.1` and `10.2` on the command line) exist in the namespace.
+  ns.ip('addr', 'add', '10.1.0.0/8', 'dev', 'lo');
   const ifname = `pk${process.pid % 100000}`;
   const r = spawnSync(process.execPath, ['consumer.mjs', ns.name, ifname], { cwd: app, encoding: 'utf8', env: ns.env(), timeout: 60_000 });
   assert.equal(r.status, 0, r.stderr);
