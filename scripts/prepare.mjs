@@ -14,8 +14,12 @@ import { join } from 'node:path';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
 
+// The outer `npm install -g` passes its own settings down (global, prefix):
+// the inner npm must install into this folder, not the global prefix.
+const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_config_(global|location|prefix)$/i.test(k)));
+
 function run(cmd, args) {
-  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit' });
+  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env });
   if (r.status !== 0) {
     console.error(`ul2tp prepare: ${cmd} ${args.join(' ')} failed${r.error ? `: ${r.error.message}` : ''}`);
     process.exit(r.status ?? 1);
