@@ -12,9 +12,11 @@
  * prints `RTNETLINK answers: <message>`).
  *
  * One client is one connection; requests may overlap (they are pipelined and
- * matched by id). Each waits at most `requestTimeoutMs` (default 10 s) for its
- * reply. Streams (counters, capture) are async iterators; leaving the loop
- * (`break`) stops them.
+ * matched by id). Each waits at most `requestTimeoutMs` (default 120 s: a
+ * session create waits for its interface, deleting a tunnel with thousands
+ * of sessions takes seconds) for its reply, then fails with
+ * L2tpError('DAEMON'). Streams (counters, capture) are async iterators;
+ * leaving the loop (`break`) stops them.
  */
 import { createConnection } from 'node:net';
 import { L2tpError } from '../errors.js';
@@ -50,7 +52,7 @@ export interface ConnectOptions {
   autostart?: boolean;
   /** How long to wait for a daemon this call started (default 10 s). */
   startTimeoutMs?: number;
-  /** How long each request waits for its reply (default 10 s). */
+  /** How long each request waits for its reply before failing with L2tpError('DAEMON') (default 120 s). */
   requestTimeoutMs?: number;
 }
 

@@ -20,12 +20,8 @@ import { errorFromBody, parseReply } from './validate.js';
 
 /** How long a CLI waits for a freshly started daemon to listen. */
 export const START_TIMEOUT_MS = 10_000;
-/**
- * How long a request may wait for its reply by default (a session create
- * waits for its interface; a daemon that hangs must not hang the CLI).
- * ConnectOptions.requestTimeoutMs overrides it.
- */
-export const REQUEST_TIMEOUT_MS = 10_000;
+/** How long a request may take (a session create waits for its interface). */
+export const REQUEST_TIMEOUT_MS = 120_000;
 
 const fromDaemon = new WeakSet<Error>();
 
@@ -45,10 +41,10 @@ export class ControlClient {
   private readonly pending = new Map<number, Pending>();
   private failure: L2tpError | null = null;
 
-  private constructor(
-    private readonly sock: Socket,
-    private readonly requestTimeoutMs: number,
-  ) {
+  /** How long each request waits for its reply (ConnectOptions.requestTimeoutMs). */
+  requestTimeoutMs = REQUEST_TIMEOUT_MS;
+
+  private constructor(private readonly sock: Socket) {
     const framer = new LineFramer(
       (line) => this.onLine(line),
       () => this.fail(new L2tpError('PROTOCOL', 'reply line from the daemon is too long')),
@@ -59,11 +55,8 @@ export class ControlClient {
     sock.on('close', () => this.fail(new L2tpError('DAEMON', 'the ul2tp daemon closed the connection')));
   }
 
-  /**
-   * Connects to `path`; rejects with the socket error (its `code` is ENOENT, ECONNREFUSED, ...).
-   * Each request then fails with L2tpError('DAEMON') if no reply comes within `requestTimeoutMs`.
-   */
-  static connect(path: string = socketPath(), requestTimeoutMs: number = REQUEST_TIMEOUT_MS): Promise<ControlClient> {
+  /** Connects to `path`; rejects with the socket error (its `code` is ENOENT, ECONNREFUSED, ...). */
+  static connect(path: string = socketPath()): Promise<ControlClient> {
     return new Promise((resolve, reject) => {
       const sock = createConnection(path);
       const onError = (e: Error): void => {
@@ -73,7 +66,7 @@ export class ControlClient {
       sock.once('error', onError);
       sock.once('connect', () => {
         sock.off('error', onError);
-        resolve(new ControlClient(sock, requestTimeoutMs));
+        resolve(new ControlClient(sock));
       });
     });
   }
@@ -199,10 +192,15 @@ function startDaemon(netns: string | undefined): Started {
  * daemon: <reason>').
  */
 export async function connectDaemon(opts: ConnectOptions = {}): Promise<ControlClient> {
+  const c = await connectOrStart(opts);
+  if (opts.requestTimeoutMs !== undefined) c.requestTimeoutMs = opts.requestTimeoutMs;
+  return c;
+}
+
+async function connectOrStart(opts: ConnectOptions): Promise<ControlClient> {
   const path = opts.path ?? socketPath();
-  const rto = opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
   try {
-    return await ControlClient.connect(path, rto);
+    return await ControlClient.connect(path);
   } catch (e) {
     if (!isAbsent(e) || opts.autostart === false) throw unreachable(path, e);
   }
@@ -215,7 +213,7 @@ export async function connectDaemon(opts: ConnectOptions = {}): Promise<ControlC
     await sleep(delay);
     delay = Math.min(delay * 2, 200);
     try {
-      return await ControlClient.connect(path, rto);
+      return await ControlClient.connect(path);
     } catch (e) {
       last = e;
       if (!isAbsent(e)) throw unreachable(path, e);
