@@ -5,6 +5,7 @@ import { LineFramer, MAX_LINE } from '../../../src/control/framing.js';
 import { checkSessionList, checkTunnelList, parseReply, validIfname, validateRequest } from '../../../src/control/validate.js';
 import { L2tpError } from '../../../src/errors.js';
 import { PROTOCOL_VERSION } from '../../../src/control/protocol.js';
+import { tunnelConfigFrom } from '../../../src/control/handlers.js';
 import { addressBytes, formatAddress, getAddr, parseAddress } from '../../../src/control/address.js';
 
 const tunnel = {
@@ -223,4 +224,15 @@ test('one address module: inet_pton for the protocol, get_addr for the CLI, no z
   assert.deepEqual([...addressBytes('192.0.2.1')], [192, 0, 2, 1]);
   assert.throws(() => addressBytes('10.1'), TypeError);
   assert.throws(() => formatAddress(new Uint8Array(5)), TypeError);
+});
+
+test("the daemon keeps IPv4-compatible IPv6 addresses as IPv6 and folds only IPv4-mapped ones (ipaddr.js folded both)", () => {
+  const attrs = { tunnel_id: 1, peer_tunnel_id: 2, encap: 'udp', udp_sport: 1, udp_dport: 2 };
+  const compat = tunnelConfigFrom({ ...attrs, local: '::1.2.3.4', remote: '::5.6.7.8' });
+  assert.deepEqual([compat.family, compat.local, compat.remote], [6, '::1.2.3.4', '::5.6.7.8']);
+  const mapped = tunnelConfigFrom({ ...attrs, local: '::ffff:1.2.3.4', remote: '::FFFF:5.6.7.8' });
+  assert.deepEqual([mapped.family, mapped.local, mapped.remote], [4, '1.2.3.4', '5.6.7.8']);
+  const v6 = tunnelConfigFrom({ ...attrs, local: '2001:DB8:0:0:0:0:0:1', remote: '2001:db8::2' });
+  assert.deepEqual([v6.family, v6.local], [6, '2001:db8::1']);
+  assert.throws(() => tunnelConfigFrom({ ...attrs, local: '10.1', remote: '10.2' }), (e: unknown) => e instanceof L2tpError && e.errno === 'EINVAL');
 });
