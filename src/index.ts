@@ -31,6 +31,7 @@ export {
   type Counters,
   type Encap,
   type HelloResult,
+  type ImpairJson,
   type L2specType,
   type Op,
   type OpAttrs,
@@ -39,4 +40,3 @@ export {
   type StatusResult,
   type TunnelInfo,
 } from './control/protocol.js';
-export type { ImpairJson } from './io/impair.js';

@@ -21,7 +21,6 @@
  * accepts requests of versions MIN_PROTOCOL_VERSION..PROTOCOL_VERSION and
  * refuses others with a PROTOCOL error (errno EPROTONOSUPPORT).
  */
-import type { ImpairJson } from '../io/impair.js';
 import type { L2tpErrorCode } from '../errors.js';
 
 /** The protocol version this code speaks. */
@@ -70,6 +69,18 @@ export interface SessionDeleteAttrs {
 }
 
 export type EmptyAttrs = Record<string, never>;
+
+/** A session's transmit impairment as `session_get` reports it (percent, ms, bit/s; seed null = random). */
+export interface ImpairJson {
+  loss: number;
+  duplicate: number;
+  reorder: number;
+  distance: number;
+  delay: number;
+  jitter: number;
+  rate: number;
+  seed: number | null;
+}
 
 /** `impair`: set (or with `off`, clear) a session's transmit impairment (src/io/impair.ts). */
 export interface ImpairAttrs {
@@ -160,7 +171,7 @@ export interface SessionInfo {
   stats: Counters;
   /** Drops the kernel does not count (rx_no_session, rx_control, rx_short, rx_dev_drops). */
   drops?: Counters;
-  /** Active transmit impairment (absent when none; src/io/impair.ts ImpairJson). */
+  /** Active transmit impairment (absent when none). */
   impairment?: ImpairJson;
 }
 
