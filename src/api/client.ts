@@ -178,8 +178,9 @@ export class Ul2tpClient {
     private readonly requestTimeoutMs: number,
   ) {}
 
-  /** One request of the control protocol (docs/control-protocol.md), typed. */
+  /** One request of the control protocol (docs/control-protocol.md), typed. (`capture` streams: use capture().) */
   request<O extends Op>(op: O, attrs: OpAttrs[O]): Promise<OpResult[O]> {
+    if (op === 'capture') return Promise.reject(new L2tpError('PROTOCOL', 'capture turns its connection into a packet stream: use capture()'));
     return this.conn.request(op, attrs);
   }
 

@@ -266,6 +266,7 @@ test('capture: resolves once the daemon captures, yields packets, stops on break
     );
     const capReq = fake.requests.find((r) => r.op === 'capture');
     assert.deepEqual(capReq, { id: 1, version: PROTOCOL_VERSION, op: 'capture', attrs: { tunnel_id: 3000, session_id: 0 } });
+    assert.match((await error(c.request('capture', {}))).message, /use capture\(\)/);
     const refused = await error(c.capture({ tunnel_id: 9 }));
     assert.equal(refused.code, 'DAEMON');
     assert.match(refused.message, /native-free/);
