@@ -1,70 +1,23 @@
 /**
- * A pipelining client for the daemon's control socket (JSON lines, see
- * docs/ARCHITECTURE.md "control/"). Many requests can be in flight on one
- * connection; replies are matched by id. Must run inside the daemon's
+ * Bench access to the daemon's control socket through the library client
+ * (src/api/client.ts; no JSON-lines code of its own): plain requests plus a
+ * windowed pipeline for bulk creation/deletion. Must run inside the daemon's
  * network namespace (the socket path is keyed by the namespace inode).
  */
-import { connect, type Socket } from 'node:net';
-import { socketPath } from '../../src/control/paths.js';
-
-export interface CtlError {
-  code: string;
-  errno?: string;
-  message: string;
-}
+import { connect, type Ul2tpClient } from '../../src/api/client.js';
+import type { Op, OpAttrs } from '../../src/control/protocol.js';
 
 export class CtlClient {
-  private sock!: Socket;
-  private buf = '';
-  private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private constructor(readonly client: Ul2tpClient) {}
 
-  static async open(path = socketPath(), timeoutMs = 10_000): Promise<CtlClient> {
-    const c = new CtlClient();
-    await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`connect ${path}: timed out`)), timeoutMs);
-      c.sock = connect(path, () => {
-        clearTimeout(t);
-        resolve();
-      });
-      c.sock.once('error', (e) => {
-        clearTimeout(t);
-        reject(new Error(`connect ${path}: ${e.message}`));
-      });
-    });
-    c.sock.setEncoding('utf8');
-    c.sock.on('data', (d: string) => c.onData(d));
-    c.sock.on('error', (e) => c.failAll(e));
-    c.sock.on('close', () => c.failAll(new Error('control socket closed')));
-    return c;
-  }
-
-  private onData(d: string): void {
-    this.buf += d;
-    let nl: number;
-    while ((nl = this.buf.indexOf('\n')) >= 0) {
-      const line = this.buf.slice(0, nl);
-      this.buf = this.buf.slice(nl + 1);
-      const msg = JSON.parse(line) as { id: number; ok: boolean; result?: unknown; error?: CtlError };
-      const p = this.pending.get(msg.id);
-      if (!p) continue;
-      this.pending.delete(msg.id);
-      if (msg.ok) p.resolve(msg.result);
-      else p.reject(new Error(`${msg.error?.code}${msg.error?.errno ? ' ' + msg.error.errno : ''}: ${msg.error?.message}`));
-    }
-  }
-
-  private failAll(e: Error): void {
-    for (const p of this.pending.values()) p.reject(e);
-    this.pending.clear();
+  /** Connects to a running daemon (never starts one); bulk requests may wait long for their turn. */
+  static async open(path?: string, timeoutMs = 10_000): Promise<CtlClient> {
+    const client = await connect({ socketPath: path, autostart: false, startTimeoutMs: timeoutMs, requestTimeoutMs: 600_000 });
+    return new CtlClient(client);
   }
 
   request<T = unknown>(op: string, attrs: Record<string, unknown> = {}): Promise<T> {
-    const id = this.nextId++;
-    return new Promise<T>((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      this.sock.write(JSON.stringify({ id, op, attrs }) + '\n');
-    });
+    return this.client.request(op as Op, attrs as OpAttrs[Op]) as Promise<T>;
   }
 
   /**
@@ -91,7 +44,6 @@ export class CtlClient {
   }
 
   close(): void {
-    this.sock.end();
-    this.sock.destroy();
+    this.client.close();
   }
 }

@@ -18,7 +18,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ControlClient } from '../../src/control/client.js';
+import { connect, type Ul2tpClient } from '../../src/api/client.js';
 import { netnsUnavailable, underlay, type Netns, type Underlay } from '../../test/integration/lib/netns.js';
 import { makeLink } from '../../test/integration/lib/ul2tp.js';
 
@@ -89,8 +89,8 @@ export async function runSoak(seconds: number, log: (s: string) => void = (s) =>
   try {
     const l1 = makeLink(u, { n: 1, cookies: ['0102030405060708', '1112131415161718'], seq: 'both' });
     const l2 = makeLink(u, { n: 2, encap: 'ip' });
-    const ca = await ControlClient.connect(ctlPath(u.a));
-    const cb = await ControlClient.connect(ctlPath(u.b));
+    const ca = await connect({ socketPath: ctlPath(u.a), autostart: false });
+    const cb = await connect({ socketPath: ctlPath(u.b), autostart: false });
     const statusA = await ca.request('status', {});
     const pid = statusA.pid;
     const baseA = links(u.a);
@@ -144,7 +144,7 @@ export async function runSoak(seconds: number, log: (s: string) => void = (s) =>
     const churnPings = { sent: 0, ok: 0 };
     const cycle = async () => {
       const encap = cycles % 2 === 0 ? 'udp' : 'ip';
-      const sides: Array<[ControlClient, Netns, string, string, number, number, string]> = [
+      const sides: Array<[Ul2tpClient, Netns, string, string, number, number, string]> = [
         [ca, u.a, u.a4, u.b4, 3000, 4000, 'soa'],
         [cb, u.b, u.b4, u.a4, 4000, 3000, 'sob'],
       ];

@@ -15,7 +15,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { L2tpError } from '../errors.js';
-import { errorFromBody, MAX_LINE, MAX_BATCH_REQUESTS, type BatchRequest } from '../control/protocol.js';
+import type { BatchRequest } from '../control/protocol.js';
+import { MAX_LINE } from '../control/framing.js';
+import { errorFromBody, MAX_BATCH_REQUESTS } from '../control/validate.js';
 import { readBatch } from './batch-file.js';
 import { isL2tpObject } from './ip-plan.js';
 import { cliErrorOutput, parseCommand, parseVerb, type Command } from './parse.js';

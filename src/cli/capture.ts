@@ -3,7 +3,8 @@
  * summary lines (`-j`: one JSON object per packet), or a pcap file.
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { checkSessionList, checkTunnelList, LineFramer, MAX_REPLY_LINE } from '../control/protocol.js';
+import { checkSessionList, checkTunnelList } from '../control/validate.js';
+import type { CapturedPacket } from '../api/client.js';
 import { idValue, parseKeywords, positiveInteger, usageExit, withDaemon, type OwnKeyword } from './own-command.js';
 import {
   LINKTYPE_ETHERNET,
@@ -105,12 +106,18 @@ export async function runCapture(argv: readonly string[], io: CliIo, json = fals
   // The tunnels' addresses and the sessions' layouts (for headers and summaries).
   let tunnelList: TunnelView[] = [];
   let sessionList: SessionView[] = [];
+  let stream: AsyncIterableIterator<CapturedPacket> | null = null;
   const status = await withDaemon(io, async (t) => {
     tunnelList = checkTunnelList(await t.request('tunnel_get', {}));
     sessionList = checkSessionList(await t.request('session_get', {}));
+    if (t.capture === undefined) throw new Error('this connection cannot capture');
+    // The daemon captures from here on (tcpdump says the same).
+    stream = await t.capture({ tunnel_id: a.tunnelId, session_id: a.sessionId });
     return 0;
   });
-  if (status !== 0) return status;
+  if (status !== 0 || stream === null) return status;
+  const packets: AsyncIterableIterator<CapturedPacket> = stream;
+  io.stderr(`listening on ${captureScope(a)}${a.file === null ? '' : a.inner ? ', link-type EN10MB (Ethernet)' : ', link-type RAW (Raw IPv4/IPv6)'}\n`);
   const tunnels = new Map(tunnelList.map((t) => [t.tunnel_id, t]));
   const sessions = new Map(sessionList.map((s) => [`${s.tunnel_id}/${s.session_id}`, s]));
 
@@ -129,58 +136,24 @@ export async function runCapture(argv: readonly string[], io: CliIo, json = fals
     };
   }
 
-  const { createConnection } = await import('node:net');
-  const { socketPath } = await import('../control/paths.js');
-  return new Promise<number>((resolve) => {
-    let got = 0;
-    let finished = false;
-    const sock = createConnection(socketPath());
-    const finish = (code: number, msg?: string): void => {
-      if (finished) return;
-      finished = true;
-      process.off('SIGINT', onSig);
-      process.off('SIGTERM', onSig);
-      sock.destroy();
-      if (msg) io.stderr(msg);
-      void sink.close().then(() => {
-        if (code === 0 && a.file !== null) io.stderr(`${got} packet${got === 1 ? '' : 's'} captured\n`);
-        resolve(code);
-      });
-    };
-    const onSig = (): void => finish(0);
-    process.on('SIGINT', onSig);
-    process.on('SIGTERM', onSig);
-    const framer = new LineFramer(
-      (line) => {
-        if (finished) return;
-        let m: { ok?: boolean; error?: { message?: string }; packet?: Omit<WirePacket, 'data'> & { data: string } };
-        try {
-          m = JSON.parse(line);
-        } catch {
-          finish(1, 'Error: reply from the daemon is not JSON\n');
-          return;
-        }
-        if (m.ok === false) {
-          finish(1, `Error: ${m.error?.message ?? 'capture refused'}\n`);
-          return;
-        }
-        if (!m.packet) {
-          // The start reply: the daemon's workers capture from now on (tcpdump says the same).
-          io.stderr(`listening on ${captureScope(a)}${a.file === null ? '' : a.inner ? ', link-type EN10MB (Ethernet)' : ', link-type RAW (Raw IPv4/IPv6)'}\n`);
-          return;
-        }
-        const p: WirePacket = { ...m.packet, data: Buffer.from(m.packet.data, 'base64') };
-        if (sink.packet(p)) got++;
-        if (a.count > 0 && got >= a.count) finish(0);
-      },
-      () => finish(1, 'Error: reply line from the daemon is too long\n'),
-      MAX_REPLY_LINE,
-    );
-    sock.on('data', (c: Buffer) => framer.push(c));
-    sock.on('error', (e) => finish(1, `Error: control socket: ${e.message}\n`));
-    sock.on('close', () => finish(finished ? 0 : 1, finished ? undefined : 'Error: the ul2tp daemon closed the connection\n'));
-    sock.on('connect', () => {
-      sock.write(JSON.stringify({ id: 1, op: 'capture', attrs: { tunnel_id: a.tunnelId, session_id: a.sessionId } }) + '\n');
-    });
-  });
+  let got = 0;
+  let code = 0;
+  const onSig = (): void => void packets.return?.();
+  process.on('SIGINT', onSig);
+  process.on('SIGTERM', onSig);
+  try {
+    for await (const p of packets) {
+      if (sink.packet(p)) got++;
+      if (a.count > 0 && got >= a.count) break;
+    }
+  } catch (e) {
+    io.stderr(`Error: ${(e as Error).message}\n`);
+    code = 1;
+  } finally {
+    process.off('SIGINT', onSig);
+    process.off('SIGTERM', onSig);
+  }
+  await sink.close();
+  if (code === 0 && a.file !== null) io.stderr(`${got} packet${got === 1 ? '' : 's'} captured\n`);
+  return code;
 }

@@ -8,7 +8,12 @@
  * message is the exact text iproute2 prints (see errors below).
  */
 import { L2tpError } from '../errors.js';
-import { ntopIPv4, ntopIPv6, ptonIPv6, validIfname, type Encap, type L2specType } from '../control/protocol.js';
+import type { Encap, L2specType } from '../control/protocol.js';
+import { getAddr, type Addr } from '../control/address.js';
+import { strtoul } from '../control/strtoul.js';
+import { validIfname } from '../control/validate.js';
+
+export { getAddr, strtoul, type Addr };
 
 // ---------------------------------------------------------------------------
 // Errors with iproute2's wording. The message is the text printed on stderr
@@ -43,67 +48,6 @@ export function matches(prefix: string, word: string): boolean {
   return prefix.length > 0 && word.startsWith(prefix);
 }
 
-const ULONG_MAX = (1n << 64n) - 1n;
-
-function isCSpace(c: number): boolean {
-  return c === 0x20 || (c >= 0x09 && c <= 0x0d);
-}
-
-function digitValue(c: number): number {
-  if (c >= 0x30 && c <= 0x39) return c - 0x30;
-  if (c >= 0x61 && c <= 0x7a) return c - 0x61 + 10;
-  if (c >= 0x41 && c <= 0x5a) return c - 0x41 + 10;
-  return 99;
-}
-
-export interface StrtoulResult {
-  /** What strtoul returns: ULONG_MAX on overflow, negated modulo 2^64 after '-'. */
-  value: bigint;
-  /** Index of the first unconsumed character (`start` when nothing was converted). */
-  end: number;
-  /** errno == ERANGE. */
-  overflow: boolean;
-}
-
-/**
- * glibc `strtoul(s + start, &end, 0)` on a 64-bit machine: leading C
- * whitespace, an optional sign, then `0x`/`0X` hex (only if a hex digit
- * follows), a leading `0` octal, or decimal.
- */
-export function strtoul(s: string, start = 0): StrtoulResult {
-  let i = start;
-  while (i < s.length && isCSpace(s.charCodeAt(i))) i++;
-  let negative = false;
-  if (s[i] === '+' || s[i] === '-') {
-    negative = s[i] === '-';
-    i++;
-  }
-  let base = 10;
-  if (s[i] === '0') {
-    if ((s[i + 1] === 'x' || s[i + 1] === 'X') && digitValue(s.charCodeAt(i + 2)) < 16) {
-      base = 16;
-      i += 2;
-    } else {
-      base = 8;
-    }
-  }
-  const first = i;
-  let acc = 0n;
-  let overflow = false;
-  for (; i < s.length; i++) {
-    const d = digitValue(s.charCodeAt(i));
-    if (d >= base) break;
-    if (!overflow) {
-      acc = acc * BigInt(base) + BigInt(d);
-      if (acc > ULONG_MAX) overflow = true;
-    }
-  }
-  if (i === first) return { value: 0n, end: start, overflow: false };
-  if (overflow) return { value: ULONG_MAX, end: i, overflow: true };
-  const value = negative && acc !== 0n ? (1n << 64n) - acc : acc;
-  return { value, end: i, overflow: false };
-}
-
 function getUnsigned(arg: string, max: number): number | null {
   if (arg === '') return null;
   const r = strtoul(arg);
@@ -116,39 +60,6 @@ function getUnsigned(arg: string, max: number): number | null {
 export const getU32 = (arg: string): number | null => getUnsigned(arg, 0xffffffff);
 /** iproute2's `get_u16(&v, arg, 0)`; null when it would fail. */
 export const getU16 = (arg: string): number | null => getUnsigned(arg, 0xffff);
-
-/** A parsed address: family 0 is `any`/`all`/`default` (iproute2 leaves the family unset). */
-export interface Addr {
-  family: 0 | 4 | 6;
-  text: string; // inet_ntop form, '' for family 0
-}
-
-/**
- * iproute2's `get_addr(&a, arg, AF_UNSPEC)`: `default`, `any` and `all` parse
- * with no family; anything with ':' goes to inet_pton(AF_INET6); the rest is
- * IPv4 with up to four '.'-separated parts, each read by strtoul base 0 and at
- * most 255, missing parts zero (`10.1` = 10.1.0.0, `0x0a.1.2.3` = 10.1.2.3).
- * Returns null when iproute2 would print "any valid address is expected".
- */
-export function getAddr(arg: string): Addr | null {
-  if (arg === 'default' || arg === 'any' || arg === 'all') return { family: 0, text: '' };
-  if (arg.includes(':')) {
-    const b = ptonIPv6(arg);
-    return b === null ? null : { family: 6, text: ntopIPv6(b) };
-  }
-  const bytes = [0, 0, 0, 0];
-  let cp = 0;
-  for (let i = 0; i < 4; i++) {
-    const r = strtoul(arg, cp);
-    if (r.value > 255n) return null;
-    if (r.end === cp) return null; // no digits
-    bytes[i] = Number(r.value);
-    if (r.end === arg.length) break;
-    if (i === 3 || arg[r.end] !== '.') return null;
-    cp = r.end + 1;
-  }
-  return { family: 4, text: ntopIPv4(bytes) };
-}
 
 /**
  * `cookie`/`peer_cookie`: the length (in bytes, like strlen) must be 8 or 16,

@@ -11,7 +11,7 @@
  * or IP proto 115 → L2TP. An inner capture (`--inner`) holds the Ethernet
  * frames carried by the session (link type EN10MB, 1).
  */
-import ipaddr from 'ipaddr.js';
+import { addressBytes, formatAddress } from '../control/address.js';
 import { rxLayout, txLayout, type SessionLayout } from '../engine/layout.js';
 
 export const LINKTYPE_ETHERNET = 1;
@@ -69,10 +69,6 @@ export function pcapRecord(timeMs: number, data: Buffer): Buffer {
   return Buffer.concat([h, data]);
 }
 
-function addrBytes(text: string): Buffer {
-  return Buffer.from(ipaddr.parse(text).toByteArray());
-}
-
 /** One's-complement sum of 16-bit words (for checksums). */
 function sum16(b: Buffer, off: number, len: number, acc = 0): number {
   let i = off;
@@ -89,8 +85,8 @@ function fold(acc: number): number {
 /** The outer IP (+ UDP) packet as it was on the wire, built from the tunnel's addresses and ports. */
 export function outerPacket(p: WirePacket, t: TunnelView): Buffer {
   const tx = p.dir === 'tx';
-  const src = addrBytes(tx ? t.local : t.remote);
-  const dst = addrBytes(tx ? t.remote : t.local);
+  const src = addressBytes(tx ? t.local : t.remote);
+  const dst = addressBytes(tx ? t.remote : t.local);
   const udp = p.encap === 'udp';
   const l4Len = (udp ? 8 : 0) + p.data.length;
   const proto = udp ? 17 : 115;
@@ -169,8 +165,8 @@ export function describeFrame(f: Buffer): string {
     const pr = f[off + 9];
     what = `IPv4 ${src} > ${dst} ${IP_PROTO[pr] ?? `proto ${pr}`}`;
   } else if (et === 0x86dd && f.length >= off + 40) {
-    const src = ipaddr.fromByteArray(Array.from(f.subarray(off + 8, off + 24))).toString();
-    const dst = ipaddr.fromByteArray(Array.from(f.subarray(off + 24, off + 40))).toString();
+    const src = formatAddress(f.subarray(off + 8, off + 24));
+    const dst = formatAddress(f.subarray(off + 24, off + 40));
     const nh = f[off + 6];
     what = `IPv6 ${src} > ${dst} ${IP_PROTO[nh] ?? `next header ${nh}`}`;
   } else if (et === 0x0806) {

@@ -1,6 +1,6 @@
 /**
  * The real process around the CLI: stdout/stderr, the daemon connection
- * (client.ts, imported only when a command needs it), and the last-resort
+ * (the library client src/api/client.ts, imported only when a command needs it), and the last-resort
  * handlers that keep stack traces away from users.
  */
 import type { CliIo, Transport } from './run.js';
@@ -13,9 +13,10 @@ export function processIo(): CliIo {
     stdout: (s) => void process.stdout.write(s),
     stderr: (s) => void process.stderr.write(s),
     async connect(): Promise<Transport> {
-      const client = await import('../control/client.js');
-      isReply = client.isDaemonReply;
-      return client.connectDaemon();
+      // The library's client (src/api/client.ts): the CLI talks to the daemon as any program does.
+      const api = await import('../api/client.js');
+      isReply = api.isDaemonReply;
+      return api.connect();
     },
     isReply: (e) => isReply(e),
   };

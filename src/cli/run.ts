@@ -5,19 +5,17 @@
  * path without a daemon.
  */
 import { L2tpError } from '../errors.js';
-import {
-  checkSessionList,
-  checkTunnelList,
-  type Op,
-  type OpAttrs,
-  type OpResult,
-} from '../control/protocol.js';
+import type { Op, OpAttrs, OpResult } from '../control/protocol.js';
+import type { CapturedPacket } from '../api/client.js';
+import { checkSessionList, checkTunnelList } from '../control/validate.js';
 import { cliErrorOutput, parseCommand, type Command } from './parse.js';
 import { formatSessions, formatTunnels, type PrintOptions } from './print.js';
 
 export interface Transport {
   request<O extends Op>(op: O, attrs: OpAttrs[O]): Promise<OpResult[O]>;
   close(): void;
+  /** A packet stream on a connection of its own (src/api/client.ts). */
+  capture?(filter: { tunnel_id: number; session_id: number }): Promise<AsyncIterableIterator<CapturedPacket>>;
 }
 
 export interface CliIo {

@@ -7,7 +7,8 @@
  * `ul2tp daemon --config /etc/ul2tp/ul2tp.conf` bring the same setup back.
  */
 import { spawnSync } from 'node:child_process';
-import { checkSessionList, checkTunnelList, type SessionInfo, type TunnelInfo } from '../control/protocol.js';
+import { type SessionInfo, type TunnelInfo } from '../control/protocol.js';
+import { checkSessionList, checkTunnelList } from '../control/validate.js';
 import { findRealIp } from './ip-plan.js';
 import type { CliIo } from './run.js';
 import { withDaemon } from './own-command.js';

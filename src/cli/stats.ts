@@ -2,7 +2,8 @@
  * `ul2tp stats`: watch mode, the rates of every session (or the filtered
  * ones) every interval; with `-j`, one JSON object per interval (NDJSON).
  */
-import { checkSessionList, type SessionInfo } from '../control/protocol.js';
+import { type SessionInfo } from '../control/protocol.js';
+import { checkSessionList } from '../control/validate.js';
 import { idValue, parseKeywords, positiveInteger, positiveNumber, usageExit, withDaemon, type OwnKeyword } from './own-command.js';
 import type { CliIo } from './run.js';
 

@@ -1,5 +1,6 @@
 /**
- * The control-socket client used by the CLI: connects to this network
+ * The control-socket connection (the one JSON-lines client; the typed API on
+ * top is src/api/client.ts, used by the CLI, the library and bench): connects to this network
  * namespace's daemon (paths.ts), starting it in the background when nobody
  * listens, and exchanges JSON-line requests and replies (protocol.ts).
  *
@@ -14,17 +15,9 @@ import { fileURLToPath } from 'node:url';
 import { L2tpError } from '../errors.js';
 import { dirname } from 'node:path';
 import { lockName, socketPath } from './paths.js';
-import {
-  LineFramer,
-  MAX_REPLY_LINE,
-  encodeLine,
-  errorFromBody,
-  parseReply,
-  type Op,
-  type OpAttrs,
-  type OpResult,
-  type Reply,
-} from './protocol.js';
+import { LineFramer, MAX_REPLY_LINE, encodeLine } from './framing.js';
+import { PROTOCOL_VERSION, type Op, type OpAttrs, type OpResult, type Reply } from './protocol.js';
+import { errorFromBody, parseReply } from './validate.js';
 
 /** How long a CLI waits for a freshly started daemon to listen. */
 export const START_TIMEOUT_MS = 10_000;
@@ -76,6 +69,9 @@ export class ControlClient {
   private readonly pending = new Map<number, Pending>();
   private failure: L2tpError | null = null;
 
+  /** How long each request waits for its reply (ConnectOptions.requestTimeoutMs). */
+  requestTimeoutMs = REQUEST_TIMEOUT_MS;
+
   private probing: NodeJS.Timeout | null = null;
   private lastData = Date.now();
 
@@ -121,8 +117,8 @@ export class ControlClient {
     return new Promise<OpResult[O]>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        reject(new L2tpError('DAEMON', `no reply from the ul2tp daemon to ${op} within ${REQUEST_TIMEOUT_MS / 1000} s`));
-      }, REQUEST_TIMEOUT_MS);
+        reject(new L2tpError('DAEMON', `no reply from the ul2tp daemon to ${op} within ${this.requestTimeoutMs / 1000} s`));
+      }, this.requestTimeoutMs);
       this.pending.set(id, {
         resolve: (r) => {
           clearTimeout(timer);
@@ -133,7 +129,7 @@ export class ControlClient {
           reject(e);
         },
       });
-      this.sock.write(encodeLine({ id, op, attrs }));
+      this.sock.write(encodeLine({ id, version: PROTOCOL_VERSION, op, attrs }));
       this.watch();
     });
   }
@@ -208,6 +204,10 @@ export interface ConnectOptions {
   autostart?: boolean;
   /** Give up waiting for a started daemon after this long (default START_TIMEOUT_MS). */
   timeoutMs?: number;
+  /** Give up waiting for a reply after this long (default REQUEST_TIMEOUT_MS). */
+  requestTimeoutMs?: number;
+  /** Start the daemon inside this named network namespace (`ip netns exec NAME ...`). */
+  netns?: string;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -232,9 +232,11 @@ interface Started {
   spawnError: Error | null;
 }
 
-function startDaemon(): Started {
+function startDaemon(netns: string | undefined): Started {
   const st: Started = { startedAt: Date.now(), exitCode: null, exitedAt: 0, spawnError: null };
-  const child = spawn(process.execPath, [daemonEntry(), 'daemon', '--background'], {
+  const argv = [process.execPath, daemonEntry(), 'daemon', '--background'];
+  if (netns !== undefined) argv.unshift('ip', 'netns', 'exec', netns);
+  const child = spawn(argv[0], argv.slice(1), {
     detached: true,
     stdio: 'ignore',
   });
@@ -259,13 +261,19 @@ function startDaemon(): Started {
  * daemon: <reason>').
  */
 export async function connectDaemon(opts: ConnectOptions = {}): Promise<ControlClient> {
+  const c = await connectOrStart(opts);
+  if (opts.requestTimeoutMs !== undefined) c.requestTimeoutMs = opts.requestTimeoutMs;
+  return c;
+}
+
+async function connectOrStart(opts: ConnectOptions): Promise<ControlClient> {
   const path = opts.path ?? socketPath();
   try {
     return await ControlClient.connect(path);
   } catch (e) {
     if (!isAbsent(e) || opts.autostart === false) throw unreachable(path, e);
   }
-  const st = startDaemon();
+  const st = startDaemon(opts.netns);
   const timeoutMs = opts.timeoutMs ?? START_TIMEOUT_MS;
   const deadline = Date.now() + timeoutMs;
   let delay = 10;

@@ -21,7 +21,9 @@ import { lockName, runDir, socketPath } from './paths.js';
 import { checkIdentity, sweepStale, watchNetns } from './lifecycle.js';
 import { processWithOpen } from './netns-id.js';
 import { RunDirError, openLog, prepareRunDir } from './rundir.js';
-import { MAX_LINE, validateRequest } from './protocol.js';
+import { MAX_LINE } from './framing.js';
+import { validateRequest } from './validate.js';
+import { MIN_PROTOCOL_VERSION, OPS, PROTOCOL_VERSION } from './protocol.js';
 import { loadStateFile, writeStateFile } from './state-file.js';
 import { HEARTBEAT_MS } from './seq-restart.js';
 import { removeOrphans } from './reconcile.js';
@@ -481,6 +483,8 @@ async function execute(op: string, attrs: Record<string, unknown>, ctl: Controll
       return ctl.sessionGet();
     case 'impair':
       return impairOp(attrs, choice.dp); // everyday hook (src/control/capture.ts)
+    case 'hello':
+      return { protocol: PROTOCOL_VERSION, min_protocol: MIN_PROTOCOL_VERSION, version: VERSION, backend: choice.dp.name, ops: OPS };
     case 'batch':
       return ctl.batch(attrs as never);
     case 'config_reload': {
@@ -492,6 +496,7 @@ async function execute(op: string, attrs: Record<string, unknown>, ctl: Controll
       return {
         pid: process.pid,
         version: VERSION,
+        protocol: PROTOCOL_VERSION,
         backend: choice.dp.name,
         ...ctl.counts(),
         drops: ctl.orphanDrops(),

@@ -7,7 +7,6 @@
  * Requests are handled one at a time (the daemon serialises them), so the
  * check-then-create sequences below cannot race with each other.
  */
-import ipaddr from 'ipaddr.js';
 import { L2tpError, kernelError } from '../errors.js';
 import {
   SESSION_DEFAULTS,
@@ -22,7 +21,9 @@ import { Table } from '../engine/table.js';
 import { Tunnel } from '../engine/tunnel.js';
 import { NR_SHADOW, NS_SHADOW, RECV_SEQ, SEND_SEQ, readCounters, readExtraCounters, type Counters, type ExtraCounters } from '../engine/stats.js';
 import type { Dataplane } from '../io/types.js';
-import { errorBody, type BatchAttrs, type BatchOutcome, type BatchRequest, type SessionInfo, type TunnelInfo } from './protocol.js';
+import type { BatchAttrs, BatchOutcome, BatchRequest, SessionInfo, TunnelInfo } from './protocol.js';
+import { errorBody } from './validate.js';
+import { parseAddress } from './address.js';
 import { applyConfig, type ApplyResult, type ConfigSource, type ConfigTarget } from './config.js';
 import { impairToJson, type ImpairJson } from '../io/impair.js';
 import { allocIfname, defaultSessionMtu, interfaceExists, pathMtu, releaseIfname } from './netinfo.js';
@@ -43,16 +44,11 @@ const num = (a: Attrs, k: string, dflt = 0): number => (typeof a[k] === 'number'
 const bool = (a: Attrs, k: string, dflt: boolean): boolean => (typeof a[k] === 'boolean' ? (a[k] as boolean) : dflt);
 const str = (a: Attrs, k: string, dflt = ''): string => (typeof a[k] === 'string' ? (a[k] as string) : dflt);
 
-/** Parse an address; IPv4-mapped IPv6 counts as IPv4 (SPEC.md §3.2). */
+/** Parse an address (inet_pton); IPv4-mapped IPv6 counts as IPv4. */
 function parseAddr(text: string): { family: 4 | 6; text: string } {
-  let a: ipaddr.IPv4 | ipaddr.IPv6;
-  try {
-    a = ipaddr.parse(text);
-  } catch {
-    throw kernelError('EINVAL', `bad address ${JSON.stringify(text)}`);
-  }
-  if (a.kind() === 'ipv6' && (a as ipaddr.IPv6).isIPv4MappedAddress()) a = (a as ipaddr.IPv6).toIPv4Address();
-  return a.kind() === 'ipv4' ? { family: 4, text: a.toString() } : { family: 6, text: a.toString() };
+  const a = parseAddress(text);
+  if (a === null) throw kernelError('EINVAL', `bad address ${JSON.stringify(text)}`);
+  return { family: a.family, text: a.text };
 }
 
 export function tunnelConfigFrom(a: Attrs): TunnelConfig {

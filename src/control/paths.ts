@@ -34,13 +34,24 @@ export function netnsInode(): string {
   }
 }
 
-/** `<UL2TP_RUNDIR or /run/ul2tp>/<netns inode>`: the daemon's directory (mode 0700). */
-export function runDir(): string {
-  const base = process.env.UL2TP_RUNDIR || DEFAULT_RUNDIR;
-  return `${base.replace(/\/+$/, '')}/${netnsInode()}`;
+/** Inode number of the named network namespace `/run/netns/NAME` (`ip netns add NAME`). */
+export function namedNetnsInode(name: string): string {
+  if (name === '' || name.includes('/') || name === '.' || name === '..') throw new L2tpError('BAD_ARG', `Error: "${name}" is not a network namespace name`);
+  try {
+    return String(statSync(`/run/netns/${name}`).ino);
+  } catch (e) {
+    const why = e instanceof Error ? e.message : String(e);
+    throw new L2tpError('DAEMON', `cannot find network namespace "${name}": ${why}`);
+  }
 }
 
-/** The control socket of this namespace's daemon (mode 0600). */
-export function socketPath(): string {
-  return `${runDir()}/ctl.sock`;
+/** `<UL2TP_RUNDIR or /run/ul2tp>/<netns inode>`: the daemon's directory (mode 0700). */
+export function runDir(nsInode: string = netnsInode()): string {
+  const base = process.env.UL2TP_RUNDIR || DEFAULT_RUNDIR;
+  return `${base.replace(/\/+$/, '')}/${nsInode}`;
+}
+
+/** The control socket of this namespace's daemon, or of the one whose inode is given (mode 0600). */
+export function socketPath(nsInode?: string): string {
+  return `${runDir(nsInode)}/ctl.sock`;
 }

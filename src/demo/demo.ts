@@ -62,6 +62,7 @@ function preflight(): string | null {
   if (process.getuid?.() !== 0) return 'the demo creates network namespaces and TAP interfaces: run it as root (sudo npm run demo)';
   if (!existsSync('/dev/net/tun')) return '/dev/net/tun is missing: TAP interfaces are not available here';
   if (spawnSync(IP, ['netns', 'list']).status !== 0) return 'iproute2 `ip netns` does not work here';
+  if (spawnSync('sh', ['-c', 'command -v ping']).status !== 0) return 'the demo pings across the tunnel, and ping is not installed: apt-get install iputils-ping (Debian/Ubuntu) or dnf install iputils';
   if (!existsSync(join(ROOT, 'dist', 'src', 'cli', 'main.js'))) return 'not built yet: run `npm ci` (or `npm run build`) first';
   return null;
 }

@@ -21,7 +21,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { validateRequest } from '../../src/control/protocol.js';
+import { validateRequest } from '../../src/control/validate.js';
 import { Rng } from '../../src/io/mem/fault-injector.js';
 import { Netns, netnsUnavailable, uniq } from '../integration/lib/netns.js';
 import { control } from '../integration/lib/ul2tp.js';
@@ -32,7 +32,7 @@ const SEED = Number(process.env.FUZZ_SEED ?? 0xc0de);
 const MAX_LINE = 65536;
 const NL = Buffer.from('\n');
 
-const OPS = ['tunnel_create', 'tunnel_delete', 'tunnel_get', 'session_create', 'session_delete', 'session_get', 'status'];
+const OPS = ['hello', 'tunnel_create', 'tunnel_delete', 'tunnel_get', 'session_create', 'session_delete', 'session_get', 'status'];
 const KEYS = [
   'tunnel_id',
   'peer_tunnel_id',
@@ -152,6 +152,8 @@ class Gen {
       }
       o.attrs = this.int(10) ? a : this.value(2);
     }
+    // The protocol version: the one spoken, one from the future, or junk.
+    if (this.int(4) === 0) o.version = this.pick<unknown>([1, 2, 0, -1, 1.5, 2 ** 53, '1', null, this.num()]);
     if (this.int(10) === 0) o[this.str()] = this.value(2);
     return o;
   }

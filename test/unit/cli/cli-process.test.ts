@@ -13,7 +13,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { USAGE } from '../../../src/cli/usage.js';
 import { runDir, socketPath } from '../../../src/control/paths.js';
-import { LineFramer, validateRequest, type TunnelInfo } from '../../../src/control/protocol.js';
+import type { TunnelInfo } from '../../../src/control/protocol.js';
+import { LineFramer } from '../../../src/control/framing.js';
+import { validateRequest } from '../../../src/control/validate.js';
 import { mkdirSync } from 'node:fs';
 
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
@@ -173,6 +175,7 @@ test('add/show/del through the control socket: output and exit codes', async () 
     assert.deepEqual(await cli(add, env), { status: 0, stdout: '', stderr: '' });
     assert.deepEqual(requests[0], {
       id: 1,
+      version: 1,
       op: 'tunnel_create',
       attrs: {
         tunnel_id: 3000,
@@ -209,7 +212,7 @@ test('add/show/del through the control socket: output and exit codes', async () 
     assert.deepEqual(await cli('del tunnel tunnel_id 3000'.split(' '), env), { status: 0, stdout: '', stderr: '' });
     assert.deepEqual(await cli('del tunnel tunnel_id 3000'.split(' '), env), { status: 2, stdout: '', stderr: 'RTNETLINK answers: No such device\n' });
     assert.deepEqual(await cli('del session session_id 5'.split(' '), env), { status: 2, stdout: '', stderr: 'RTNETLINK answers: No such device\n' });
-    assert.deepEqual(requests.at(-1), { id: 1, op: 'session_delete', attrs: { tunnel_id: 0, session_id: 5 } });
+    assert.deepEqual(requests.at(-1), { id: 1, version: 1, op: 'session_delete', attrs: { tunnel_id: 0, session_id: 5 } });
     assert.equal(existsSync(mark), false, 'the running daemon was used, none started');
   } finally {
     server.close();

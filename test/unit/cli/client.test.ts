@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ControlClient, connectDaemon, isDaemonReply, request } from '../../../src/control/client.js';
 import { L2tpError } from '../../../src/errors.js';
+import { PROTOCOL_VERSION } from '../../../src/control/protocol.js';
 
 let tmp = '';
 before(() => {
@@ -53,17 +54,17 @@ test('requests carry increasing ids; replies may come out of order', async () =>
       held[0]();
     }
   });
+  const c = await connectDaemon({ path, autostart: false });
   try {
-    const c = await connectDaemon({ path, autostart: false });
     const [a, b] = await Promise.all([c.request('tunnel_get', {}), c.request('status', {})]);
     assert.deepEqual(a, { op: 'tunnel_get' });
     assert.deepEqual(b, { op: 'status' });
     assert.deepEqual(seen, [
-      { id: 1, op: 'tunnel_get', attrs: {} },
-      { id: 2, op: 'status', attrs: {} },
+      { id: 1, version: PROTOCOL_VERSION, op: 'tunnel_get', attrs: {} },
+      { id: 2, version: PROTOCOL_VERSION, op: 'status', attrs: {} },
     ]);
-    c.close();
   } finally {
+    c.close();
     server.close();
   }
 });
@@ -110,4 +111,20 @@ test('no socket and no autostart: DAEMON error naming the path', async () => {
   assert.equal(e.code, 'DAEMON');
   assert.match(e.message, /missing\/ctl\.sock/);
   await assert.rejects(ControlClient.connect(path), { code: 'ENOENT' });
+});
+
+test('a daemon that never answers: the request fails with a DAEMON error after the configured timeout', async () => {
+  const { server, path } = await serve('mute.sock', () => {});
+  const c = await connectDaemon({ path, autostart: false, requestTimeoutMs: 200 });
+  try {
+    const t0 = Date.now();
+    const e = await rejection(c.request('status', {}));
+    assert.equal(e.code, 'DAEMON');
+    assert.match(e.message, /no reply from the ul2tp daemon to status within 0\.2 s/);
+    assert.equal(isDaemonReply(e), false);
+    assert.ok(Date.now() - t0 >= 150, 'not before the timeout');
+  } finally {
+    c.close();
+    server.close();
+  }
 });

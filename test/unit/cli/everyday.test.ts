@@ -31,7 +31,8 @@ import { L2tpError } from '../../../src/errors.js';
 import type { CliIo } from '../../../src/cli/run.js';
 import { outerPacket, innerFrame, pcapHeader, pcapRecord, summarize, summaryLine, describeFrame } from '../../../src/cli/pcap.js';
 import { parseListen, renderMetrics } from '../../../src/control/metrics.js';
-import { validateRequest, type SessionInfo, type TunnelInfo } from '../../../src/control/protocol.js';
+import type { SessionInfo, TunnelInfo } from '../../../src/control/protocol.js';
+import { validateRequest } from '../../../src/control/validate.js';
 import { Collect, sessionCfg, tunnelCfg } from '../engine/helpers.js';
 
 const cfg = (o: Record<string, number>): ImpairConfig => impairFromJson(o);

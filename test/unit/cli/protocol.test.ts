@@ -1,18 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  LineFramer,
-  MAX_LINE,
-  addressFamily,
-  checkSessionList,
-  checkTunnelList,
-  ntopIPv6,
-  parseReply,
-  ptonIPv6,
-  validIfname,
-  validateRequest,
-} from '../../../src/control/protocol.js';
+import { addressFamily, ntopIPv6, ptonIPv6 } from '../../../src/control/address.js';
+import { LineFramer, MAX_LINE } from '../../../src/control/framing.js';
+import { checkSessionList, checkTunnelList, parseReply, validIfname, validateRequest } from '../../../src/control/validate.js';
 import { L2tpError } from '../../../src/errors.js';
+import { PROTOCOL_VERSION } from '../../../src/control/protocol.js';
+import { tunnelConfigFrom } from '../../../src/control/handlers.js';
+import { addressBytes, formatAddress, getAddr, parseAddress } from '../../../src/control/address.js';
 
 const tunnel = {
   tunnel_id: 3000,
@@ -36,11 +30,12 @@ function rejects(obj: unknown, pattern: RegExp): void {
 }
 
 test('validateRequest accepts what the CLI sends and fills defaults', () => {
-  assert.deepEqual(validateRequest({ id: 1, op: 'tunnel_create', attrs: tunnel }), { id: 1, op: 'tunnel_create', attrs: tunnel });
+  assert.deepEqual(validateRequest({ id: 1, op: 'tunnel_create', attrs: tunnel }), { id: 1, version: 1, op: 'tunnel_create', attrs: tunnel });
   assert.deepEqual(
     validateRequest({ id: 2, op: 'tunnel_create', attrs: { tunnel_id: 1, peer_tunnel_id: 2, local: '::1', remote: '2001:db8::2' } }),
     {
       id: 2,
+      version: 1,
       op: 'tunnel_create',
       attrs: {
         tunnel_id: 1,
@@ -60,13 +55,14 @@ test('validateRequest accepts what the CLI sends and fills defaults', () => {
     validateRequest({ id: 3, op: 'session_create', attrs: { tunnel_id: 1, session_id: 2, peer_session_id: 3, cookie: 'DEADBEEF', name: 'l2tp-x' } }),
     {
       id: 3,
+      version: 1,
       op: 'session_create',
       attrs: { tunnel_id: 1, session_id: 2, peer_session_id: 3, name: 'l2tp-x', cookie: 'deadbeef', l2spec_type: 'default', send_seq: false, recv_seq: false },
     },
   );
   assert.deepEqual(validateRequest({ id: 4, op: 'session_delete', attrs: { tunnel_id: 0, session_id: 5 } }).attrs, { tunnel_id: 0, session_id: 5 });
-  assert.deepEqual(validateRequest({ id: 5, op: 'tunnel_get', attrs: {} }), { id: 5, op: 'tunnel_get', attrs: {} });
-  assert.deepEqual(validateRequest({ id: 6, op: 'status' }), { id: 6, op: 'status', attrs: {} });
+  assert.deepEqual(validateRequest({ id: 5, op: 'tunnel_get', attrs: {} }), { id: 5, version: 1, op: 'tunnel_get', attrs: {} });
+  assert.deepEqual(validateRequest({ id: 6, op: 'status' }), { id: 6, version: 1, op: 'status', attrs: {} });
 });
 
 test('validateRequest rejects every malformed request with PROTOCOL', () => {
@@ -198,4 +194,45 @@ test('interface names: iproute2 check_ifname', () => {
   for (const n of ['l2tpeth0', 'a', '012345678901234', 'a.b', 'x:y', '\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9a']) assert.equal(validIfname(n), true, n);
   for (const n of ['', '.', '..', 'a/b', 'a b', 'a\tb', 'a\nb', '0123456789abcdef', '\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9'])
     assert.equal(validIfname(n), false, JSON.stringify(n));
+});
+
+test('version: absent means 1; a version the daemon does not speak is refused with EPROTONOSUPPORT', () => {
+  assert.equal(validateRequest({ id: 1, op: 'hello' }).version, 1);
+  assert.equal(validateRequest({ id: 1, version: PROTOCOL_VERSION, op: 'status', attrs: {} }).version, PROTOCOL_VERSION);
+  for (const v of [0, -1, 1.5, '1', null]) rejects({ id: 1, version: v, op: 'status' }, /"version" must be a positive integer/);
+  assert.throws(
+    () => validateRequest({ id: 1, version: PROTOCOL_VERSION + 1, op: 'status' }),
+    (e: unknown) => e instanceof L2tpError && e.code === 'PROTOCOL' && e.errno === 'EPROTONOSUPPORT' && /not supported/.test(e.message),
+  );
+});
+
+test('one address module: inet_pton for the protocol, get_addr for the CLI, no zone ids, glibc output', () => {
+  // The protocol (and the daemon) take inet_pton text only.
+  for (const s of ['10.1', '0x0a.1.2.3', '167772161', '010.1.2.3', 'fe80::1%eth0', '[::1]', ' 1.2.3.4']) {
+    assert.equal(parseAddress(s), null, s);
+    rejects({ id: 1, op: 'tunnel_create', attrs: { ...tunnel, local: s } }, /"local"/);
+  }
+  // The CLI reads what iproute2 reads: `10.1` is 10.1.0.0 (ipaddr.js said 10.0.0.1).
+  assert.deepEqual(getAddr('10.1'), { family: 4, text: '10.1.0.0' });
+  assert.deepEqual(getAddr('010.1.2.3'), { family: 4, text: '8.1.2.3' });
+  assert.equal(getAddr('fe80::1%eth0'), null);
+  // The daemon folds IPv4-mapped addresses; inet_ntop prints IPv4-compatible ones dotted (ipaddr.js: ::ffff:102:304).
+  assert.deepEqual(parseAddress('::ffff:1.2.3.4'), { family: 4, text: '1.2.3.4', bytes: Uint8Array.from([1, 2, 3, 4]) });
+  assert.equal(parseAddress('::1.2.3.4')?.text, '::1.2.3.4');
+  assert.equal(parseAddress('2001:DB8:0:0:0:0:0:1')?.text, '2001:db8::1');
+  assert.equal(formatAddress(addressBytes('::1.2.3.4')), '::1.2.3.4');
+  assert.deepEqual([...addressBytes('192.0.2.1')], [192, 0, 2, 1]);
+  assert.throws(() => addressBytes('10.1'), TypeError);
+  assert.throws(() => formatAddress(new Uint8Array(5)), TypeError);
+});
+
+test("the daemon keeps IPv4-compatible IPv6 addresses as IPv6 and folds only IPv4-mapped ones (ipaddr.js folded both)", () => {
+  const attrs = { tunnel_id: 1, peer_tunnel_id: 2, encap: 'udp', udp_sport: 1, udp_dport: 2 };
+  const compat = tunnelConfigFrom({ ...attrs, local: '::1.2.3.4', remote: '::5.6.7.8' });
+  assert.deepEqual([compat.family, compat.local, compat.remote], [6, '::1.2.3.4', '::5.6.7.8']);
+  const mapped = tunnelConfigFrom({ ...attrs, local: '::ffff:1.2.3.4', remote: '::FFFF:5.6.7.8' });
+  assert.deepEqual([mapped.family, mapped.local, mapped.remote], [4, '1.2.3.4', '5.6.7.8']);
+  const v6 = tunnelConfigFrom({ ...attrs, local: '2001:DB8:0:0:0:0:0:1', remote: '2001:db8::2' });
+  assert.deepEqual([v6.family, v6.local], [6, '2001:db8::1']);
+  assert.throws(() => tunnelConfigFrom({ ...attrs, local: '10.1', remote: '10.2' }), (e: unknown) => e instanceof L2tpError && e.errno === 'EINVAL');
 });

@@ -1,0 +1,24 @@
+/**
+ * README's first command is `npm ci && npm run demo`: without ping the demo
+ * says what to install instead of failing half-way through.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ROOT, netnsUnavailable } from '../lib/netns.js';
+
+test('npm run demo without ping: one line naming the package to install, exit 1, before anything is created', { skip: netnsUnavailable() || undefined }, () => {
+  const bin = mkdtempSync(join(tmpdir(), 'ul2tp-noping-'));
+  try {
+    symlinkSync('/bin/sh', join(bin, 'sh')); // a PATH with a shell and no ping
+    const r = spawnSync(process.execPath, [join(ROOT, 'dist', 'src', 'demo', 'demo.js')], { encoding: 'utf8', env: { ...process.env, PATH: bin }, timeout: 30_000 });
+    assert.equal(r.status, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, /^ul2tp demo: .*ping is not installed: apt-get install iputils-ping/m);
+    assert.doesNotMatch(r.stdout, /Two hosts/, 'stopped before creating anything');
+  } finally {
+    rmSync(bin, { recursive: true, force: true });
+  }
+});
