@@ -138,7 +138,7 @@ container's main process (packaging/Dockerfile).
   --metrics-any-address   allow --metrics on a non-loopback address (no authentication!)
   --no-offload            koffi backend: plain TAPs, one frame per read/write
                           (env UL2TP_OFFLOAD=0)
-Options also take the form --option=VALUE.
+Options with a value may also be written with an equals sign, e.g. --config=FILE.
 `;
 
 interface DaemonArgs {
