@@ -17,6 +17,8 @@ export interface DaemonCliOptions {
   foreground: boolean;
   background: boolean;
   backend?: string;
+  /** false for --no-offload */
+  offload?: boolean;
   metrics?: string;
   metricsAnyAddress?: boolean;
 }
@@ -73,13 +75,12 @@ start), exits non-zero on a fatal error. Suitable as a systemd service
 (packaging/ul2tp.service) or a container's main process (packaging/Dockerfile).`,
     )
     .action(async (o: { foreground?: boolean; background?: boolean; backend?: string; metrics?: string; metricsAnyAddress?: boolean; offload?: boolean }) => {
-      // The dataplane reads UL2TP_OFFLOAD when it starts (src/io/offload/tap.ts).
-      if (o.offload === false) process.env.UL2TP_OFFLOAD = '0';
       // Resolved at run time so that the CLI never loads the daemon for other commands.
       const spec = '../control/daemon.js';
       const mod = (await import(spec)) as { runDaemon(opts: DaemonCliOptions): Promise<void> };
       const opts: DaemonCliOptions = { foreground: !o.background, background: o.background === true };
       if (o.backend !== undefined) opts.backend = o.backend;
+      if (o.offload === false) opts.offload = false;
       if (o.metrics !== undefined) {
         // Checked here so that a bad address fails before the daemon starts anything.
         const { parseListen } = await import('../control/metrics.js');

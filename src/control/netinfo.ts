@@ -6,6 +6,9 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type { Encap, L2specType } from '../engine/config.js';
+import { interfaceExists } from '../io/ifexists.js';
+
+export { interfaceExists };
 
 /** `ip` binary of iproute2 (the daemon never goes through our own shim). */
 export function ipBinary(): string {
@@ -98,15 +101,6 @@ export function defaultSessionMtu(
   const mtu = pathMtuBytes - overhead;
   if (pathMtuBytes <= 0 || mtu < 0 || mtu > 65535) return 1500 - overhead;
   return mtu;
-}
-
-export function interfaceExists(name: string): boolean {
-  try {
-    readFileSync(`/sys/class/net/${name}/ifindex`);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**

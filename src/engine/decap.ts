@@ -355,9 +355,5 @@ export function expire(s: Session, nowMs: number, sink: RxSink): number {
   return dequeue(s, nowMs, sink);
 }
 
-/** On session delete: drop every queued packet, counting each in rx_errors. Returns the count. */
-export function purge(s: Session): number {
-  const n = s.queue.clear();
-  s.stats[s.base + RX_ERRORS] += n;
-  return n;
-}
+/** On session delete: drop every queued packet (session.ts; re-exported for callers of the receive path). */
+export { purge } from './session.js';
