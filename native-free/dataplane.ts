@@ -3,15 +3,16 @@
  * nothing but Node's built-ins (fs, dgram, worker_threads, child_process for
  * `ip`/`mknod`) plus src/engine and src/wire. Never imports koffi.
  *
- * Per session: a macvtap-backed interface (macvtap.ts) and a tx reader
- * (txreader.ts: event-driven on the main thread by default; UL2TP_NF_READER
- * selects a worker thread instead).
- * Per tunnel: a connected dgram socket (udp.ts).
+ * Per session: a macvtap-backed interface (macvtap.ts, MacvtapDevice) and a tx
+ * reader (txreader.ts: event-driven on the main thread by default; the options'
+ * nfReader selects a worker thread instead).
+ * Per tunnel: a connected dgram socket (udp.ts, DgramSocket).
+ * The packet path is the shared pump (src/io/pump.ts):
  *
- *   tx: read [vnet hdr][frame] into a preallocated slot → encap in the slot's
- *       headroom → socket.send(slot) → slot reused when the send completes
- *   rx: dgram 'message' → decapUdp → sink copies [10 zero bytes][frame] into
- *       a preallocated buffer → fs.writeSync(macvtap fd)
+ *   tx: read [vnet hdr][frame] into a preallocated slot → pump.txFrames (encap in
+ *       the slot's headroom, DgramSocket.send, count) → slot reused when the send completes
+ *   rx: dgram 'message' → pump.rxUdp (decap, count) → MacvtapDevice.write:
+ *       [10 zero bytes][frame] → fs.writeSync(macvtap fd)
  *
  * Limits (documented in udp.ts and below): no `encap ip` (raw sockets need
  * native code); UDP checksums always sent; zero-checksum IPv6 not received.

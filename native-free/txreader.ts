@@ -1,7 +1,7 @@
 /**
- * Tx path of one session: frames read from its macvtap device are
- * encapsulated in place (the header goes into the slot's headroom) and sent
- * on the tunnel's connected dgram socket.
+ * Tx path of one session: frames read from its macvtap device are handed to
+ * the pump (src/io/pump.ts), which encapsulates them in place (the header goes
+ * into the slot's headroom), sends them on the tunnel's DgramSocket and counts.
  *
  * dgram may keep a buffer's memory until the send completes (it queues when
  * the socket buffer is full), so a slot is reused only after its send

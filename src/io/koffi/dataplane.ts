@@ -23,7 +23,7 @@ import { interfaceExists } from '../ifexists.js';
 import type { Dataplane, SessionHandle, TunnelHandle } from '../types.js';
 import { closeFd, eventfdCreate, eventfdSignal } from './epoll.js';
 import { setPersist } from './tap.js';
-import { openSessionTap } from '../offload/tap.js';
+import { openSessionTap } from './session-tap.js';
 import { dataplaneOptions, type DataplaneOptions } from '../options.js';
 import { deleteLinks, randomMac, setMac, setMtu } from './netdev.js';
 import { enableUdpGro, openUdpTunnelSocket } from './udp.js';

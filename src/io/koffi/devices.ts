@@ -6,7 +6,8 @@
  * stable addresses the kernel reads and writes directly.
  */
 import { CAP_UDP_GSO, type FrameDevice, type PacketBatch, type TunnelSocket } from '../device.js';
-import { type Batch, readFrames, sendBatch, writeFrame } from './batch.js';
+import { type Batch, sendBatch } from './batch.js';
+import { readFrames, writeFrame } from './tapio.js';
 import { EINVAL, EIO } from './errno.js';
 import type { GsoSender } from './gso.js';
 import { waitWritable } from './udp.js';

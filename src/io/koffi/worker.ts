@@ -28,7 +28,8 @@ import { CaptureStage } from '../stages/capture.js';
 import { Impairer } from '../stages/impair.js';
 import { GRO_FLOWS, OFFLOAD_SLOT_BYTES, OFFLOAD_SLOTS, TxOffload } from '../stages/offload.js';
 import { Coalescer } from '../offload/gro.js';
-import { Batch, recvBatch, writeFrame } from './batch.js';
+import { Batch, recvBatch } from './batch.js';
+import { writeFrame } from './tapio.js';
 import { RawIpSocket, TapDevice, UdpSocket } from './devices.js';
 import { EPOLLERR, EPOLLHUP, EPOLLIN, EpollSet, eventfdDrain } from './epoll.js';
 import { GsoSender } from './gso.js';
@@ -219,6 +220,7 @@ function forgetSession(s: Session): void {
   else purge(s);
   if (s.cfg.reorderTimeoutMs > 0) reorderSessions--;
   s.dev = -1;
+  s.ctx = null; // late deliveries count as device drops, never reach a closed fd
 }
 
 function addrBytes(cfg: TunnelConfig): Buffer {

@@ -10,7 +10,7 @@
  * persistent TAP may still have them from a daemon that ran with offloads on; frames
  * without a virtio_net_hdr must never be super-frames).
  */
-import { closeFd } from '../koffi/epoll.js';
+import { closeFd } from './epoll.js';
 import {
   openTap,
   setOffload,
@@ -19,8 +19,8 @@ import {
   TUN_F_TSO4,
   TUN_F_TSO6,
   type TapHandle,
-} from '../koffi/tap.js';
-import { VNET_HDR_LEN } from './vnet.js';
+} from './tap.js';
+import { VNET_HDR_LEN } from '../offload/vnet.js';
 
 /** Offloads we ask for: checksums, TCP segmentation for IPv4 and IPv6. */
 export const OFFLOAD_FLAGS = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
