@@ -210,7 +210,7 @@ describe('TxOffload on loopback', { skip: skip || undefined }, () => {
     };
     const s = new Session(scfg, new Tunnel(tcfg, stats, 0), stats, SLOT_SIZE);
     const fd = openUdpTunnelSocket(tcfg);
-    const { txo, io, gsoSends } = offloadRig(s, fd, true);
+    const { txo, io } = offloadRig(s, fd, true);
     let x = 12345;
     const rnd = (n: number) => {
       x = (x * 1103515245 + 12345) >>> 0;

@@ -120,6 +120,9 @@ describe('CLI parsing and printing', () => {
     const line = rateLine(mk(0, 0, 0), mk(200, 250_000, 5), 2, new Date(2026, 0, 1, 9, 8, 7));
     assert.equal(line, '09:08:07 tunnel 1 session 2 l2tpeth0: rx 100 pkt/s 1.00 Mbit/s, tx 100 pkt/s 1.00 Mbit/s, drops rx_errors 5 rx_seq_discards 5');
     assert.equal(formatBits(999), '999 bit/s');
+    const imp = (lost: number, full: number): SessionInfo =>
+      ({ tunnel_id: 1, session_id: 2, ifname: 'x', stats: {}, drops: { tx_impair_lost: lost, tx_impair_drops: full } }) as unknown as SessionInfo;
+    assert.match(rateLine(imp(0, 0), imp(7, 2), 1, new Date()), /drops tx_impair_lost 7 tx_impair_drops 2$/, 'impairment losses and queue drops shown');
   });
 
   it('-s blocks and JSON objects; unchanged without -s', () => {
