@@ -1,7 +1,8 @@
 /**
  * The native-free dataplane: the same tunnels as the koffi backend with
  * nothing but Node's built-ins (fs, dgram, worker_threads, child_process for
- * `ip`/`mknod`) plus src/engine and src/wire. Never imports koffi.
+ * `ip`/`mknod`) plus src/engine, src/wire and the shared pump (src/io/pump.ts,
+ * src/io/device.ts). Never imports koffi.
  *
  * Per session: a macvtap-backed interface (macvtap.ts, MacvtapDevice) and a tx
  * reader (txreader.ts: event-driven on the main thread by default; the options'
