@@ -82,9 +82,9 @@ export const EXTRA_COUNTERS = [
 
 /** One line of help per extra counter (metrics HELP text, docs). */
 export const EXTRA_COUNTER_HELP: Record<ExtraCounterName, string> = {
-  rx_no_session: 'Packets for no known session (or UDP version 2).',
-  rx_control: 'L2TP control messages (T bit set, or IP session id 0), not handled by ul2tp.',
-  rx_short: 'Packets too short for an L2TP header.',
+  rx_no_session: 'Packets for an unknown session (not counted by the kernel).',
+  rx_control: 'Control packets dropped (not counted by the kernel).',
+  rx_short: 'Packets too short for a header (not counted by the kernel).',
   rx_dev_drops: 'Frames counted as received but not written to the interface.',
   tx_impair_lost: 'Packets the transmit impairment lost on purpose (counted as sent too).',
   tx_impair_drops: 'Packets the transmit impairment dropped because its queue was full or the packet too large.',
