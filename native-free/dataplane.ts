@@ -1,17 +1,19 @@
 /**
  * The native-free dataplane: the same tunnels as the koffi backend with
  * nothing but Node's built-ins (fs, dgram, worker_threads, child_process for
- * `ip`/`mknod`) plus src/engine and src/wire. Never imports koffi.
+ * `ip`/`mknod`) plus src/engine, src/wire and the shared pump (src/io/pump.ts,
+ * src/io/device.ts). Never imports koffi.
  *
- * Per session: a macvtap-backed interface (macvtap.ts) and a tx reader
- * (txreader.ts: event-driven on the main thread by default; UL2TP_NF_READER
- * selects a worker thread instead).
- * Per tunnel: a connected dgram socket (udp.ts).
+ * Per session: a macvtap-backed interface (macvtap.ts, MacvtapDevice) and a tx
+ * reader (txreader.ts: event-driven on the main thread by default; the options'
+ * nfReader selects a worker thread instead).
+ * Per tunnel: a connected dgram socket (udp.ts, DgramSocket).
+ * The packet path is the shared pump (src/io/pump.ts):
  *
- *   tx: read [vnet hdr][frame] into a preallocated slot → encap in the slot's
- *       headroom → socket.send(slot) → slot reused when the send completes
- *   rx: dgram 'message' → decapUdp → sink copies [10 zero bytes][frame] into
- *       a preallocated buffer → fs.writeSync(macvtap fd)
+ *   tx: read [vnet hdr][frame] into a preallocated slot → pump.txFrames (encap in
+ *       the slot's headroom, DgramSocket.send, count) → slot reused when the send completes
+ *   rx: dgram 'message' → pump.rxUdp (decap, count) → MacvtapDevice.write:
+ *       [10 zero bytes][frame] → fs.writeSync(macvtap fd)
  *
  * Limits (documented in udp.ts and below): no `encap ip` (raw sockets need
  * native code); UDP checksums always sent; zero-checksum IPv6 not received.
@@ -20,15 +22,16 @@ import fs from 'node:fs';
 import type dgram from 'node:dgram';
 import type { Dataplane, SessionHandle, TunnelHandle } from '../src/io/types.js';
 import type { SessionConfig, TunnelConfig } from '../src/engine/config.js';
-import { RX_DEV_DROPS, SLOT_SIZE } from '../src/engine/stats.js';
+import { SLOT_SIZE, SlotAllocator } from '../src/engine/stats.js';
 import { Table } from '../src/engine/table.js';
 import type { Tunnel } from '../src/engine/tunnel.js';
 import type { Session } from '../src/engine/session.js';
-import { decapUdp, expire, type RxSink } from '../src/engine/decap.js';
+import { dataplaneOptions, type DataplaneOptions } from '../src/io/options.js';
+import { Pump, SessionPort, TunnelPort } from '../src/io/pump.js';
 import { kernelError, L2tpError } from '../src/errors.js';
 import { openTunnelSocket } from './udp.js';
 import { openSessionInterface, removeSessionInterface, resolveName, type MacvtapInterface } from './macvtap.js';
-import { VNET_HDR_LEN } from './vnet.js';
+import { DgramSocket, MacvtapDevice } from './devices.js';
 import { startTxReader, type TxReader } from './txreader.js';
 
 /** Text of the `encap ip` refusal (the CLI prints it after "RTNETLINK answers: "). */
@@ -45,42 +48,26 @@ const READER_STOP_TIMEOUT_MS = 3000;
 /** How often queued frames are expired, only while a session uses reordering. */
 const EXPIRE_INTERVAL_MS = 20;
 
-export interface NativeFreeOptions {
+export interface NativeFreeOptions extends Partial<DataplaneOptions> {
   /** Delete the session interfaces on close() (default false: they stay and are adopted on the next start). */
   readonly removeInterfacesOnClose?: boolean;
 }
 
-/** Per-tunnel I/O state (tunnel.ctx). */
-class TunnelIo {
-  constructor(
-    readonly tunnel: Tunnel,
-    readonly sock: dgram.Socket,
-  ) {}
+/** Per-tunnel I/O (tunnel.ctx): the pump's port over the dgram socket. */
+class TunnelIo extends TunnelPort {
+  constructor(readonly dsock: DgramSocket) {
+    super(dsock, Buffer.alloc(0));
+  }
 }
 
-/** Per-session I/O state (session.ctx). */
-class SessionIo {
+/** Per-session I/O (session.ctx): the pump's port over the macvtap, plus the interface and its reader. */
+class SessionIo extends SessionPort {
   constructor(
+    dev: MacvtapDevice,
     readonly iface: MacvtapInterface,
-    readonly reader: TxReader,
-  ) {}
-}
-
-/** Rx sink: [10 zero bytes = virtio_net_hdr][frame] in one write to the session's device. */
-class MacvtapSink implements RxSink {
-  private readonly out = Buffer.alloc(VNET_HDR_LEN + 65536);
-
-  deliver(s: Session, buf: Buffer, off: number, len: number): void {
-    if (s.dev < 0 || len > this.out.length - VNET_HDR_LEN) {
-      s.stats[s.base + RX_DEV_DROPS]++;
-      return;
-    }
-    buf.copy(this.out, VNET_HDR_LEN, off, off + len);
-    try {
-      fs.writeSync(s.dev, this.out, 0, VNET_HDR_LEN + len);
-    } catch {
-      s.stats[s.base + RX_DEV_DROPS]++;
-    }
+    public reader: TxReader | null,
+  ) {
+    super(dev);
   }
 }
 
@@ -88,8 +75,10 @@ export class NativeFreeDataplane implements Dataplane {
   readonly name = 'native-free';
   readonly stats: Float64Array;
   private readonly table: Table;
-  private readonly sink = new MacvtapSink();
-  private readonly freeSlots: number[] = [];
+  /** The packet path (no stages: capture, impairment and offloads are koffi-only). */
+  private readonly pump: Pump;
+  private readonly options: DataplaneOptions;
+  private readonly slots: SlotAllocator;
   private readonly removeOnClose: boolean;
   private expireTimer: NodeJS.Timeout | null = null;
   private closed = false;
@@ -101,7 +90,9 @@ export class NativeFreeDataplane implements Dataplane {
   constructor(opts: NativeFreeOptions = {}) {
     this.stats = new Float64Array(new SharedArrayBuffer(MAX_SLOTS * SLOT_SIZE * 8));
     this.table = new Table(this.stats.subarray(0, SLOT_SIZE));
-    for (let i = MAX_SLOTS - 1; i >= 1; i--) this.freeSlots.push(i * SLOT_SIZE);
+    this.pump = new Pump(this.table);
+    this.options = dataplaneOptions(opts);
+    this.slots = new SlotAllocator(this.stats, MAX_SLOTS);
     this.removeOnClose = opts.removeInterfacesOnClose ?? false;
   }
 
@@ -112,15 +103,13 @@ export class NativeFreeDataplane implements Dataplane {
   }
 
   private takeSlot(): number {
-    const base = this.freeSlots.pop();
-    if (base === undefined) throw kernelError('ENOSPC', 'no free counter slot');
-    this.stats.fill(0, base, base + SLOT_SIZE);
+    const base = this.slots.take();
+    if (base === null) throw kernelError('ENOSPC', 'no free counter slot');
     return base;
   }
 
   private giveSlot(base: number): void {
-    this.stats.fill(0, base, base + SLOT_SIZE);
-    this.freeSlots.push(base);
+    this.slots.give(base);
   }
 
   private checkOpen(): void {
@@ -141,12 +130,10 @@ export class NativeFreeDataplane implements Dataplane {
         throw e;
       }
       const t = this.table.addTunnel(cfg, this.stats, base);
-      const io = new TunnelIo(t, sock);
-      t.ctx = io;
-      const table = this.table;
-      const sink = this.sink;
+      t.ctx = new TunnelIo(new DgramSocket(sock));
+      const pump = this.pump;
       sock.on('message', (msg: Buffer) => {
-        decapUdp(table, t, msg, 0, msg.length, Date.now(), sink);
+        pump.rxUdp(t, msg, 0, msg.length, Date.now());
       });
       // connected UDP sockets report ICMP errors (ECONNREFUSED) on later sends; those are counted there
       sock.on('error', () => undefined);
@@ -158,8 +145,6 @@ export class NativeFreeDataplane implements Dataplane {
     return this.serial(async () => {
       this.checkOpen();
       this.table.checkSession(cfg);
-      const t = this.table.getTunnel(cfg.tunnelId)!;
-      const tio = t.ctx as TunnelIo;
       const name = await resolveName(cfg.ifname);
       const base = this.takeSlot();
       let iface: MacvtapInterface;
@@ -172,9 +157,10 @@ export class NativeFreeDataplane implements Dataplane {
       let s: Session | null = null;
       try {
         s = this.table.addSession(name === cfg.ifname ? cfg : { ...cfg, ifname: name }, this.stats, base);
-        const reader = startTxReader(s, tio.sock, iface.fd, (msg) => this.onWarning(msg));
+        const io = new SessionIo(new MacvtapDevice(iface.fd), iface, null);
+        s.ctx = io;
         s.dev = iface.fd;
-        s.ctx = new SessionIo(iface, reader);
+        io.reader = startTxReader(s, this.pump, iface.fd, this.options.nfReader, (msg) => this.onWarning(msg));
       } catch (e) {
         // leave nothing behind (an adopted interface stays as it was found)
         if (s) this.table.removeSession(cfg.tunnelId, cfg.sessionId);
@@ -195,7 +181,7 @@ export class NativeFreeDataplane implements Dataplane {
   /** Which tx reader a session runs ('event', 'worker' or 'poll'); undefined when no such session. */
   readerOf(tunnelId: number, sessionId: number): string | undefined {
     const io = this.table.getSession(tunnelId, sessionId)?.ctx as SessionIo | null | undefined;
-    return io?.reader.kind;
+    return io?.reader?.kind;
   }
 
   private startExpiry(): void {
@@ -203,12 +189,8 @@ export class NativeFreeDataplane implements Dataplane {
     this.expireTimer = setInterval(() => {
       const now = Date.now();
       let any = false;
-      for (const s of this.table.sessions()) {
-        if (s.reorderTimeoutMs > 0) {
-          any = true;
-          expire(s, now, this.sink);
-        }
-      }
+      for (const s of this.table.sessions()) if (s.reorderTimeoutMs > 0) any = true;
+      if (any) this.pump.idle(now, true);
       if (!any && this.expireTimer) {
         clearInterval(this.expireTimer);
         this.expireTimer = null;
@@ -223,6 +205,7 @@ export class NativeFreeDataplane implements Dataplane {
     s.dev = -1;
     if (!io) return;
     s.ctx = null;
+    if (!io.reader) return;
     // closes the device fd; never let a stuck reader block the removal
     let timer: NodeJS.Timeout | undefined;
     const stopped = await Promise.race([
@@ -269,7 +252,7 @@ export class NativeFreeDataplane implements Dataplane {
     t.ctx = null;
     if (io) {
       try {
-        io.sock.close();
+        io.dsock.sock.close();
       } catch {
         /* already closed */
       }

@@ -25,12 +25,11 @@ Error.stackTraceLimit = 0;
 
 const fd = workerData.fd as number;
 const { ctl, lens, data } = ringViews(workerData.sab as SharedArrayBuffer);
-const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
 let head = Atomics.load(ctl, HEAD);
 
 /** Publish the frame just read into `slot` (n bytes incl. the vnet header) and wake the main thread if it sleeps. */
 function publish(slot: number, n: number): void {
-  lens[slot] = finishFrame(data, dv, slot * SLOT_BYTES + READ_OFF, n);
+  lens[slot] = finishFrame(data, slot * SLOT_BYTES + READ_OFF, n);
   head = (head + 1) | 0;
   Atomics.store(ctl, HEAD, head);
   if (Atomics.load(ctl, SLEEP) === 1 && Atomics.compareExchange(ctl, SLEEP, 1, 0) === 1) parentPort!.postMessage(0);

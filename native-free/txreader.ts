@@ -1,14 +1,14 @@
 /**
- * Tx path of one session: frames read from its macvtap device are
- * encapsulated in place (the header goes into the slot's headroom) and sent
- * on the tunnel's connected dgram socket.
+ * Tx path of one session: frames read from its macvtap device are handed to
+ * the pump (src/io/pump.ts), which encapsulates them in place (the header goes
+ * into the slot's headroom), sends them on the tunnel's DgramSocket and counts.
  *
  * dgram may keep a buffer's memory until the send completes (it queues when
  * the socket buffer is full), so a slot is reused only after its send
  * callback; dgram completes sends in submission order, so the slots in
  * flight form a FIFO.
  *
- * Readers (UL2TP_NF_READER chooses; default `event`):
+ * Readers (the dataplane options' `nfReader` chooses; default `event`):
  * - `event` (EventReader): the device fd is wrapped in a libuv pipe handle
  *   (pipewrap.ts: process.binding('pipe_wrap'), the only built-in way to get
  *   epoll readiness on a character device) and read on the main thread with
@@ -27,14 +27,17 @@
  */
 import fs from 'node:fs';
 import type net from 'node:net';
-import type dgram from 'node:dgram';
 import { Worker } from 'node:worker_threads';
 import { HEADROOM } from '../src/engine/layout.js';
 import type { Session } from '../src/engine/session.js';
-import { encap, countTx, countTxError } from '../src/engine/encap.js';
+import type { ReaderKind } from '../src/io/options.js';
+import type { Pump } from '../src/io/pump.js';
 import { DROPS, HEAD, LEN_DROP, SLEEP, SLOT_BYTES, SLOTS, STOP, TAIL, READ_OFF, newRing, ringViews } from './ring.js';
 import { FRAME_DROP, finishFrame } from './vnet.js';
 import { getPipeWrap, watchFd } from './pipewrap.js';
+import { SlotBatch, type SlotOwner } from './devices.js';
+
+export type { ReaderKind };
 
 /** Frames handled per drain before yielding to the event loop (worker reader). */
 const DRAIN_BUDGET = 256;
@@ -47,89 +50,20 @@ export interface TxReader {
   stop(): Promise<void>;
 }
 
-/** Send bookkeeping shared by both readers. */
-abstract class TxBase {
-  private readonly inflightTok: Int32Array;
-  private readonly inflightLen: Int32Array;
-  private inflightHead = 0;
-  protected inflightCount = 0;
-  private readonly cap: number;
-  protected readonly onSent: (err: Error | null) => void;
-
-  constructor(
-    protected readonly s: Session,
-    protected readonly sock: dgram.Socket,
-    cap: number,
-  ) {
-    this.cap = cap;
-    this.inflightTok = new Int32Array(cap);
-    this.inflightLen = new Int32Array(cap);
-    this.onSent = (err) => this.sent(err);
-  }
-
-  /** Token of the oldest send in flight, or `none`. */
-  protected oldestInflight(none: number): number {
-    return this.inflightCount === 0 ? none : this.inflightTok[this.inflightHead];
-  }
-
-  /** A send with token `tok` completed (slot reusable). */
-  protected abstract completed(tok: number): void;
-
-  private sent(err: Error | null): void {
-    const h = this.inflightHead;
-    const tok = this.inflightTok[h];
-    const pktLen = this.inflightLen[h];
-    this.inflightHead = (h + 1) % this.cap;
-    this.inflightCount--;
-    if (err) countTxError(this.s);
-    else countTx(this.s, pktLen);
-    this.completed(tok);
-  }
-
-  /** Encapsulate buf[frameOff, frameOff+len) in place and send it. Returns false when nothing is in flight for it. Hot path. */
-  protected sendFrame(buf: Buffer, frameOff: number, len: number, tok: number): boolean {
-    const s = this.s;
-    const start = encap(s, buf, frameOff, len);
-    if (start < 0) {
-      countTxError(s);
-      return false;
-    }
-    const pktLen = frameOff + len - start;
-    const at = (this.inflightHead + this.inflightCount) % this.cap;
-    this.inflightTok[at] = tok;
-    this.inflightLen[at] = pktLen;
-    this.inflightCount++;
-    try {
-      this.sock.send(buf, start, pktLen, this.onSent);
-    } catch {
-      // socket closed under us
-      this.inflightCount--;
-      countTxError(s);
-      return false;
-    }
-    return true;
-  }
-}
-
-export type ReaderKind = 'event' | 'worker' | 'poll';
-
 /**
- * Which reader to use: UL2TP_NF_READER=event (main thread), worker (worker
- * thread, event-driven) or poll (worker thread, polling); default event, and
- * poll when process.binding('pipe_wrap') is missing.
+ * The reader kind that can run: `want`, except that without
+ * process.binding('pipe_wrap') only `poll` works.
  */
-export function readerKind(): ReaderKind {
-  const want = process.env.UL2TP_NF_READER;
-  if (want === 'poll') return 'poll';
-  if (!getPipeWrap()) return 'poll';
-  return want === 'worker' ? 'worker' : 'event';
+export function readerKind(want: ReaderKind): ReaderKind {
+  if (want === 'poll' || !getPipeWrap()) return 'poll';
+  return want;
 }
 
 /** Main-thread reader on a libuv pipe handle wrapping the device fd (which it then owns). */
-export class EventReader extends TxBase implements TxReader {
+export class EventReader implements TxReader, SlotOwner {
   readonly kind = 'event' as const;
   private readonly data: Buffer;
-  private readonly dv: DataView;
+  private readonly batch: SlotBatch;
   /** Read views per slot (at READ_OFF) plus one overflow view at index EVENT_SLOTS. */
   private readonly views: Buffer[] = [];
   private readonly busy = new Uint8Array(EVENT_SLOTS);
@@ -139,11 +73,15 @@ export class EventReader extends TxBase implements TxReader {
   private readonly stream: net.Socket;
   private stopped = false;
 
-  constructor(s: Session, sock: dgram.Socket, fd: number, onError: (msg: string) => void) {
-    super(s, sock, EVENT_SLOTS);
+  constructor(
+    private readonly s: Session,
+    private readonly pump: Pump,
+    fd: number,
+    onError: (msg: string) => void,
+  ) {
     // allocUnsafeSlow: untouched pages of large slots are never committed
     this.data = Buffer.allocUnsafeSlow((EVENT_SLOTS + 1) * SLOT_BYTES);
-    this.dv = new DataView(this.data.buffer, this.data.byteOffset, this.data.byteLength);
+    this.batch = new SlotBatch(this.data, EVENT_SLOTS, SLOT_BYTES, this);
     for (let i = 0; i <= EVENT_SLOTS; i++) this.views.push(this.data.subarray(i * SLOT_BYTES + READ_OFF, (i + 1) * SLOT_BYTES));
     this.stream = watchFd(
       fd,
@@ -170,20 +108,27 @@ export class EventReader extends TxBase implements TxReader {
   private onFrame(nread: number): void {
     const slot = this.cur;
     if (slot === EVENT_SLOTS || this.stopped) {
-      if (!this.stopped) countTxError(this.s);
+      if (!this.stopped) this.pump.txDropped(this.s);
       return;
     }
-    const base = slot * SLOT_BYTES;
-    const len = finishFrame(this.data, this.dv, base + READ_OFF, nread);
+    const len = finishFrame(this.data, slot * SLOT_BYTES + READ_OFF, nread);
     if (len === FRAME_DROP) {
-      countTxError(this.s);
+      this.pump.txDropped(this.s);
       return;
     }
-    if (this.sendFrame(this.data, base + HEADROOM, len, slot)) this.busy[slot] = 1;
+    const b = this.batch;
+    b.off[slot] = HEADROOM;
+    b.len[slot] = len;
+    this.pump.txFrames(this.s, b, slot, 1);
   }
 
-  protected completed(tok: number): void {
-    this.busy[tok] = 0;
+  /** SlotOwner: dgram holds the slot until its send completes. */
+  held(slot: number): void {
+    this.busy[slot] = 1;
+  }
+
+  released(slot: number): void {
+    this.busy[slot] = 0;
   }
 
   stop(): Promise<void> {
@@ -199,8 +144,15 @@ export class EventReader extends TxBase implements TxReader {
 }
 
 /** Worker thread reading the device into a shared ring (tx-worker.ts); the main thread drains it. */
-export class WorkerReader extends TxBase implements TxReader {
+export class WorkerReader implements TxReader, SlotOwner {
   readonly kind: 'worker' | 'poll';
+  private readonly batch: SlotBatch;
+  /** Ring sequence numbers of the sends in flight, oldest first (FIFO of SLOTS). */
+  private readonly inflight = new Int32Array(SLOTS);
+  private inflightHead = 0;
+  private inflightCount = 0;
+  /** Sequence number of the frame being handed to the pump. */
+  private curSeq = 0;
   /** The worker closed the fd (it owns it while running). */
   private fdClosed = false;
   private readonly sab: SharedArrayBuffer;
@@ -214,19 +166,19 @@ export class WorkerReader extends TxBase implements TxReader {
   private readonly drainFn: () => void;
 
   constructor(
-    s: Session,
-    sock: dgram.Socket,
+    private readonly s: Session,
+    private readonly pump: Pump,
     private readonly fd: number,
     onError: (msg: string) => void,
     kind: 'worker' | 'poll',
   ) {
-    super(s, sock, SLOTS);
     this.kind = kind;
     this.sab = newRing();
     const v = ringViews(this.sab);
     this.ctl = v.ctl;
     this.lens = v.lens;
     this.data = v.data;
+    this.batch = new SlotBatch(this.data, SLOTS, SLOT_BYTES, this);
     this.drainFn = () => this.drain();
     const w = new Worker(new URL('./tx-worker.js', import.meta.url), {
       workerData: { fd, sab: this.sab, mode: kind === 'poll' ? 'poll' : 'events' },
@@ -244,11 +196,20 @@ export class WorkerReader extends TxBase implements TxReader {
 
   /** Publish how far the worker may reuse slots: up to the oldest send still in flight. */
   private release(): void {
-    Atomics.store(this.ctl, TAIL, this.oldestInflight(this.consumed));
+    Atomics.store(this.ctl, TAIL, this.inflightCount === 0 ? this.consumed : this.inflight[this.inflightHead]!);
     Atomics.notify(this.ctl, TAIL);
   }
 
-  protected completed(): void {
+  /** SlotOwner: the frame with sequence number curSeq is in flight. */
+  held(): void {
+    this.inflight[(this.inflightHead + this.inflightCount) % SLOTS] = this.curSeq;
+    this.inflightCount++;
+  }
+
+  /** SlotOwner: the oldest send in flight completed (one reader's sends complete in order). */
+  released(): void {
+    this.inflightHead = (this.inflightHead + 1) % SLOTS;
+    this.inflightCount--;
     this.release();
   }
 
@@ -259,7 +220,7 @@ export class WorkerReader extends TxBase implements TxReader {
     let budget = DRAIN_BUDGET;
     if (Atomics.load(ctl, DROPS) !== 0) {
       // frames the worker could not place (ring full)
-      for (let d = Atomics.exchange(ctl, DROPS, 0); d > 0; d--) countTxError(this.s);
+      for (let d = Atomics.exchange(ctl, DROPS, 0); d > 0; d--) this.pump.txDropped(this.s);
     }
     for (;;) {
       const head = Atomics.load(ctl, HEAD);
@@ -269,8 +230,14 @@ export class WorkerReader extends TxBase implements TxReader {
         const len = this.lens[slot];
         this.consumed = (seq + 1) | 0;
         budget--;
-        if (len === LEN_DROP) countTxError(this.s);
-        else this.sendFrame(this.data, slot * SLOT_BYTES + HEADROOM, len, seq);
+        if (len === LEN_DROP) this.pump.txDropped(this.s);
+        else {
+          const b = this.batch;
+          b.off[slot] = HEADROOM;
+          b.len[slot] = len;
+          this.curSeq = seq;
+          this.pump.txFrames(this.s, b, slot, 1);
+        }
       }
       this.release();
       if (budget === 0) {
@@ -309,15 +276,15 @@ export class WorkerReader extends TxBase implements TxReader {
 }
 
 /** Start the tx reader for a session whose device is open at `fd` (the reader owns the fd from now on). */
-export function startTxReader(s: Session, sock: dgram.Socket, fd: number, onError: (msg: string) => void): TxReader {
-  const kind = readerKind();
+export function startTxReader(s: Session, pump: Pump, fd: number, want: ReaderKind, onError: (msg: string) => void): TxReader {
+  const kind = readerKind(want);
   if (kind === 'event') {
     try {
-      return new EventReader(s, sock, fd, onError);
+      return new EventReader(s, pump, fd, onError);
     } catch {
       /* fall back to polling */
-      return new WorkerReader(s, sock, fd, onError, 'poll');
+      return new WorkerReader(s, pump, fd, onError, 'poll');
     }
   }
-  return new WorkerReader(s, sock, fd, onError, kind);
+  return new WorkerReader(s, pump, fd, onError, kind);
 }

@@ -8,6 +8,7 @@
  * outer packets never need fragmenting; the harness checks that with the
  * kernel's fragmentation counters.
  */
+import { tunnelOverhead } from '../../src/wire/l2tpv3.js';
 import { CLI, CTL, IP, type Netns, BenchError, run, sleep, stopPid, tempDir, uniq, which, alive } from '../lib/sys.js';
 
 export const UNDERLAY_MTU = 1500;
@@ -51,14 +52,9 @@ export interface PathDef {
   setup(rig: Rig, index: number): Promise<PathRun>;
 }
 
-/** L2TPv3 data header length (SPEC.md §3.4): UDP 8 / IP 4, + cookie, + 4 for the default L2-specific sublayer. */
-export function l2tpHdrLen(encap: 'udp' | 'ip', cookieLen: number, l2spec: 'default' | 'none'): number {
-  return (encap === 'udp' ? 8 : 4) + cookieLen + (l2spec === 'default' ? 4 : 0);
-}
-
-/** Outer IPv4 + (UDP) + L2TPv3 header + inner Ethernet header. */
+/** Outer IPv4 + (UDP) + L2TPv3 header + inner Ethernet header (src/wire/l2tpv3.ts). */
 export function l2tpOverhead(encap: 'udp' | 'ip', cookieLen: number, l2spec: 'default' | 'none'): number {
-  return 20 + (encap === 'udp' ? 8 : 0) + l2tpHdrLen(encap, cookieLen, l2spec) + 14;
+  return tunnelOverhead(encap, 4, cookieLen, l2spec === 'default');
 }
 
 function overlay(index: number): [string, string] {

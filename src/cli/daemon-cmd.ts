@@ -180,13 +180,12 @@ export async function runDaemonCommand(argv: readonly string[], io: CliIo, unins
   } catch (e) {
     return usageExit(io, e, DAEMON_HELP);
   }
-  // The dataplane reads UL2TP_OFFLOAD when it starts (src/io/offload/tap.ts).
-  if (o.noOffload === true) process.env.UL2TP_OFFLOAD = '0';
   // Resolved at run time so that the CLI never loads the daemon for other commands.
   const spec = '../control/daemon.js';
   const mod = (await import(spec)) as typeof import('../control/daemon.js');
   const opts: Parameters<typeof mod.runDaemon>[0] = { foreground: o.background !== true, background: o.background === true };
   if (o.backend !== undefined) opts.backend = o.backend;
+  if (o.noOffload === true) opts.offload = false;
   if (o.config !== undefined) {
     // Checked here so that a file that does not parse fails before the daemon starts anything.
     const { configSource, loadConfigFile } = await import('./config-file.js');

@@ -9,8 +9,8 @@
  */
 import { L2tpError } from '../errors.js';
 import type { Encap, L2specType } from '../control/protocol.js';
-import { getAddr, type Addr } from '../control/address.js';
-import { strtoul } from '../control/strtoul.js';
+import { getAddr, type Addr } from '../wire/address.js';
+import { strtoul } from '../wire/strtoul.js';
 import { validIfname } from '../control/validate.js';
 
 export { getAddr, strtoul, type Addr };

@@ -11,7 +11,7 @@
  * or IP proto 115 → L2TP. An inner capture (`--inner`) holds the Ethernet
  * frames carried by the session (link type EN10MB, 1).
  */
-import { addressBytes, formatAddress } from '../control/address.js';
+import { addressBytes, formatAddress } from '../wire/address.js';
 import { rxLayout, txLayout, type SessionLayout } from '../engine/layout.js';
 
 export const LINKTYPE_ETHERNET = 1;

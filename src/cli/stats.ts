@@ -50,7 +50,7 @@ export function formatBits(bps: number): string {
 }
 
 /** Drop counters reported by watch mode, in this order. */
-export const WATCH_DROPS = ['rx_errors', 'rx_seq_discards', 'rx_cookie_discards', 'tx_errors', 'rx_dev_drops'] as const;
+export const WATCH_DROPS = ['rx_errors', 'rx_seq_discards', 'rx_cookie_discards', 'tx_errors', 'rx_dev_drops', 'tx_impair_lost', 'tx_impair_drops'] as const;
 
 type Sample = Map<string, { s: SessionInfo; at: number }>;
 

@@ -8,6 +8,7 @@
  * a second daemon in the same namespace fails to bind (and exits), and a
  * crashed one never leaves a stale lock behind.
  */
+import { dataplaneOptionsFrom } from './options.js';
 import { chmodSync, closeSync, fstatSync, lutimesSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { createServer, type Server, type Socket } from 'node:net';
@@ -32,6 +33,8 @@ export interface DaemonOptions {
   background?: boolean;
   foreground?: boolean;
   backend?: string;
+  /** false for `--no-offload`. */
+  offload?: boolean;
   /** `--metrics ADDR:PORT` (src/control/metrics.ts); checked before anything starts. */
   metrics?: string;
   metricsAnyAddress?: boolean;
@@ -180,7 +183,7 @@ export async function runDaemon(opts: DaemonOptions = {}): Promise<void> {
 
   let choice: BackendChoice;
   try {
-    choice = await selectBackend(opts.backend ?? process.env.UL2TP_BACKEND);
+    choice = await selectBackend(dataplaneOptionsFrom(opts, process.env));
   } catch (e) {
     log(`cannot start a dataplane: ${(e as Error).message}`);
     process.exit(1);

@@ -23,7 +23,7 @@ import { NR_SHADOW, NS_SHADOW, RECV_SEQ, SEND_SEQ, readCounters, readExtraCounte
 import type { Dataplane } from '../io/types.js';
 import type { BatchAttrs, BatchOutcome, BatchRequest, SessionInfo, TunnelInfo } from './protocol.js';
 import { errorBody } from './validate.js';
-import { parseAddress } from './address.js';
+import { parseAddress } from '../wire/address.js';
 import { applyConfig, type ApplyResult, type ConfigSource, type ConfigTarget } from './config.js';
 import { impairToJson, type ImpairJson } from '../io/impair.js';
 import { allocIfname, defaultSessionMtu, interfaceExists, pathMtu, releaseIfname } from './netinfo.js';

@@ -12,6 +12,7 @@
  * reveal the tunnels of the namespace and the endpoint has no
  * authentication.
  */
+import { EXTRA_COUNTER_HELP } from '../engine/stats.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { L2tpError } from '../errors.js';
 
@@ -81,10 +82,7 @@ const HELP: Readonly<Record<string, string>> = {
   rx_oos_packets: 'Packets queued out of sequence (reorder mode).',
   rx_cookie_discards: 'Packets with a wrong cookie.',
   rx_invalid: 'Packets with a bad version or too short (tunnel only).',
-  rx_no_session: 'Packets for an unknown session (not counted by the kernel).',
-  rx_control: 'Control packets dropped (not counted by the kernel).',
-  rx_short: 'Packets too short for a header (not counted by the kernel).',
-  rx_dev_drops: 'Frames counted as received but not written to the interface.',
+  ...EXTRA_COUNTER_HELP,
 };
 
 /** Counter metrics are `ul2tp_<scope>_<name>_total`. */

@@ -6,6 +6,10 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type { Encap, L2specType } from '../engine/config.js';
+import { interfaceExists } from '../io/ifexists.js';
+import { tunnelOverhead } from '../wire/l2tpv3.js';
+
+export { interfaceExists };
 
 /** `ip` binary of iproute2 (the daemon never goes through our own shim). */
 export function ipBinary(): string {
@@ -77,11 +81,6 @@ export function deviceMtu(dev: string): number {
   }
 }
 
-/** L2TP header length for one direction (SPEC.md §3.1). */
-export function l2tpHdrLen(encap: Encap, cookieLen: number, l2spec: L2specType): number {
-  return (encap === 'udp' ? 8 : 4) + cookieLen + (l2spec === 'default' ? 4 : 0);
-}
-
 /**
  * Default MTU of a session interface (SPEC.md §3.4, l2tp_eth):
  * overhead = (UDP ? 8 : 0) + hdr_len + 14 + l3; mtu = path_mtu - overhead,
@@ -94,19 +93,10 @@ export function defaultSessionMtu(
   l2spec: L2specType,
   pathMtuBytes: number,
 ): number {
-  const overhead = (encap === 'udp' ? 8 : 0) + l2tpHdrLen(encap, cookieLen, l2spec) + 14 + (family === 6 ? 40 : 20);
+  const overhead = tunnelOverhead(encap, family, cookieLen, l2spec === 'default');
   const mtu = pathMtuBytes - overhead;
   if (pathMtuBytes <= 0 || mtu < 0 || mtu > 65535) return 1500 - overhead;
   return mtu;
-}
-
-export function interfaceExists(name: string): boolean {
-  try {
-    readFileSync(`/sys/class/net/${name}/ifindex`);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**

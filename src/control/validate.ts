@@ -8,7 +8,7 @@
  * same names; addresses are address.ts's inet_pton.
  */
 import { L2tpError, type L2tpErrorCode } from '../errors.js';
-import { addressFamily } from './address.js';
+import { addressFamily } from '../wire/address.js';
 import {
   ERROR_CODES,
   MIN_PROTOCOL_VERSION,

@@ -34,6 +34,8 @@ import {
   NR_SHADOW,
 } from './stats.js';
 import { NR_OOS_COUNT_MAX, SEQ_MASK, SEQ_WINDOW } from './seq.js';
+import { L2TP_IP_HDR_LEN, L2TP_UDP_HDR_LEN, u32At } from '../wire/l2tpv3.js';
+import { L2SPEC_LEN, sublayerSeqAt, sublayerSequencedAt } from '../wire/sublayer.js';
 
 // ---- RxResult: what happened to one packet (small integers) ----
 
@@ -143,11 +145,12 @@ export function decapUdp(table: Table, tunnel: Tunnel, buf: Buffer, off: number,
     t.stats[t.base + C_RX_INVALID]++;
     return RX_BAD_VERSION;
   }
-  if (len < 8 + s.rxCookieLen + (s.rxL2specOff >= 0 ? 4 : 0)) {
+  // the session may belong to an IP tunnel (ids are namespace-wide): lengths for this UDP header
+  if (len < L2TP_UDP_HDR_LEN + s.rxCookieLen + (s.rxL2specOff >= 0 ? L2SPEC_LEN : 0)) {
     t.stats[t.base + C_RX_INVALID]++;
     return RX_INVALID;
   }
-  return recvCommon(s, buf, off, off + 8, len, nowMs, sink);
+  return recvCommon(s, buf, off, off + L2TP_UDP_HDR_LEN, len, nowMs, sink);
 }
 
 /**
@@ -171,12 +174,12 @@ export function decapIp(table: Table, buf: Buffer, off: number, len: number, now
     o[C_RX_NO_SESSION]++;
     return RX_NO_SESSION;
   }
-  if (len < 4 + s.rxCookieLen + (s.rxL2specOff >= 0 ? 4 : 0)) {
+  if (len < s.rxHdrLen) {
     const t = s.tunnel;
     t.stats[t.base + C_RX_SHORT]++;
     return RX_SHORT;
   }
-  return recvCommon(s, buf, off, off + 4, len, nowMs, sink);
+  return recvCommon(s, buf, off, off + L2TP_IP_HDR_LEN, len, nowMs, sink);
 }
 
 /**
@@ -191,8 +194,8 @@ function recvCommon(s: Session, buf: Buffer, pktOff: number, ptr: number, len: n
   if (cl > 0) {
     let same: boolean;
     if (cl === 4 || cl === 8) {
-      same = ((buf[ptr] << 24) | (buf[ptr + 1] << 16) | (buf[ptr + 2] << 8) | buf[ptr + 3]) >>> 0 === s.peerCookieW0;
-      if (same && cl === 8) same = ((buf[ptr + 4] << 24) | (buf[ptr + 5] << 16) | (buf[ptr + 6] << 8) | buf[ptr + 7]) >>> 0 === s.peerCookieW1;
+      same = u32At(buf, ptr) === s.peerCookieW0;
+      if (same && cl === 8) same = u32At(buf, ptr + 4) === s.peerCookieW1;
     } else {
       same = true;
       const pc = s.peerCookie;
@@ -209,11 +212,11 @@ function recvCommon(s: Session, buf: Buffer, pktOff: number, ptr: number, len: n
   let hasSeq = false;
   let ns = 0;
   if (s.rxL2specOff >= 0) {
-    if ((buf[ptr] & 0x40) !== 0) {
+    if (sublayerSequencedAt(buf, ptr)) {
       hasSeq = true;
-      ns = (buf[ptr + 1] << 16) | (buf[ptr + 2] << 8) | buf[ptr + 3];
+      ns = sublayerSeqAt(buf, ptr);
     }
-    ptr += 4;
+    ptr += L2SPEC_LEN;
   }
   // 3. sequence policy, LAC (lns_mode = 0): follow the peer (§2.5)
   if (hasSeq) {
@@ -355,9 +358,5 @@ export function expire(s: Session, nowMs: number, sink: RxSink): number {
   return dequeue(s, nowMs, sink);
 }
 
-/** On session delete: drop every queued packet, counting each in rx_errors. Returns the count. */
-export function purge(s: Session): number {
-  const n = s.queue.clear();
-  s.stats[s.base + RX_ERRORS] += n;
-  return n;
-}
+/** On session delete: drop every queued packet (session.ts; re-exported for callers of the receive path). */
+export { purge } from './session.js';

@@ -1,11 +1,14 @@
 /**
  * Transmit path (SPEC.md §3.1, the kernel's l2tp_build_l2tpv3_header):
- * the header is written in place in the headroom in front of the frame.
+ * the header is written in place in the headroom in front of the frame,
+ * through wire/'s allocation-free writers.
  * No allocation, no throwing.
  */
 import type { Session } from './session.js';
 import { NS_SHADOW, SEND_SEQ, TX_BYTES, TX_ERRORS, TX_PACKETS } from './stats.js';
 import { SEQ_MASK } from './seq.js';
+import { L2TP_IP_HDR_LEN, L2TP_UDP_HDR_LEN, writeIpHeader, writeU32, writeUdpHeader } from '../wire/l2tpv3.js';
+import { writeSublayer } from '../wire/sublayer.js';
 
 /**
  * Write `s`'s L2TP header into buf[frameOff - hdrLen, frameOff) and return
@@ -20,52 +23,28 @@ export function encap(s: Session, buf: Buffer, frameOff: number, frameLen: numbe
   if (start < 0 || frameLen < 0 || frameOff + frameLen > buf.length) return -1;
   let p = start;
   if (s.txUdp) {
-    // flags/version 0x0003 (T = 0, Ver = 3), Reserved 0
-    buf[p] = 0;
-    buf[p + 1] = 3;
-    buf[p + 2] = 0;
-    buf[p + 3] = 0;
-    p += 4;
+    writeUdpHeader(buf, p, s.peerSessionId);
+    p += L2TP_UDP_HDR_LEN;
+  } else {
+    writeIpHeader(buf, p, s.peerSessionId);
+    p += L2TP_IP_HDR_LEN;
   }
-  const sid = s.peerSessionId;
-  buf[p] = sid >>> 24;
-  buf[p + 1] = (sid >>> 16) & 0xff;
-  buf[p + 2] = (sid >>> 8) & 0xff;
-  buf[p + 3] = sid & 0xff;
-  p += 4;
   const cl = s.cookie.length;
   if (cl === 4 || cl === 8) {
-    let w = s.cookieW0;
-    buf[p] = w >>> 24;
-    buf[p + 1] = (w >>> 16) & 0xff;
-    buf[p + 2] = (w >>> 8) & 0xff;
-    buf[p + 3] = w & 0xff;
-    if (cl === 8) {
-      w = s.cookieW1;
-      buf[p + 4] = w >>> 24;
-      buf[p + 5] = (w >>> 16) & 0xff;
-      buf[p + 6] = (w >>> 8) & 0xff;
-      buf[p + 7] = w & 0xff;
-    }
+    writeU32(buf, p, s.cookieW0);
+    if (cl === 8) writeU32(buf, p + 4, s.cookieW1);
   } else {
     const cookie = s.cookie;
-    for (let i = 0; i < cl; i++) buf[p + i] = cookie[i];
+    for (let i = 0; i < cl; i++) buf[p + i] = cookie[i]!;
   }
   if (s.txL2specOff >= 0) {
-    p = start + s.txL2specOff;
     if (s.stats[s.base + SEND_SEQ] !== 0) {
       const ns = s.ns;
-      buf[p] = 0x40;
-      buf[p + 1] = ns >>> 16;
-      buf[p + 2] = (ns >>> 8) & 0xff;
-      buf[p + 3] = ns & 0xff;
+      writeSublayer(buf, start + s.txL2specOff, true, ns);
       s.ns = (ns + 1) & SEQ_MASK;
       s.stats[s.base + NS_SHADOW] = s.ns;
     } else {
-      buf[p] = 0;
-      buf[p + 1] = 0;
-      buf[p + 2] = 0;
-      buf[p + 3] = 0;
+      writeSublayer(buf, start + s.txL2specOff, false, 0);
     }
   }
   return start;

@@ -5,7 +5,7 @@
  * signalled in the packet (SPEC.md §1.1).
  */
 import type { Encap, L2specType } from './config.js';
-import { L2TP_IP_HDR_LEN, L2TP_UDP_HDR_LEN } from '../wire/l2tpv3.js';
+import { cookieOffset, l2specOffset, l2tpHeaderLen, L2TP_UDP_HDR_LEN } from '../wire/l2tpv3.js';
 import { L2SPEC_LEN } from '../wire/sublayer.js';
 
 export interface SessionLayout {
@@ -19,15 +19,19 @@ export interface SessionLayout {
 }
 
 /** Largest L2TP header: UDP (8) + cookie 8 + sublayer 4. */
-export const MAX_HDR_LEN = 20;
+export const MAX_HDR_LEN = L2TP_UDP_HDR_LEN + 8 + L2SPEC_LEN;
 /** Bytes reserved in front of a frame in I/O slots (>= MAX_HDR_LEN). */
 export const HEADROOM = 32;
 
+/** Offsets and length from wire/l2tpv3.ts, the one source of the header layout. */
 function layout(encap: Encap, cookieLen: number, l2specType: L2specType): SessionLayout {
-  const cookieOff = encap === 'udp' ? L2TP_UDP_HDR_LEN : L2TP_IP_HDR_LEN;
-  const l2specOff = l2specType === 'default' ? cookieOff + cookieLen : -1;
-  const hdrLen = cookieOff + cookieLen + (l2specOff >= 0 ? L2SPEC_LEN : 0);
-  return { hdrLen, cookieOff, cookieLen, l2specOff };
+  const l2spec = l2specType === 'default';
+  return {
+    hdrLen: l2tpHeaderLen(encap, cookieLen, l2spec),
+    cookieOff: cookieOffset(encap),
+    cookieLen,
+    l2specOff: l2spec ? l2specOffset(encap, cookieLen) : -1,
+  };
 }
 
 /** Layout of what we send: our `cookie`. */

@@ -10,7 +10,7 @@
  * `stats[base + RECV_SEQ]`.
  */
 import type { SessionConfig } from './config.js';
-import { NR_SHADOW, NS_SHADOW, RECV_SEQ, SEND_SEQ } from './stats.js';
+import { NR_SHADOW, NS_SHADOW, RECV_SEQ, RX_ERRORS, SEND_SEQ } from './stats.js';
 import { SEQ_MASK } from './seq.js';
 import { txLayout, rxLayout, type SessionLayout } from './layout.js';
 import { ReorderQueue, REORDER_CAPACITY } from './reorder.js';
@@ -115,4 +115,11 @@ function word(b: Buffer, at: number): number {
   let w = 0;
   for (let i = 0; i < 4; i++) w = w * 256 + (at + i < b.length ? b[at + i] : 0);
   return w;
+}
+
+/** On session delete: drop every queued packet, counting each in rx_errors. Returns the count. */
+export function purge(s: Session): number {
+  const n = s.queue.clear();
+  s.stats[s.base + RX_ERRORS] += n;
+  return n;
 }

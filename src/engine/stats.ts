@@ -36,8 +36,12 @@ export const COUNTER_SLOTS = 16;
  */
 export const NS_SHADOW = 16;
 export const NR_SHADOW = 17;
+/** Session and tunnel (tx side): packets the impairment stage lost on purpose (`impair ... loss`); they also count as sent. */
+export const IMPAIR_LOST = 18;
+/** Session and tunnel (tx side): packets the impairment stage dropped because its queue was full or the packet too large. */
+export const IMPAIR_DROPS = 19;
 
-export const SLOT_SIZE = 18;
+export const SLOT_SIZE = 20;
 
 /** Kernel counter names in netlink order, then ours; index = constant above. */
 export const COUNTER_NAMES = [
@@ -72,7 +76,19 @@ export const EXTRA_COUNTERS = [
   ['rx_control', RX_CONTROL],
   ['rx_short', RX_SHORT],
   ['rx_dev_drops', RX_DEV_DROPS],
+  ['tx_impair_lost', IMPAIR_LOST],
+  ['tx_impair_drops', IMPAIR_DROPS],
 ] as const;
+
+/** One line of help per extra counter (metrics HELP text, docs). */
+export const EXTRA_COUNTER_HELP: Record<ExtraCounterName, string> = {
+  rx_no_session: 'Packets for an unknown session (not counted by the kernel).',
+  rx_control: 'Control packets dropped (not counted by the kernel).',
+  rx_short: 'Packets too short for a header (not counted by the kernel).',
+  rx_dev_drops: 'Frames counted as received but not written to the interface.',
+  tx_impair_lost: 'Packets the transmit impairment lost on purpose (counted as sent too).',
+  tx_impair_drops: 'Packets the transmit impairment dropped because its queue was full or the packet too large.',
+};
 
 export type ExtraCounterName = (typeof EXTRA_COUNTERS)[number][0];
 export type ExtraCounters = Record<ExtraCounterName, number>;
@@ -86,4 +102,33 @@ export function readExtraCounters(stats: Float64Array, base: number): ExtraCount
 /** A standalone slot (tests, in-memory engines). */
 export function newSlot(): Float64Array {
   return new Float64Array(SLOT_SIZE);
+}
+
+/**
+ * Hands out counter slots of one stats array: slot 0 is reserved (namespace-level
+ * drops), the rest are taken lowest first and zeroed on take and on give-back.
+ * Control path only.
+ */
+export class SlotAllocator {
+  private readonly free: number[] = [];
+
+  constructor(
+    readonly stats: Float64Array,
+    maxSlots: number,
+  ) {
+    for (let i = maxSlots - 1; i >= 1; i--) this.free.push(i * SLOT_SIZE);
+  }
+
+  /** Base index of a zeroed slot; null when none is left. */
+  take(): number | null {
+    const base = this.free.pop();
+    if (base === undefined) return null;
+    this.stats.fill(0, base, base + SLOT_SIZE);
+    return base;
+  }
+
+  give(base: number): void {
+    this.stats.fill(0, base, base + SLOT_SIZE);
+    this.free.push(base);
+  }
 }

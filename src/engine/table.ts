@@ -14,9 +14,8 @@
 import type { SessionConfig, TunnelConfig } from './config.js';
 import { kernelError } from '../errors.js';
 import { newSlot } from './stats.js';
-import { Session } from './session.js';
+import { purge, Session } from './session.js';
 import { Tunnel } from './tunnel.js';
-import { purge } from './decap.js';
 
 export class Table {
   private readonly byTunnelId = new Map<number, Tunnel>();

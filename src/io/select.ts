@@ -1,9 +1,10 @@
 /**
  * Backend selection at daemon start (like ws's optional bufferutil): the
- * native koffi backend when koffi loads, else native-free/. `UL2TP_BACKEND`
- * or `ul2tp daemon --backend` forces one. The only module that reaches into
- * native-free/ or koffi/.
+ * native koffi backend when koffi loads, else native-free/. `options.backend`
+ * (the daemon's --backend or UL2TP_BACKEND) forces one. The only module that
+ * reaches into native-free/ or koffi/. The options go to the backend as they are.
  */
+import { DEFAULT_DATAPLANE_OPTIONS, type DataplaneOptions } from './options.js';
 import type { Dataplane } from './types.js';
 
 export interface BackendChoice {
@@ -12,7 +13,8 @@ export interface BackendChoice {
   why: string;
 }
 
-export async function selectBackend(force?: string): Promise<BackendChoice> {
+export async function selectBackend(options: DataplaneOptions = DEFAULT_DATAPLANE_OPTIONS): Promise<BackendChoice> {
+  const force = options.backend;
   if (force && force !== 'koffi' && force !== 'native' && force !== 'native-free') {
     throw new Error(`unknown backend "${force}" (use koffi or native-free)`);
   }
@@ -22,7 +24,7 @@ export async function selectBackend(force?: string): Promise<BackendChoice> {
       const { koffiAvailable } = await import('./koffi/libc.js');
       if (koffiAvailable()) {
         const { KoffiDataplane } = await import('./koffi/dataplane.js');
-        return { dp: new KoffiDataplane(), why: force ? 'forced' : 'koffi native addon loaded' };
+        return { dp: new KoffiDataplane(options), why: force ? 'forced' : 'koffi native addon loaded' };
       }
       reason = 'the koffi native addon is not installed or does not load on this platform';
     } catch (e) {
@@ -30,8 +32,8 @@ export async function selectBackend(force?: string): Promise<BackendChoice> {
     }
     if (force) throw new Error(`backend koffi was forced but ${reason}`);
     const { NativeFreeDataplane } = await import('../../native-free/dataplane.js');
-    return { dp: new NativeFreeDataplane(), why: `falling back: ${reason}` };
+    return { dp: new NativeFreeDataplane(options), why: `falling back: ${reason}` };
   }
   const { NativeFreeDataplane } = await import('../../native-free/dataplane.js');
-  return { dp: new NativeFreeDataplane(), why: 'forced' };
+  return { dp: new NativeFreeDataplane(options), why: 'forced' };
 }

@@ -34,6 +34,8 @@
  * sublayer that follow are present by configuration only (sublayer.ts).
  */
 
+import { L2SPEC_LEN } from './sublayer.js';
+
 export type WireEncap = 'udp' | 'ip';
 
 /** IPv4 protocol / IPv6 next header for L2TPv3 over IP. */
@@ -107,9 +109,30 @@ export function writeIpHeader(b: Buffer, off: number, sessionId: number): void {
 /** Session header length without cookie and sublayer. */
 export const sessionHeaderLen = (encap: WireEncap): number => (encap === 'udp' ? L2TP_UDP_HDR_LEN : L2TP_IP_HDR_LEN);
 
-/** Full L2TP header length: session header + cookie + (4 if default sublayer). */
+/** Full L2TP header length: session header + cookie + (L2SPEC_LEN if default sublayer). */
 export const l2tpHeaderLen = (encap: WireEncap, cookieLen: number, l2spec: boolean): number =>
-  sessionHeaderLen(encap) + cookieLen + (l2spec ? 4 : 0);
+  sessionHeaderLen(encap) + cookieLen + (l2spec ? L2SPEC_LEN : 0);
+
+/** Offset of the cookie from the start of the L2TP header (right after the session header). */
+export const cookieOffset = (encap: WireEncap): number => sessionHeaderLen(encap);
+
+/** Offset of the default L2-specific sublayer from the start of the L2TP header. */
+export const l2specOffset = (encap: WireEncap, cookieLen: number): number => sessionHeaderLen(encap) + cookieLen;
+
+/** Outer header lengths around an L2TP header: UDP, IPv4 (no options), IPv6, and the inner Ethernet header. */
+export const UDP_HDR_LEN = 8;
+export const IPV4_HDR_LEN = 20;
+export const IPV6_HDR_LEN = 40;
+export const ETH_HDR_LEN = 14;
+
+/**
+ * Bytes a tunnel adds to an Ethernet frame's payload (the kernel's l2tp_eth MTU overhead):
+ * outer IP + UDP (encap udp) + L2TP header + the inner Ethernet header. The session MTU on an
+ * underlay of MTU M is M minus this.
+ */
+export function tunnelOverhead(encap: WireEncap, family: 4 | 6, cookieLen: number, l2spec: boolean): number {
+  return (family === 6 ? IPV6_HDR_LEN : IPV4_HDR_LEN) + (encap === 'udp' ? UDP_HDR_LEN : 0) + l2tpHeaderLen(encap, cookieLen, l2spec) + ETH_HDR_LEN;
+}
 
 /**
  * Length check, done once before any accessor (smoltcp's check_len):

@@ -18,12 +18,13 @@
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { kernelError } from '../../errors.js';
 import type { SessionConfig, TunnelConfig } from '../../engine/config.js';
-import { SLOT_SIZE } from '../../engine/stats.js';
-import { interfaceExists } from '../../control/netinfo.js';
+import { SLOT_SIZE, SlotAllocator } from '../../engine/stats.js';
+import { interfaceExists } from '../ifexists.js';
 import type { Dataplane, SessionHandle, TunnelHandle } from '../types.js';
 import { closeFd, eventfdCreate, eventfdSignal } from './epoll.js';
 import { setPersist } from './tap.js';
-import { offloadFromEnv, openSessionTap } from '../offload/tap.js';
+import { openSessionTap } from './session-tap.js';
+import { dataplaneOptions, type DataplaneOptions } from '../options.js';
 import { deleteLinks, randomMac, setMac, setMtu } from './netdev.js';
 import { enableUdpGro, openUdpTunnelSocket } from './udp.js';
 import { openRawIpSocket } from './rawip.js';
@@ -115,7 +116,7 @@ class WorkerHandle {
 export class KoffiDataplane implements Dataplane {
   readonly name = 'koffi';
   readonly stats: Float64Array;
-  private readonly freeSlots: number[] = [];
+  private readonly slots: SlotAllocator;
   private readonly tunnels = new Map<number, TunnelState>();
   private readonly sessions = new Map<string, SessionState>();
   private readonly raw = new Map<string, RawSock>();
@@ -126,20 +127,22 @@ export class KoffiDataplane implements Dataplane {
 
   /**
    * Offload mode (src/io/offload): session TAPs with IFF_VNET_HDR and TSO/checksum offloads,
-   * segmented on transmit and coalesced on receive. Default: on unless UL2TP_OFFLOAD=0;
-   * off by itself where the kernel refuses it.
+   * segmented on transmit and coalesced on receive (options.offload; per TAP, off by itself
+   * where the kernel refuses it).
    */
   readonly offload: boolean;
+  private readonly options: DataplaneOptions;
 
-  constructor(opts: { offload?: boolean } = {}) {
-    this.offload = opts.offload ?? offloadFromEnv();
+  constructor(opts: Partial<DataplaneOptions> = {}) {
+    this.options = dataplaneOptions(opts);
+    this.offload = this.options.offload;
     const sab = new SharedArrayBuffer(MAX_SLOTS * SLOT_SIZE * Float64Array.BYTES_PER_ELEMENT);
     this.stats = new Float64Array(sab);
-    for (let i = MAX_SLOTS - 1; i >= 1; i--) this.freeSlots.push(i * SLOT_SIZE);
+    this.slots = new SlotAllocator(this.stats, MAX_SLOTS);
     const rings = [new CaptureRing(), new CaptureRing()];
     this.captureRings = rings;
-    this.tx = new WorkerHandle({ role: 'tx', stats: sab, orphanBase: 0, capture: rings[0].sab });
-    this.rx = new WorkerHandle({ role: 'rx', stats: sab, orphanBase: 0, capture: rings[1].sab });
+    this.tx = new WorkerHandle({ role: 'tx', stats: sab, orphanBase: 0, capture: rings[0].sab, options: this.options });
+    this.rx = new WorkerHandle({ role: 'rx', stats: sab, orphanBase: 0, capture: rings[1].sab, options: this.options });
   }
 
   /** Sets or clears (null) a session's transmit impairment (src/io/impair.ts), in the tx worker. */
@@ -159,15 +162,13 @@ export class KoffiDataplane implements Dataplane {
   private readonly impairments = new Map<string, ImpairConfig>();
 
   private allocSlot(): number {
-    const base = this.freeSlots.pop();
-    if (base === undefined) throw kernelError('ENOSPC', 'too many tunnels and sessions');
-    this.stats.fill(0, base, base + SLOT_SIZE);
+    const base = this.slots.take();
+    if (base === null) throw kernelError('ENOSPC', 'too many tunnels and sessions');
     return base;
   }
 
   private freeSlot(base: number): void {
-    this.stats.fill(0, base, base + SLOT_SIZE);
-    this.freeSlots.push(base);
+    this.slots.give(base);
   }
 
   async addTunnel(cfg: TunnelConfig): Promise<TunnelHandle> {
@@ -175,7 +176,7 @@ export class KoffiDataplane implements Dataplane {
     let rawKey = '';
     if (cfg.encap === 'udp') {
       fd = openUdpTunnelSocket(cfg);
-      if (this.offload) enableUdpGro(fd);
+      if (this.offload && this.options.udpGro) enableUdpGro(fd);
     } else {
       rawKey = `${cfg.family}/${cfg.local}`;
       const r = this.raw.get(rawKey);
@@ -236,8 +237,8 @@ export class KoffiDataplane implements Dataplane {
     const base = this.allocSlot();
     const real: SessionConfig = ifname === cfg.ifname ? cfg : { ...cfg, ifname };
     try {
-      await this.rx.call({ op: 'addSession', cfg: real, base, fd: tap.fd });
-      await this.tx.call({ op: 'addSession', cfg: real, base, fd: tap.fd });
+      await this.rx.call({ op: 'addSession', cfg: real, base, fd: tap.fd, vnet: tap.offload });
+      await this.tx.call({ op: 'addSession', cfg: real, base, fd: tap.fd, vnet: tap.offload });
     } catch (e) {
       await this.rx.call({ op: 'delSession', tunnelId: cfg.tunnelId, sessionId: cfg.sessionId }).catch(() => {});
       await this.tx.call({ op: 'delSession', tunnelId: cfg.tunnelId, sessionId: cfg.sessionId }).catch(() => {});

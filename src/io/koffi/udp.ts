@@ -298,10 +298,10 @@ export function waitWritable(fd: number, timeoutMs: number): number {
  * Offload mode: ask for UDP GRO on a tunnel socket, so that a run of equal-sized datagrams
  * from the peer (its UDP GSO sends, or the receiving device's GRO) is queued and read as one,
  * with the segment size in a UDP_GRO control message (batch.ts `gso[i]`; the rx worker
- * splits it again). Returns whether the kernel took it; `UL2TP_UDP_GRO=0` leaves it off.
+ * splits it again). Returns whether the kernel took it (the caller decides, from the
+ * dataplane options, whether to ask).
  * Nothing changes on the wire. Cold path.
  */
 export function enableUdpGro(fd: number): boolean {
-  if (process.env.UL2TP_UDP_GRO === '0') return false;
   return setIntOpt(fd, SOL_UDP, UDP_GRO, 1) === 0;
 }

@@ -1,6 +1,7 @@
 /** Messages between the koffi dataplane (main thread) and its workers. */
 import type { SessionConfig, TunnelConfig } from '../../engine/config.js';
 import type { ImpairConfig } from '../impair.js';
+import type { DataplaneOptions } from '../options.js';
 
 export interface WorkerInit {
   role: 'tx' | 'rx';
@@ -12,12 +13,14 @@ export interface WorkerInit {
   evfd: number;
   /** Capture ring (src/io/capture-ring.ts) this worker writes to while a capture runs. */
   capture?: SharedArrayBuffer;
+  /** The daemon's dataplane options. */
+  options: DataplaneOptions;
 }
 
 export type WorkerCommand =
   | { seq: number; op: 'addTunnel'; cfg: TunnelConfig; base: number; fd: number }
   | { seq: number; op: 'delTunnel'; tunnelId: number }
-  | { seq: number; op: 'addSession'; cfg: SessionConfig; base: number; fd: number }
+  | { seq: number; op: 'addSession'; cfg: SessionConfig; base: number; fd: number; /** TAP opened with IFF_VNET_HDR */ vnet: boolean }
   | { seq: number; op: 'delSession'; tunnelId: number; sessionId: number }
   | { seq: number; op: 'impair'; tunnelId: number; sessionId: number; cfg: ImpairConfig | null }
   | { seq: number; op: 'stop' };

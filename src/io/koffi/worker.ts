@@ -2,11 +2,11 @@
  * A dataplane worker thread (see dataplane.ts). Runs one blocking loop and
  * never returns to its event loop while the daemon runs:
  *
- *   epoll_wait → for each ready fd, one bounded batch:
- *     tx: read frames from the session TAP at HEADROOM, write the L2TP header
- *         in front of each (engine encap), sendmmsg them on the tunnel socket;
- *     rx: recvmmsg from a tunnel socket, engine decap, write each frame to
- *         its session TAP.
+ *   epoll_wait → for each ready fd, up to ROUNDS batches through the pump
+ *   (../pump.ts), which runs the whole packet path over this worker's devices
+ *   (devices.ts):
+ *     tx: TAP reads at HEADROOM → pump (offload, encap, capture, impair, sendmmsg, count);
+ *     rx: recvmmsg from a tunnel socket → pump (capture, decap, coalesce, TAP write, count).
  *
  * Commands arrive on a MessagePort (pulled with receiveMessageOnPort) after a
  * poke on the eventfd registered in the same epoll set.
@@ -16,29 +16,31 @@
  */
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import type { SessionConfig, TunnelConfig } from '../../engine/config.js';
-import { countTx, countTxError, encap } from '../../engine/encap.js';
-import { decapIp, decapUdp, expire, purge, type FrameSink } from '../../engine/decap.js';
 import { HEADROOM } from '../../engine/layout.js';
-import { Session } from '../../engine/session.js';
-import { RX_DEV_DROPS, RX_NO_SESSION, SLOT_SIZE } from '../../engine/stats.js';
+import { purge, Session } from '../../engine/session.js';
+import { RX_DEV_DROPS, SLOT_SIZE } from '../../engine/stats.js';
 import { Table } from '../../engine/table.js';
 import { Tunnel } from '../../engine/tunnel.js';
-import { Batch, readFrames, recvBatch, sendBatch, writeFrame } from './batch.js';
-import { EPOLLERR, EPOLLHUP, EPOLLIN, EpollSet, eventfdDrain } from './epoll.js';
-import { sockaddrFor, waitWritable } from './udp.js';
-import type { WorkerCommand, WorkerInit } from './worker-protocol.js';
-// Everyday-use hooks (capture, impairment): logic in their own modules.
-import { CaptureRing, DIR_RX, DIR_TX, ENCAP_IP, ENCAP_UDP, captureOne } from '../capture-ring.js';
-import { clearImpair, impairFlushAll, impairInit, impairTake, impairWaitMs, impairedSessions, setImpair } from '../impair.js';
-// Offload path (TAPs with a virtio_net_hdr: TSO segmentation on tx, GRO coalescing on rx).
-import { GRO_FLOWS, isVnet, markVnet, TxOffload } from '../offload/pump.js';
+import { CAP_VNET_HDR } from '../device.js';
+import { Pump, SessionPort, TunnelPort } from '../pump.js';
+import { CaptureRing } from '../capture-ring.js';
+import { CaptureStage } from '../stages/capture.js';
+import { Impairer } from '../stages/impair.js';
+import { GRO_FLOWS, OFFLOAD_SLOT_BYTES, OFFLOAD_SLOTS, TxOffload } from '../stages/offload.js';
 import { Coalescer } from '../offload/gro.js';
-import { IFF_VNET_HDR, tapInfo } from './tap.js';
+import { Batch, recvBatch } from './batch.js';
+import { writeFrame } from './tapio.js';
+import { RawIpSocket, TapDevice, UdpSocket } from './devices.js';
+import { EPOLLERR, EPOLLHUP, EPOLLIN, EpollSet, eventfdDrain } from './epoll.js';
+import { GsoSender } from './gso.js';
+import { sockaddrFor } from './udp.js';
+import type { WorkerCommand, WorkerInit } from './worker-protocol.js';
 
 const init = workerData as WorkerInit & { port: MessagePort };
 const port = init.port;
 const stats = new Float64Array(init.stats);
 const role = init.role;
+const opts = init.options;
 
 /** Frames per batch: one recvmmsg/sendmmsg call moves up to this many. */
 const BATCH = 64;
@@ -47,9 +49,11 @@ const ROUNDS = 4;
 /** Slot size: headroom + the largest frame a TAP with MTU 65535 can hand us. */
 const SLOT = HEADROOM + 65535 + 14 + 4;
 const CTRL = 0xffffffff;
+/** epoll timeout while a session uses a reorder timeout (ms). */
+const EXPIRE_INTERVAL_MS = 20;
 
-// rx: GRO_FLOWS extra slots hold the offload path's coalescing flows (same slab: copyWithin)
-// rx: receives read ancillary data, for UDP GRO (a run of datagrams in one slot, see pumpUdp)
+// rx: GRO_FLOWS extra slots hold the coalescing flows (same slab: copyWithin)
+// rx: receives read ancillary data, for UDP GRO (a run of datagrams in one slot)
 const batch = new Batch({ n: BATCH + (role === 'rx' ? GRO_FLOWS : 0), slotSize: SLOT, cmsg: role === 'rx' });
 const slab = batch.slab;
 /** Slot stride in `slab`: slot j's data starts at j * SS + batch.off[j]. */
@@ -57,16 +61,20 @@ const SS = batch.slotSize;
 const table = new Table(stats.subarray(init.orphanBase, init.orphanBase + SLOT_SIZE));
 const ep = new EpollSet(128);
 ep.add(init.evfd, EPOLLIN, CTRL);
-/** Capture: ring.ctl[0] is read once per batch; non-zero while someone captures. */
-const cap = new CaptureRing(init.capture, init.capture ? undefined : 8);
-const capOn = cap.ctl;
-impairInit(batch, sendBatch as never);
-/** Offload path: created in the worker that needs it (tx: segmenting; rx: coalescing). */
-const txo = role === 'tx' ? new TxOffload(offloadHook) : null;
-// Impairment releases go through the offload output batch, which is idle between sends, so
-// that they never overwrite frames of the input batch an offload pump is still cutting up.
-if (txo !== null) impairInit(txo.out, sendBatch as never);
-const gro = role === 'rx' ? new Coalescer(writeFrame, stats, RX_DEV_DROPS, GRO_FLOWS, slab, BATCH * SS, SS) : null;
+
+/** tx: the offload stage's batch (only with offloads on); its destinations mirror `batch`'s. */
+const offBatch = role === 'tx' && opts.offload ? new Batch(OFFLOAD_SLOTS, OFFLOAD_SLOT_BYTES) : null;
+const gso = role === 'tx' && opts.offload && opts.udpGso ? new GsoSender() : null;
+const pump = new Pump(table, {
+  capture: new CaptureStage(new CaptureRing(init.capture, init.capture ? undefined : 8)),
+  // Impairment releases go through `batch`, idle between sends (never the offload batch,
+  // whose later input frames may still wait to be cut up).
+  impair: role === 'tx' ? new Impairer(batch) : null,
+  offload: offBatch !== null ? new TxOffload(offBatch) : null,
+  coalesce: role === 'rx' && opts.offload ? new Coalescer(writeFrame, stats, RX_DEV_DROPS, GRO_FLOWS, slab, BATCH * SS, SS) : null,
+});
+pump.rxSlab = slab;
+const impair = pump.impair;
 
 /** What an epoll data word points at. Index = data word. */
 interface TxEntry {
@@ -103,31 +111,57 @@ function dropEntry(i: number, fd: number): void {
   freeIdx.push(i);
 }
 
-/** Per-tunnel data the hot path needs, kept on tunnel.ctx. */
-interface TunnelCtx {
-  fd: number; // socket to send on
-  dest: number; // raw IP: index of the destination sockaddr in the batch; -1 for connected UDP
-  remote: Buffer; // remote address bytes (4 or 16) for the raw-IP source check
-  entry: number; // rx role, UDP: epoll entry index
+/** The tunnel's port plus what this worker needs to undo. */
+class KoffiTunnelPort extends TunnelPort {
+  /** rx role, UDP: epoll entry index. */
+  entry = -1;
+  constructor(
+    sock: UdpSocket | RawIpSocket,
+    remote: Buffer,
+    readonly fd: number,
+    /** Raw IP: shared destination index in every batch of this worker; -1 for UDP. */
+    readonly dest: number,
+  ) {
+    super(sock, remote);
+  }
+}
+
+/** The session's port plus its tx epoll entry. */
+class KoffiSessionPort extends SessionPort {
+  entry = -1;
+}
+
+/** Registers a raw IP destination in every batch of this worker under one index (cold path). */
+function addDest(sa: Uint8Array): number {
+  const i = batch.addDest(sa);
+  if (offBatch !== null && offBatch.addDest(sa) !== i) throw new Error('offload destination index mismatch');
+  return i;
+}
+
+function freeDest(i: number): void {
+  batch.freeDest(i);
+  if (offBatch !== null) offBatch.freeDest(i);
 }
 
 function onCommand(m: WorkerCommand): string | undefined {
   switch (m.op) {
     case 'addTunnel': {
-      const t = new Tunnel(m.cfg as TunnelConfig, stats, m.base);
-      const ctx: TunnelCtx = { fd: m.fd, dest: -1, remote: addrBytes(m.cfg), entry: -1 };
-      t.ctx = ctx;
+      const c = m.cfg as TunnelConfig;
+      const t = new Tunnel(c, stats, m.base);
+      const remote = c.encap === 'ip' ? addrBytes(c) : Buffer.alloc(0);
+      const dest = c.encap === 'ip' ? addDest(sockaddrFor(c.family, c.remote, 0)) : -1;
+      const csum = c.family === 4 ? c.udpCsum : c.udp6CsumTx;
+      const sock = c.encap === 'ip' ? new RawIpSocket(m.fd, dest) : new UdpSocket(m.fd, csum ? gso : null);
+      const tp = new KoffiTunnelPort(sock, remote, m.fd, dest);
+      t.ctx = tp;
       table.addTunnel(t);
-      if (m.cfg.encap === 'ip') ctx.dest = batch.addDest(sockaddrFor(m.cfg.family, m.cfg.remote, 0));
-      if (m.cfg.encap === 'ip' && txo !== null) txo.mirrorDest(sockaddrFor(m.cfg.family, m.cfg.remote, 0), ctx.dest); // offload path
-      if (m.cfg.encap === 'udp' && txo !== null) txo.setGso(m.fd, m.cfg.family === 4 ? m.cfg.udpCsum : m.cfg.udp6CsumTx); // offload path: UDP GSO
       if (role === 'rx') {
-        if (m.cfg.encap === 'udp') {
-          ctx.entry = addEntry({ kind: 1, t }, m.fd);
+        if (c.encap === 'udp') {
+          tp.entry = addEntry({ kind: 1, t }, m.fd);
         } else {
           const i = rawByFd.get(m.fd);
           if (i !== undefined) (entries[i] as RxRawEntry).refs++;
-          else rawByFd.set(m.fd, addEntry({ kind: 2, fd: m.fd, family: m.cfg.family, refs: 1 }, m.fd));
+          else rawByFd.set(m.fd, addEntry({ kind: 2, fd: m.fd, family: c.family, refs: 1 }, m.fd));
         }
       }
       return undefined;
@@ -135,21 +169,19 @@ function onCommand(m: WorkerCommand): string | undefined {
     case 'delTunnel': {
       const t = table.getTunnel(m.tunnelId);
       if (!t) return undefined;
-      const ctx = t.ctx as TunnelCtx;
+      const tp = t.ctx as KoffiTunnelPort;
       for (const s of table.removeTunnel(m.tunnelId)) forgetSession(s);
       if (role === 'rx') {
-        if (t.cfg.encap === 'udp') dropEntry(ctx.entry, ctx.fd);
+        if (t.cfg.encap === 'udp') dropEntry(tp.entry, tp.fd);
         else {
-          const i = rawByFd.get(ctx.fd);
+          const i = rawByFd.get(tp.fd);
           if (i !== undefined && --(entries[i] as RxRawEntry).refs === 0) {
-            rawByFd.delete(ctx.fd);
-            dropEntry(i, ctx.fd);
+            rawByFd.delete(tp.fd);
+            dropEntry(i, tp.fd);
           }
         }
       }
-      if (ctx.dest >= 0) batch.freeDest(ctx.dest);
-      if (ctx.dest >= 0 && txo !== null) txo.mirrorFreeDest(ctx.dest); // offload path
-      if (txo !== null && t.cfg.encap === 'udp') txo.setGso(ctx.fd, false); // offload path
+      if (tp.dest >= 0) freeDest(tp.dest);
       return undefined;
     }
     case 'addSession': {
@@ -157,9 +189,10 @@ function onCommand(m: WorkerCommand): string | undefined {
       if (!t) return 'no such tunnel';
       const s = new Session(m.cfg as SessionConfig, t, stats, m.base);
       s.dev = m.fd;
-      markVnet(m.fd, tapHasVnet(m.fd)); // offload path
+      const sp = new KoffiSessionPort(new TapDevice(m.fd, m.vnet ? CAP_VNET_HDR : 0));
+      s.ctx = sp;
       table.addSession(s);
-      if (role === 'tx') s.ctx = addEntry({ kind: 0, s }, m.fd);
+      if (role === 'tx') sp.entry = addEntry({ kind: 0, s }, m.fd);
       if (m.cfg.reorderTimeoutMs > 0) reorderSessions++;
       return undefined;
     }
@@ -171,8 +204,8 @@ function onCommand(m: WorkerCommand): string | undefined {
     case 'impair': {
       const s = table.getSession(m.tunnelId, m.sessionId);
       if (!s) return 'no such session';
-      const tc = s.tunnel.ctx as TunnelCtx;
-      setImpair(s, m.cfg, tc.fd, tc.dest);
+      if (impair === null) return 'impairment runs in the tx worker';
+      impair.set(s, m.cfg);
       return undefined;
     }
     case 'stop':
@@ -182,11 +215,12 @@ function onCommand(m: WorkerCommand): string | undefined {
 }
 
 function forgetSession(s: Session): void {
-  if (impairedSessions !== 0) clearImpair(s);
-  if (role === 'tx') dropEntry(s.ctx as number, s.dev);
+  if (impair !== null) impair.clear(s);
+  if (role === 'tx') dropEntry((s.ctx as KoffiSessionPort).entry, s.dev);
   else purge(s);
   if (s.cfg.reorderTimeoutMs > 0) reorderSessions--;
   s.dev = -1;
+  s.ctx = null; // late deliveries count as device drops, never reach a closed fd
 }
 
 function addrBytes(cfg: TunnelConfig): Buffer {
@@ -194,7 +228,7 @@ function addrBytes(cfg: TunnelConfig): Buffer {
 }
 
 function drainCommands(): void {
-  if (gro !== null && gro.held !== 0) gro.flush(); // offload path: before any fd can go away
+  pump.flushCoalesced(); // before any fd can go away
   eventfdDrain(init.evfd);
   for (;;) {
     const r = receiveMessageOnPort(port);
@@ -210,179 +244,29 @@ function drainCommands(): void {
   }
 }
 
-// ---------------------------------------------------------------- tx
+// ---------------------------------------------------------------- rx reads
 
-function pumpTap(s: Session): void {
-  if (isVnet(s.dev)) return pumpTapOffload(s); // offload path
-  const ctx = s.tunnel.ctx as TunnelCtx;
-  for (let round = 0; round < ROUNDS; round++) {
-    const n = readFrames(s.dev, batch, BATCH, HEADROOM);
-    if (n <= 0) return;
-    for (let j = 0; j < n; j++) {
-      const at = j * SS + batch.off[j];
-      const hdr = at - encap(s, slab, at, batch.len[j]);
-      batch.off[j] -= hdr;
-      batch.len[j] += hdr;
-    }
-    // ---- capture / impairment hooks (src/io/capture-ring.ts, src/io/impair.ts)
-    if (capOn[0] !== 0) {
-      const now = performance.timeOrigin + performance.now();
-      const enc = s.txUdp ? ENCAP_UDP : ENCAP_IP;
-      for (let j = 0; j < n; j++) captureOne(cap, slab, j * SS + batch.off[j], batch.len[j], DIR_TX, enc, s.cfg.tunnelId, s.cfg.sessionId, now);
-    }
-    if (impairedSessions !== 0 && impairTake(s, batch, n, Date.now(), countTx)) {
-      if (n < BATCH) return;
-      continue;
-    }
-    // ---- end hooks
-    let done = 0;
-    let tries = 0;
-    while (done < n) {
-      const r = sendBatch(ctx.fd, batch, done, n - done, ctx.dest);
-      if (r > 0) {
-        for (let j = done; j < done + r; j++) countTx(s, batch.len[j]);
-        done += r;
-        tries = 0;
-        continue;
-      }
-      // Socket buffer full (-EAGAIN/-ENOBUFS): wait briefly for room, like a
-      // blocking kernel send; other errors (no route, ...) drop one packet.
-      if ((r === -11 || r === -105) && tries++ < 50) {
-        waitWritable(ctx.fd, 2);
-        continue;
-      }
-      countTxError(s);
-      done++;
-    }
-    if (n < BATCH) return;
-  }
-}
-
-// ---------------------------------------------------------------- rx
-
-class TapSink implements FrameSink {
-  deliver(s: Session, buf: Buffer, off: number, len: number): void {
-    if (gro !== null && isVnet(s.dev)) return gro.add(s.dev, s.base, buf, off, len, buf === slab); // offload path
-    if (s.dev < 0 || writeFrame(s.dev, buf, off, len) < 0) stats[s.base + RX_DEV_DROPS]++;
-  }
-}
-const sink = new TapSink();
-
-function pumpUdp(t: Tunnel, fd: number): void {
+function readUdp(t: Tunnel, fd: number): void {
   for (let round = 0; round < ROUNDS; round++) {
     const n = recvBatch(fd, batch, BATCH, HEADROOM);
     if (n <= 0) return;
     const now = Date.now();
-    for (let j = 0; j < n; j++) {
-      const at = j * SS + batch.off[j];
-      const len = batch.len[j];
-      // UDP GRO (socket option set in offload mode): the slot holds datagrams of `seg` bytes
-      // each, the last possibly shorter; every one is an L2TP packet of its own.
-      const seg = batch.gso[j];
-      if (seg === 0 || seg >= len) {
-        rxUdp(t, at, len, now);
-        continue;
-      }
-      for (let o = 0; o < len; o += seg) rxUdp(t, at + o, len - o < seg ? len - o : seg, now);
-    }
-    if (gro !== null && gro.held !== 0) gro.detach(); // offload path: the slab is reused next; flushed after the wake-up
+    for (let j = 0; j < n; j++) pump.rxUdpRun(t, slab, j * SS + batch.off[j]!, batch.len[j]!, batch.gso[j]!, now);
+    pump.rxBatchDone();
     if (n < BATCH) return;
   }
 }
 
-function pumpRaw(e: RxRawEntry): void {
+function readRaw(e: RxRawEntry): void {
+  const v4 = e.family === 4; // IPv4 raw sockets deliver the IP header, IPv6 ones do not
   for (let round = 0; round < ROUNDS; round++) {
     const n = recvBatch(e.fd, batch, BATCH, HEADROOM);
     if (n <= 0) return;
     const now = Date.now();
-    for (let j = 0; j < n; j++) {
-      let off = j * SS + batch.off[j];
-      let len = batch.len[j];
-      let src: Buffer;
-      let srcOff: number;
-      if (e.family === 4) {
-        // IPv4 raw sockets deliver the IP header: skip IHL*4 (do not assume 20).
-        const ihl = (slab[off] & 0x0f) << 2;
-        if (len < ihl || ihl < 20) {
-          table.orphan[RX_NO_SESSION]++;
-          continue;
-        }
-        // A payload shorter than a session id (even none) is counted by decapIp as rx_short.
-        src = slab;
-        srcOff = off + 12;
-        off += ihl;
-        len -= ihl;
-      } else {
-        src = batch.srcAddr;
-        srcOff = batch.srcAddrOff(j);
-      }
-      if (capOn[0] !== 0) captureOne(cap, slab, off, len, DIR_RX, ENCAP_IP, 0, len >= 4 ? slab.readUInt32BE(off) : 0, performance.timeOrigin + performance.now()); // capture hook
-      // IP encap has no tunnel context on the wire: the session id names the
-      // session globally. Unlike the kernel, we also require the packet to come
-      // from that session's tunnel remote (invisible to a correct peer, SPEC §6.4).
-      if (len >= 4) {
-        const sid = slab.readUInt32BE(off);
-        if (sid !== 0) {
-          const s = table.lookupIp(sid);
-          if (s !== undefined) {
-            const remote = (s.tunnel.ctx as TunnelCtx).remote;
-            let same = true;
-            for (let k = 0; k < remote.length; k++) {
-              if (src[srcOff + k] !== remote[k]) {
-                same = false;
-                break;
-              }
-            }
-            if (!same) {
-              table.orphan[RX_NO_SESSION]++;
-              continue;
-            }
-          }
-        }
-      }
-      decapIp(table, slab, off, len, now, sink);
-    }
-    if (gro !== null && gro.held !== 0) gro.detach(); // offload path: the slab is reused next; flushed after the wake-up
+    for (let j = 0; j < n; j++) pump.rxIp(slab, j * SS + batch.off[j]!, batch.len[j]!, v4, batch.srcAddr, v4 ? 0 : batch.srcAddrOff(j), now);
+    pump.rxBatchDone();
     if (n < BATCH) return;
   }
-}
-
-/** One received UDP payload (an L2TP packet) at slab[off, off+len): capture hook, then decap. */
-function rxUdp(t: Tunnel, off: number, len: number, now: number): void {
-  if (capOn[0] !== 0) captureOne(cap, slab, off, len, DIR_RX, ENCAP_UDP, t.cfg.tunnelId, len >= 8 ? slab.readUInt32BE(off + 4) : 0, performance.timeOrigin + performance.now());
-  decapUdp(table, t, slab, off, len, now, sink);
-}
-
-function expireAll(now: number): void {
-  for (const s of table.sessions()) if (s.cfg.reorderTimeoutMs > 0) expire(s, now, sink);
-}
-
-// ---------------------------------------------------------------- offload path
-
-/** True when the TAP fd was opened with IFF_VNET_HDR (dataplane.ts offload mode). Cold path. */
-function tapHasVnet(fd: number): boolean {
-  try {
-    return (tapInfo(fd).flags & IFF_VNET_HDR) !== 0;
-  } catch {
-    return false;
-  }
-}
-
-/** tx, TAP with a virtio_net_hdr: read (super-)frames, segment, encap, sendmmsg (offload/pump.ts). */
-function pumpTapOffload(s: Session): void {
-  const ctx = s.tunnel.ctx as TunnelCtx;
-  txo!.pump(s, ctx.fd, ctx.dest, ROUNDS);
-}
-
-/** Capture / impairment hooks for each offload output batch (packets already encapsulated). */
-function offloadHook(s: Session, b: Batch, first: number, n: number): boolean {
-  if (capOn[0] !== 0) {
-    const now = performance.timeOrigin + performance.now();
-    const enc = s.txUdp ? ENCAP_UDP : ENCAP_IP;
-    const ss = b.slotSize;
-    for (let j = first; j < first + n; j++) captureOne(cap, b.buf, j * ss + b.off[j], b.len[j], DIR_TX, enc, s.cfg.tunnelId, s.cfg.sessionId, now);
-  }
-  return impairedSessions !== 0 && impairTake(s, txo!.stage(b, first, n), n, Date.now(), countTx);
 }
 
 // ---------------------------------------------------------------- loop
@@ -390,7 +274,7 @@ function offloadHook(s: Session, b: Batch, first: number, n: number): boolean {
 let running = true;
 port.postMessage({ seq: 0 }); // ready
 while (running) {
-  const n = ep.wait(impairedSessions !== 0 ? impairWaitMs(reorderSessions > 0 ? 20 : -1, Date.now()) : reorderSessions > 0 ? 20 : -1);
+  const n = ep.wait(pump.waitMs(reorderSessions > 0 ? EXPIRE_INTERVAL_MS : -1, Date.now()));
   for (let i = 0; i < n; i++) {
     const data = ep.data(i);
     if (data === CTRL) {
@@ -406,12 +290,10 @@ while (running) {
         dropEntry(data, e.s.dev);
         continue;
       }
-      pumpTap(e.s);
-    } else if (e.kind === 1) pumpUdp(e.t, (e.t.ctx as TunnelCtx).fd);
-    else pumpRaw(e);
+      pump.pumpSession(e.s, batch, BATCH, ROUNDS);
+    } else if (e.kind === 1) readUdp(e.t, (e.t.ctx as KoffiTunnelPort).fd);
+    else readRaw(e);
   }
-  if (reorderSessions > 0) expireAll(Date.now());
-  if (gro !== null && gro.held !== 0) gro.flush(); // offload path: coalesced frames of this wake-up (and expire releases)
-  if (impairedSessions !== 0) impairFlushAll(Date.now()); // impairment hook
+  pump.idle(Date.now(), reorderSessions > 0);
 }
 port.close();

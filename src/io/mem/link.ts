@@ -1,25 +1,95 @@
 /**
  * An in-memory linked pair of L2TPv3 endpoints for tests, benches and the
- * example. Each endpoint is a Table plus encap/decap plus a frame callback;
- * the link carries packets between them through a seeded FaultInjector, with
- * explicit time (`now`, `advance`). Packets travel as UDP payloads (with
+ * example. Each endpoint runs the production pump (../pump.ts) over in-memory
+ * devices: a frame device per session (delivered frames are recorded) and a
+ * tunnel socket per tunnel that puts packets on the link. The link carries
+ * packets between the endpoints through a seeded FaultInjector, with explicit
+ * time (`now`, `advance`). Packets travel as UDP payloads (with
  * connected-socket address/port matching, like the kernel's tunnel socket)
  * or as raw IP: IPv4 with a real IPv4 header that the receiver validates
  * (wire/ip.ts), IPv6 without one (as raw sockets deliver them).
  *
- * Not a hot path: the harness copies packets; the engine calls are the real ones.
+ * Not a hot path: the harness copies packets; the pump and engine are the real ones.
  */
 import type { SessionConfig, TunnelConfig } from '../../engine/config.js';
 import { SESSION_DEFAULTS, TUNNEL_DEFAULTS } from '../../engine/config.js';
-import { SLOT_SIZE } from '../../engine/stats.js';
+import { SLOT_SIZE, SlotAllocator, TX_PACKETS } from '../../engine/stats.js';
 import { HEADROOM } from '../../engine/layout.js';
 import { Table } from '../../engine/table.js';
 import type { Tunnel } from '../../engine/tunnel.js';
 import type { Session } from '../../engine/session.js';
-import { encap, countTx, countTxError } from '../../engine/encap.js';
-import { decapIp, decapUdp, RX_RESULT_NAMES, type RxSink } from '../../engine/decap.js';
-import { checkIpv4L2tp, ipv4PayloadLen, Ipv4Repr, IPPROTO_L2TP } from '../../wire/ip.js';
+import { RX_RESULT_NAMES } from '../../engine/decap.js';
+import { addressBytes } from '../../wire/address.js';
+import { checkIpv4L2tp, Ipv4Repr, IPPROTO_L2TP } from '../../wire/ip.js';
+import type { FrameDevice, PacketBatch, TunnelSocket } from '../device.js';
+import type { ImpairConfig } from '../impair.js';
+import { Pump, SessionPort, TunnelPort } from '../pump.js';
+import { Impairer } from '../stages/impair.js';
 import { FaultInjector, type FaultOptions } from './fault-injector.js';
+
+/** Address bytes (4 or 16) of a textual address; 16 zero bytes when it does not parse. */
+function addrBytes(addr: string): Buffer {
+  try {
+    return addressBytes(addr);
+  } catch {
+    return Buffer.alloc(16);
+  }
+}
+
+/** -ENOTCONN: an endpoint that is on no link cannot send. */
+const ENOTCONN = 107;
+
+/** Preallocated slots, as a backend's batch. */
+export class MemBatch implements PacketBatch {
+  readonly buf: Buffer;
+  readonly off: Uint32Array;
+  readonly len: Uint32Array;
+  constructor(
+    readonly n: number,
+    readonly slotSize: number,
+  ) {
+    this.buf = Buffer.alloc(n * slotSize);
+    this.off = new Uint32Array(n);
+    this.len = new Uint32Array(n);
+  }
+}
+
+/** A session's frame device: written frames are recorded by the endpoint. */
+class MemFrameDevice implements FrameDevice {
+  readonly caps = 0;
+  readonly id = -1;
+  constructor(
+    private readonly ep: MemEndpoint,
+    private readonly s: Session,
+  ) {}
+
+  read(): number {
+    return 0; // frames enter through MemEndpoint.send
+  }
+
+  write(buf: Buffer, off: number, len: number): number {
+    this.ep.record(this.s, buf, off, len);
+    return len;
+  }
+}
+
+/** A tunnel's socket: packets go onto the endpoint's link. */
+class MemTunnelSocket implements TunnelSocket {
+  readonly caps = 0;
+  constructor(
+    private readonly ep: MemEndpoint,
+    private readonly t: Tunnel,
+  ) {}
+
+  send(b: PacketBatch, first: number, n: number): number {
+    const link = this.ep.link;
+    if (link === null) return -ENOTCONN;
+    for (let j = first; j < first + n; j++) link.transmit(this.ep, this.t, b.buf, j * b.slotSize + b.off[j]!, b.len[j]!);
+    return n;
+  }
+
+  waitWritable(): void {}
+}
 
 /** One packet in flight. `data` holds exactly the bytes a socket would return. */
 export interface MemPacket {
@@ -44,12 +114,14 @@ export interface ReceivedFrame {
 const RX_OFFSET = 7;
 const MAX_SLOTS = 256;
 
-export class MemEndpoint implements RxSink {
+export class MemEndpoint {
   readonly name: string;
   readonly table: Table;
   /** Counter slots: slot 0 is the table's orphan slot; tunnels and sessions get the next free ones. */
   readonly stats = new Float64Array(MAX_SLOTS * SLOT_SIZE);
-  private nextSlot = 1;
+  private readonly slots = new SlotAllocator(this.stats, MAX_SLOTS);
+  /** The production packet path, over this endpoint's in-memory devices. */
+  readonly pump: Pump;
   readonly received: ReceivedFrame[] = [];
   /** RxResult histogram of every packet this endpoint decapsulated. */
   readonly results = new Array<number>(RX_RESULT_NAMES.length).fill(0);
@@ -58,57 +130,69 @@ export class MemEndpoint implements RxSink {
   /** Optional callback per delivered frame (after it was recorded in `received`). */
   onFrame: ((s: Session, frame: Buffer) => void) | null = null;
   link: MemLink | null = null;
-  private readonly txBuf = Buffer.alloc(HEADROOM + 65536);
+  private readonly tx = new MemBatch(1, HEADROOM + 65536);
 
   constructor(name: string) {
     this.name = name;
     this.table = new Table(this.stats.subarray(0, SLOT_SIZE));
+    this.pump = new Pump(this.table, { impair: new Impairer(new MemBatch(16, HEADROOM + 65536)) });
+    this.pump.clock = () => (this.link !== null ? this.link.now : 0);
   }
 
   private allocSlot(): number {
-    if (this.nextSlot >= MAX_SLOTS) throw new RangeError('mem endpoint: out of counter slots');
-    return this.nextSlot++ * SLOT_SIZE;
+    const base = this.slots.take();
+    if (base === null) throw new RangeError('mem endpoint: out of counter slots');
+    return base;
   }
 
   /** Add a tunnel (defaults from config.ts fill what is missing). */
   addTunnel(cfg: Partial<TunnelConfig> & Pick<TunnelConfig, 'tunnelId' | 'local' | 'remote'>): Tunnel {
     const full: TunnelConfig = { ...TUNNEL_DEFAULTS, peerTunnelId: cfg.tunnelId, family: cfg.local.includes(':') ? 6 : 4, ...cfg };
     this.table.checkTunnel(full);
-    return this.table.addTunnel(full, this.stats, this.allocSlot());
+    const t = this.table.addTunnel(full, this.stats, this.allocSlot());
+    t.ctx = new TunnelPort(new MemTunnelSocket(this, t), addrBytes(full.remote));
+    return t;
   }
 
   /** Add a session (defaults from config.ts fill what is missing). */
   addSession(cfg: Partial<SessionConfig> & Pick<SessionConfig, 'tunnelId' | 'sessionId' | 'peerSessionId'>): Session {
     const full: SessionConfig = { ...SESSION_DEFAULTS, ...cfg };
     this.table.checkSession(full);
-    return this.table.addSession(full, this.stats, this.allocSlot());
+    const s = this.table.addSession(full, this.stats, this.allocSlot());
+    s.ctx = new SessionPort(new MemFrameDevice(this, s));
+    return s;
+  }
+
+  /** Sets or clears (null) a session's transmit impairment (the pump's impairment stage). */
+  setImpairment(tunnelId: number, sessionId: number, cfg: ImpairConfig | null): void {
+    const s = this.table.getSession(tunnelId, sessionId);
+    if (!s) throw new RangeError(`${this.name}: no session ${tunnelId}/${sessionId}`);
+    this.pump.impair!.set(s, cfg);
+  }
+
+  /** Sends impaired packets that are due at the link's time (a backend's wait loop does this). */
+  tick(): void {
+    this.pump.idle(this.link !== null ? this.link.now : 0, false);
   }
 
   /**
-   * Encapsulate `frame` for session (tunnelId, sessionId) and put it on the
-   * link. Counts tx like a successful send (tx_errors when there is no link).
-   * Returns the L2TP packet length, or -1.
+   * Read `frame` from session (tunnelId, sessionId)'s device: the pump encapsulates it
+   * and sends it on the link (counting it; tx_errors when there is no link).
+   * Returns the L2TP packet length, or -1 when the send failed.
    */
   send(tunnelId: number, sessionId: number, frame: Uint8Array): number {
     const s = this.table.getSession(tunnelId, sessionId);
     if (!s) throw new RangeError(`${this.name}: no session ${tunnelId}/${sessionId}`);
-    this.txBuf.set(frame, HEADROOM);
-    const start = encap(s, this.txBuf, HEADROOM, frame.length);
-    if (start < 0) {
-      countTxError(s);
-      return -1;
-    }
-    const len = HEADROOM + frame.length - start;
-    if (!this.link) {
-      countTxError(s);
-      return -1;
-    }
-    this.link.transmit(this, s.tunnel, this.txBuf, start, len);
-    countTx(s, len);
-    return len;
+    const b = this.tx;
+    b.buf.set(frame, HEADROOM);
+    b.off[0] = HEADROOM;
+    b.len[0] = frame.length;
+    const before = s.stats[s.base + TX_PACKETS]!;
+    this.pump.txFrames(s, b, 0, 1);
+    return s.stats[s.base + TX_PACKETS]! > before ? b.len[0]! : -1;
   }
 
-  /** Hand one packet from the link to the engine, as a socket read would. */
+  /** Hand one packet from the link to the pump, as a socket read would. */
   receive(p: MemPacket, nowMs: number): number {
     const buf = Buffer.alloc(RX_OFFSET + p.data.length + 5, 0xee);
     p.data.copy(buf, RX_OFFSET);
@@ -119,16 +203,16 @@ export class MemEndpoint implements RxSink {
         this.unmatched++;
         return -1;
       }
-      r = decapUdp(this.table, t, buf, RX_OFFSET, p.data.length, nowMs, this);
+      r = this.pump.rxUdp(t, buf, RX_OFFSET, p.data.length, nowMs);
     } else if (p.family === 4) {
-      const hl = checkIpv4L2tp(buf, RX_OFFSET, p.data.length);
-      if (hl < 0) {
+      // a raw IPv4 socket only hands over well-formed IPv4 packets of protocol 115
+      if (checkIpv4L2tp(buf, RX_OFFSET, p.data.length) < 0) {
         this.unmatched++;
         return -1;
       }
-      r = decapIp(this.table, buf, RX_OFFSET + hl, ipv4PayloadLen(buf, RX_OFFSET, hl), nowMs, this);
+      r = this.pump.rxIp(buf, RX_OFFSET, p.data.length, true, buf, 0, nowMs);
     } else {
-      r = decapIp(this.table, buf, RX_OFFSET, p.data.length, nowMs, this);
+      r = this.pump.rxIp(buf, RX_OFFSET, p.data.length, false, addrBytes(p.src), 0, nowMs);
     }
     this.results[r]++;
     return r;
@@ -143,8 +227,8 @@ export class MemEndpoint implements RxSink {
     return undefined;
   }
 
-  /** RxSink: record a copy of the frame. */
-  deliver(s: Session, buf: Buffer, off: number, len: number): void {
+  /** A session device's write: record a copy of the frame. */
+  record(s: Session, buf: Buffer, off: number, len: number): void {
     const frame = Buffer.from(buf.subarray(off, off + len));
     this.received.push({ tunnelId: s.tunnel.tunnelId, sessionId: s.sessionId, frame, at: this.link ? this.link.now : 0 });
     if (this.onFrame) this.onFrame(s, frame);

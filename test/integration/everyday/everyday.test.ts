@@ -72,7 +72,7 @@ describe('everyday use: stats, metrics, capture, impairment', { skip: skip || un
     const extra = s.slice(plain.length).split('\n');
     assert.match(extra[0], /^ {4}RX: packets \d+ bytes \d+ errors 0 seq_discards 0 oos_packets 0 cookie_discards 0 invalid 0$/);
     assert.match(extra[1], /^ {4}TX: packets \d+ bytes \d+ errors 0$/);
-    assert.match(extra[2], /^ {4}drops: no_session 0 control 0 short 0 dev_drops \d+$/);
+    assert.match(extra[2], /^ {4}drops: no_session 0 control 0 short 0 dev_drops \d+ impair_lost 0 impair_drops 0$/);
     const j = JSON.parse(u.a.ok('-j', '-s', 'show', 'session')) as Array<{ stats: Record<string, number>; drops: Record<string, number> }>;
     assert.equal(j.length, 1);
     assert.deepEqual(Object.keys(j[0].stats), [

@@ -6,7 +6,8 @@
  * counters (Float64): [0] frames TAP→UDP, [1] datagrams UDP→TAP, [2] errors.
  */
 import { workerData, parentPort } from 'node:worker_threads';
-import { Batch, readFrames, recvBatch, sendBatch, writeFrames } from '../../../src/io/koffi/batch.js';
+import { Batch, recvBatch, sendBatch } from '../../../src/io/koffi/batch.js';
+import { readFrames, writeFrames } from '../../../src/io/koffi/tapio.js';
 import { EpollSet, EPOLLIN, eventDrain } from '../../../src/io/koffi/epoll.js';
 import { waitWritable } from '../../../src/io/koffi/udp.js';
 

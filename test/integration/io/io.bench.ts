@@ -7,7 +7,9 @@
  *   node dist/test/integration/io/io.bench.js [--quick]
  */
 import { libc, type Libc } from '../../../src/io/koffi/libc.js';
-import { Batch, recvBatch, sendBatch, readFrames, writeFrames, Uring, readFramesUring, writeFramesUring } from '../../../src/io/koffi/batch.js';
+import { Batch, recvBatch, sendBatch } from '../../../src/io/koffi/batch.js';
+import { readFrames, writeFrames } from '../../../src/io/koffi/tapio.js';
+import { Uring, readFramesUring, writeFramesUring } from '../../../src/io/koffi/uring.js';
 import { openUdpTunnelSocket } from '../../../src/io/koffi/udp.js';
 import { openTap } from '../../../src/io/koffi/tap.js';
 import { setUp, setMtu } from '../../../src/io/koffi/netdev.js';

@@ -5,7 +5,8 @@ import { koffiAvailable, libc, setNonBlocking, F_GETFL, O_NONBLOCK } from '../..
 import { errnoName, errnoNumber, errnoError, throwErrno, isBackpressure, EAGAIN, ENOBUFS, EEXIST, EINTR } from '../../../src/io/koffi/errno.js';
 import { sockaddr, readSockaddr, parseAddr, v4Mapped } from '../../../src/io/koffi/udp.js';
 import { EpollSet, EPOLLIN, eventCreate, eventSignal, eventDrain, closeFd } from '../../../src/io/koffi/epoll.js';
-import { Batch, writePtr, readPtr } from '../../../src/io/koffi/batch.js';
+import { Batch } from '../../../src/io/koffi/batch.js';
+import { writePtr, readPtr } from '../../../src/io/koffi/tapio.js';
 
 const skip = koffiAvailable() ? false : 'koffi not available';
 

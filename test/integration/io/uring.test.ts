@@ -1,7 +1,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { libc } from '../../../src/io/koffi/libc.js';
-import { Batch, Uring, readFramesUring, writeFramesUring, readFrames, writeFrames } from '../../../src/io/koffi/batch.js';
+import { Batch } from '../../../src/io/koffi/batch.js';
+import { Uring, readFramesUring, writeFramesUring } from '../../../src/io/koffi/uring.js';
+import { readFrames, writeFrames } from '../../../src/io/koffi/tapio.js';
 import { openTap, setOffload, setVnetHdrSize, tapInfo, IFF_VNET_HDR, VNET_HDR_LEN } from '../../../src/io/koffi/tap.js';
 import { setUp } from '../../../src/io/koffi/netdev.js';
 import { skipReason, makeNs, inNetns, ip, sleep } from './helpers.js';
@@ -82,7 +84,7 @@ test('io_uring batched TAP writes and reads move the same frames as write/read',
 test('Uring works from a worker thread too', { skip }, async () => {
   const { Worker } = await import('node:worker_threads');
   const src = `
-    import { Uring } from ${JSON.stringify(new URL('../../../src/io/koffi/batch.js', import.meta.url).href)};
+    import { Uring } from ${JSON.stringify(new URL('../../../src/io/koffi/uring.js', import.meta.url).href)};
     import { parentPort } from 'node:worker_threads';
     const r = new Uring(8);
     parentPort.postMessage(r.entries);

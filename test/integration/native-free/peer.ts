@@ -9,6 +9,7 @@
  * answered with `REMOVED` or `ERROR ...`), `stats` (answered with
  * `STATS <json>` of the session's and tunnel's counters).
  */
+import { dataplaneOptionsFrom } from '../../../src/control/options.js';
 import { createInterface } from 'node:readline';
 import { NativeFreeDataplane } from '../../../native-free/dataplane.js';
 import { readCounters } from '../../../src/engine/stats.js';
@@ -29,7 +30,8 @@ function fail(e: unknown): string {
 
 async function main(): Promise<void> {
   const args = JSON.parse(process.argv[2]) as Args;
-  const dp = new NativeFreeDataplane();
+  // the reader kind comes from UL2TP_NF_READER, read where the daemon reads it
+  const dp = new NativeFreeDataplane(dataplaneOptionsFrom({}, process.env));
   let tBase = -1;
   let sBase = -1;
   try {

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Netns, ROOT, netnsUnavailable, ping, underlay, waitFor, type Underlay } from '../lib/netns.js';
+import { CLI, Netns, ROOT, netnsUnavailable, ping, underlay, waitFor, type Underlay } from '../lib/netns.js';
 import { makeLink, sessionCounters } from '../lib/ul2tp.js';
 
 const skip = netnsUnavailable();
@@ -258,6 +258,25 @@ describe('offload e2e: a daemon restarted with the other mode adopts its TAPs', 
         const [s2, g2] = await transfer(u.b, u.a, l.a4, port++, 10 * 1024 * 1024);
         assert.equal(g2, s2);
       }
+    } finally {
+      l.remove();
+    }
+  });
+
+  it('the daemon flag --no-offload (not the environment, which says on) opens plain TAPs', async () => {
+    const l = makeLink(u, { n: 7 });
+    try {
+      assert.equal(tsoOn(u.a, l.ifA), true, 'offload on first');
+      const pid = u.a.daemonPid();
+      assert.ok(pid);
+      process.kill(pid, 'SIGKILL');
+      assert.ok(await waitFor(() => u.a.daemonPid() === undefined, 10_000), 'daemon died');
+      // UL2TP_OFFLOAD=1 stays in this namespace's environment: the flag must win
+      const d = u.a.spawn(process.execPath, [CLI, 'daemon', '--foreground', '--no-offload']);
+      assert.ok(await waitFor(() => u.a.daemonPid() === d.pid, 15_000), 'flagged daemon runs');
+      assert.ok(await waitFor(() => ping(u.a, l.b4, 1) === 1, 30_000), 'traffic resumes');
+      assert.equal(tsoOn(u.a, l.ifA), false, 'adopted TAP reopened without offloads');
+      assert.equal(ping(u.a, l.b4, 3), 3);
     } finally {
       l.remove();
     }

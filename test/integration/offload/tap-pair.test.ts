@@ -15,7 +15,7 @@ import { after, before, describe, it } from 'node:test';
 import { Netns, ROOT, netnsUnavailable, sh, IP, uniq, waitFor } from '../lib/netns.js';
 import { closeFd } from '../../../src/io/koffi/epoll.js';
 import { openTap, setOffload, setVnetHdrSize, TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO6 } from '../../../src/io/koffi/tap.js';
-import { readPtr, writeFrame } from '../../../src/io/koffi/batch.js';
+import { readPtr, writeFrame } from '../../../src/io/koffi/tapio.js';
 import { libc } from '../../../src/io/koffi/libc.js';
 import { Coalescer } from '../../../src/io/offload/gro.js';
 import { completeCsum, parseSuper, SuperFrame, TSO_OK, writeSegment } from '../../../src/io/offload/tso.js';

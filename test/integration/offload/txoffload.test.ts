@@ -16,9 +16,23 @@ import { closeFd } from '../../../src/io/koffi/epoll.js';
 import { enableUdpGro, openUdpTunnelSocket } from '../../../src/io/koffi/udp.js';
 import { Batch, recvBatch } from '../../../src/io/koffi/batch.js';
 import { koffiAvailable, MSG_DONTWAIT } from '../../../src/io/koffi/libc.js';
-import { TxOffload } from '../../../src/io/offload/pump.js';
+import { Table } from '../../../src/engine/table.js';
+import { UdpSocket } from '../../../src/io/koffi/devices.js';
+import { GsoSender } from '../../../src/io/koffi/gso.js';
+import { Pump, TunnelPort } from '../../../src/io/pump.js';
+import { OFFLOAD_SLOT_BYTES, OFFLOAD_SLOTS, TxOffload } from '../../../src/io/stages/offload.js';
 import { emitVnet, GSO_NONE, GSO_TCPV4, GSO_TCPV6, VNET_F_NEEDS_CSUM, VNET_HDR_LEN } from '../../../src/io/offload/vnet.js';
 import { bytes, parseFrame, refSum, tcpFrame, TS_OPT } from '../../unit/offload/frames.js';
+
+/** The offload stage in a pump sending on UDP socket `fd` (with UDP GSO when `gso`), as a koffi worker runs it. */
+function offloadRig(s: Session, fd: number, gso: boolean) {
+  const g = gso ? new GsoSender() : null;
+  s.tunnel.ctx = new TunnelPort(new UdpSocket(fd, g), Buffer.alloc(0));
+  const io = new Batch(OFFLOAD_SLOTS, OFFLOAD_SLOT_BYTES);
+  const txo = new TxOffload(io);
+  new Pump(new Table(), { offload: txo });
+  return { txo, io, gsoSends: () => g?.sends ?? 0 };
+}
 
 const skip = koffiAvailable() ? '' : 'koffi not available';
 const PORT = 20000 + (process.pid % 20000);
@@ -65,9 +79,7 @@ describe('TxOffload on loopback', { skip: skip || undefined }, () => {
       const t = new Tunnel(tcfg, stats, 0);
       const s = new Session(scfg, t, stats, SLOT_SIZE);
       const fd = openUdpTunnelSocket(tcfg);
-      const txo = new TxOffload(() => false);
-      txo.setGso(fd, csum);
-      const io = txo.io;
+      const { txo, io, gsoSends } = offloadRig(s, fd, csum);
       const put = (j: number, vnet: Buffer, frame: Buffer, cut = frame.length) => {
         const at = j * io.slotSize + HEADROOM;
         vnet.copy(io.buf, at);
@@ -89,7 +101,7 @@ describe('TxOffload on loopback', { skip: skip || undefined }, () => {
         put(3, vnet(0, 0x33, 1000), udpFrame(50)); // unknown gso_type: an error
         put(4, vnet(VNET_F_NEEDS_CSUM, GSO_TCPV6, 1428, 54, 16), tcpFrame({ v6: true, payload: p6, csum: 'pseudo', seq: 5 }));
         put(5, vnet(VNET_F_NEEDS_CSUM, GSO_NONE, 0, 34, 6), udpFrame(1000));
-        txo.run(s, 6, fd, -1);
+        txo.run(s, 6);
         const n4 = Math.ceil(30000 / 1448);
         const n6 = Math.ceil(20000 / 1428);
         const want = 1 + n4 + n6 + 1;
@@ -97,7 +109,7 @@ describe('TxOffload on loopback', { skip: skip || undefined }, () => {
         assert.equal(got.length, want);
         assert.equal(stats[SLOT_SIZE + TX_PACKETS], want);
         assert.equal(stats[SLOT_SIZE + TX_ERRORS], 2, 'runt and unknown gso_type counted');
-        if (csum) assert.ok(txo.gsoSends >= 2, `GSO sends: ${txo.gsoSends}`);
+        if (csum) assert.ok(gsoSends() >= 2, `GSO sends: ${gsoSends()}`);
         const pay4: Buffer[] = [];
         const pay6: Buffer[] = [];
         got.forEach((m, i) => {
@@ -138,9 +150,7 @@ describe('TxOffload on loopback', { skip: skip || undefined }, () => {
     const rx = openUdpTunnelSocket(cfg(PORT + 5, PORT + 6));
     try {
       assert.ok(enableUdpGro(rx), 'UDP_GRO accepted');
-      const txo = new TxOffload(() => false);
-      txo.setGso(tx, true);
-      const io = txo.io;
+      const { txo, io, gsoSends } = offloadRig(s, tx, true);
       const payload = bytes(40000, 3);
       const at = HEADROOM;
       emitVnet(io.buf, at, VNET_F_NEEDS_CSUM, GSO_TCPV4, 0, 1448, 34, 16);
@@ -148,10 +158,10 @@ describe('TxOffload on loopback', { skip: skip || undefined }, () => {
       f.copy(io.buf, at + VNET_HDR_LEN);
       io.off[0] = HEADROOM;
       io.len[0] = VNET_HDR_LEN + f.length;
-      txo.run(s, 1, tx, -1);
+      txo.run(s, 1);
       const want = Math.ceil(40000 / 1448);
       assert.equal(stats[SLOT_SIZE + TX_PACKETS], want);
-      assert.ok(txo.gsoSends >= 1, 'sent with UDP GSO');
+      assert.ok(gsoSends() >= 1, 'sent with UDP GSO');
       const b = new Batch({ n: 8, slotSize: 65536 + HEADROOM, cmsg: true });
       const pkts: Buffer[] = [];
       let coalesced = 0;
@@ -200,9 +210,7 @@ describe('TxOffload on loopback', { skip: skip || undefined }, () => {
     };
     const s = new Session(scfg, new Tunnel(tcfg, stats, 0), stats, SLOT_SIZE);
     const fd = openUdpTunnelSocket(tcfg);
-    const txo = new TxOffload(() => false);
-    txo.setGso(fd, true);
-    const io = txo.io;
+    const { txo, io } = offloadRig(s, fd, true);
     let x = 12345;
     const rnd = (n: number) => {
       x = (x * 1103515245 + 12345) >>> 0;
@@ -224,7 +232,7 @@ describe('TxOffload on loopback', { skip: skip || undefined }, () => {
           io.off[j] = HEADROOM;
           io.len[j] = 10 + len;
         }
-        txo.run(s, n, fd, -1);
+        txo.run(s, n);
       }
       assert.ok(stats[SLOT_SIZE + TX_PACKETS]! > 100);
       assert.ok(stats[SLOT_SIZE + TX_ERRORS]! > 10);

@@ -1,12 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { addressFamily, ntopIPv6, ptonIPv6 } from '../../../src/control/address.js';
+import { addressFamily, ntopIPv6, ptonIPv6 } from '../../../src/wire/address.js';
 import { LineFramer, MAX_LINE } from '../../../src/control/framing.js';
 import { checkSessionList, checkTunnelList, parseReply, validIfname, validateRequest } from '../../../src/control/validate.js';
 import { L2tpError } from '../../../src/errors.js';
 import { PROTOCOL_VERSION } from '../../../src/control/protocol.js';
 import { tunnelConfigFrom } from '../../../src/control/handlers.js';
-import { addressBytes, formatAddress, getAddr, parseAddress } from '../../../src/control/address.js';
+import { addressBytes, formatAddress, getAddr, parseAddress } from '../../../src/wire/address.js';
 
 const tunnel = {
   tunnel_id: 3000,

@@ -12,7 +12,7 @@ import { emitVnet, GSO_NONE, GSO_TCPV4, GSO_TCPV6, GSO_UDP_L4, parseVnet, VNET_F
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { bytes, MAC_A, parseFrame, pseudoRef, refSum, tcpFrame, TS_OPT } from './frames.js';
+import { bytes, MAC_A, parseFrame, refSum, tcpFrame, TS_OPT } from './frames.js';
 
 const HEAD = 32;
 

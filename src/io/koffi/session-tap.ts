@@ -10,7 +10,7 @@
  * persistent TAP may still have them from a daemon that ran with offloads on; frames
  * without a virtio_net_hdr must never be super-frames).
  */
-import { closeFd } from '../koffi/epoll.js';
+import { closeFd } from './epoll.js';
 import {
   openTap,
   SESSION_TAP_ALIAS,
@@ -20,17 +20,11 @@ import {
   TUN_F_TSO4,
   TUN_F_TSO6,
   type TapHandle,
-} from '../koffi/tap.js';
-import { VNET_HDR_LEN } from './vnet.js';
+} from './tap.js';
+import { VNET_HDR_LEN } from '../offload/vnet.js';
 
 /** Offloads we ask for: checksums, TCP segmentation for IPv4 and IPv6. */
 export const OFFLOAD_FLAGS = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
-
-/** The default from the environment: on unless UL2TP_OFFLOAD is 0/off/no/false. */
-export function offloadFromEnv(env: NodeJS.ProcessEnv = process.env): boolean {
-  const v = (env.UL2TP_OFFLOAD ?? '').trim().toLowerCase();
-  return !(v === '0' || v === 'off' || v === 'no' || v === 'false');
-}
 
 export interface SessionTap extends TapHandle {
   /** True when frames carry a virtio_net_hdr and offloads are on. */

@@ -1,2 +1,0 @@
-export * from './fault-injector.js';
-export * from './link.js';

@@ -1,0 +1,34 @@
+/**
+ * Dataplane settings, built once by the daemon (control/options.ts, from its flags and
+ * the environment) and handed down to the backend and its workers. Nothing below the
+ * control layer reads process.env.
+ */
+
+/** How the native-free backend reads a session's device: main-thread events, a worker thread, or a polling worker. */
+export type ReaderKind = 'event' | 'worker' | 'poll';
+
+export interface DataplaneOptions {
+  /** Force a backend ('koffi' or 'native-free'); undefined = koffi when it loads, else native-free. */
+  readonly backend: string | undefined;
+  /** koffi: session TAPs with IFF_VNET_HDR and TSO/checksum offloads (segmented on send, coalesced on receive). */
+  readonly offload: boolean;
+  /** koffi, with offload: UDP GSO on tunnels that send UDP checksums. */
+  readonly udpGso: boolean;
+  /** koffi, with offload: UDP GRO on tunnel sockets. */
+  readonly udpGro: boolean;
+  /** native-free: session reader kind. */
+  readonly nfReader: ReaderKind;
+}
+
+export const DEFAULT_DATAPLANE_OPTIONS: DataplaneOptions = Object.freeze({
+  backend: undefined,
+  offload: true,
+  udpGso: true,
+  udpGro: true,
+  nfReader: 'event',
+});
+
+/** Defaults with some fields replaced (tests, benches). */
+export function dataplaneOptions(over: Partial<DataplaneOptions> = {}): DataplaneOptions {
+  return { ...DEFAULT_DATAPLANE_OPTIONS, ...over };
+}

@@ -1,0 +1,106 @@
+/**
+ * The pump's send policy and delivery, over fake devices: backpressure waits up to
+ * SEND_RETRY_LIMIT times, other errors drop the packet at the head, partial sends
+ * resume, every packet is counted once (tx_packets or tx_errors); a failed device
+ * write counts rx_dev_drops.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { HEADROOM } from '../../../src/engine/layout.js';
+import { RX_DEV_DROPS, TX_BYTES, TX_ERRORS, TX_PACKETS } from '../../../src/engine/stats.js';
+import { EAGAIN, type FrameDevice, type PacketBatch, type TunnelSocket } from '../../../src/io/device.js';
+import { MemBatch } from '../../../src/io/mem/link.js';
+import { Pump, SEND_RETRY_LIMIT, SessionPort, TunnelPort } from '../../../src/io/pump.js';
+import { sessionCfg, tunnelCfg } from './helpers.js';
+import { Table } from '../../../src/engine/table.js';
+import { newSlot } from '../../../src/engine/stats.js';
+
+/** A socket that answers from a script of results (count accepted or -errno), then accepts all. */
+class ScriptedSocket implements TunnelSocket {
+  readonly caps = 0;
+  waits = 0;
+  sent: number[] = [];
+  constructor(private readonly script: number[]) {}
+  send(b: PacketBatch, first: number, n: number): number {
+    const r = this.script.length > 0 ? this.script.shift()! : n;
+    const k = r > 0 ? Math.min(r, n) : r;
+    for (let j = first; j < first + (k > 0 ? k : 0); j++) this.sent.push(b.len[j]!);
+    return k;
+  }
+  waitWritable(): void {
+    this.waits++;
+  }
+}
+
+class NullDevice implements FrameDevice {
+  readonly caps = 0;
+  readonly id = -1;
+  writes = 0;
+  constructor(private readonly fail: boolean) {}
+  read(): number {
+    return 0;
+  }
+  write(_b: Buffer, _o: number, len: number): number {
+    this.writes++;
+    return this.fail ? -5 : len;
+  }
+}
+
+function rig(script: number[]) {
+  const table = new Table();
+  const t = table.addTunnel(tunnelCfg(), newSlot(), 0);
+  const s = table.addSession(sessionCfg({ tunnelId: t.tunnelId }), newSlot(), 0);
+  const sock = new ScriptedSocket(script);
+  t.ctx = new TunnelPort(sock, Buffer.alloc(0));
+  s.ctx = new SessionPort(new NullDevice(true));
+  const pump = new Pump(table);
+  const b = new MemBatch(8, HEADROOM + 2048);
+  const send = (n: number): void => {
+    for (let j = 0; j < n; j++) {
+      b.off[j] = HEADROOM;
+      b.len[j] = 60 + j;
+    }
+    pump.txFrames(s, b, 0, n);
+  };
+  return { s, sock, pump, send };
+}
+
+test('pump send: partial sends resume; every packet counted once', () => {
+  const r = rig([2, 1]);
+  r.send(5);
+  assert.equal(r.s.stats[r.s.base + TX_PACKETS], 5);
+  assert.equal(r.s.stats[r.s.base + TX_ERRORS], 0);
+  assert.equal(r.sock.sent.length, 5);
+  assert.equal(r.s.stats[r.s.base + TX_BYTES], r.sock.sent.reduce((a, x) => a + x, 0));
+});
+
+test('pump send: backpressure waits and retries; beyond SEND_RETRY_LIMIT the head packet is a tx error', () => {
+  const r = rig([-EAGAIN, -EAGAIN, 3]);
+  r.send(3);
+  assert.equal(r.sock.waits, 2);
+  assert.equal(r.s.stats[r.s.base + TX_PACKETS], 3);
+  const stuck = rig(new Array<number>(SEND_RETRY_LIMIT + 1).fill(-EAGAIN));
+  stuck.send(2);
+  assert.equal(stuck.sock.waits, SEND_RETRY_LIMIT);
+  assert.equal(stuck.s.stats[stuck.s.base + TX_ERRORS], 1, 'the head packet gave up');
+  assert.equal(stuck.s.stats[stuck.s.base + TX_PACKETS], 1, 'the next one went out');
+  assert.equal(stuck.s.tunnel.stats[stuck.s.tunnel.base + TX_ERRORS], 1, 'counted in the tunnel too');
+});
+
+test('pump send: a hard error drops one packet and the rest are sent', () => {
+  const r = rig([-101 /* ENETUNREACH */]);
+  r.send(4);
+  assert.equal(r.sock.waits, 0);
+  assert.equal(r.s.stats[r.s.base + TX_ERRORS], 1);
+  assert.equal(r.s.stats[r.s.base + TX_PACKETS], 3);
+});
+
+test('pump deliver: a failed device write counts rx_dev_drops; no port counts too', () => {
+  const r = rig([]);
+  const frame = Buffer.alloc(60);
+  r.pump.deliver(r.s, frame, 0, 60);
+  assert.equal(r.s.stats[r.s.base + RX_DEV_DROPS], 1);
+  r.s.ctx = null;
+  r.pump.deliver(r.s, frame, 0, 60);
+  assert.equal(r.s.stats[r.s.base + RX_DEV_DROPS], 2);
+});
