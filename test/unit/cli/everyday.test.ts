@@ -251,7 +251,7 @@ describe('stats and impair commands with a fake daemon', () => {
       rx_bps: 4_000_000,
       tx_pps: 200,
       tx_bps: 32_000,
-      drops: { rx_errors: 5, rx_seq_discards: 0, rx_cookie_discards: 0, tx_errors: 0, rx_dev_drops: 0 },
+      drops: { rx_errors: 5, rx_seq_discards: 0, rx_cookie_discards: 0, tx_errors: 0, rx_dev_drops: 0, tx_impair_lost: 0, tx_impair_drops: 0 },
     });
     assert.equal(objs[1].sessions.length, 2);
   });
