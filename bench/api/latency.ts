@@ -12,7 +12,9 @@
  */
 import { spawnSync } from 'node:child_process';
 import { connect } from '../../src/api/client.js';
-import { CLI, IP, Netns, cleanupAll, installCleanupHandlers, stopPid, tempDir } from '../lib/sys.js';
+import { IP } from '../../support/ip.js';
+import { Netns } from '../../support/netns.js';
+import { CLI, cleanupAll, installCleanupHandlers, stopPid, tempDir } from '../../support/proc.js';
 
 const N = Number(process.argv[2] ?? 200);
 

@@ -11,10 +11,10 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
-import {
-  BenchError, CTL, IP, Netns, ROOT, CpuWindow, RssSampler, cleanupAll, installCleanupHandlers,
-  listNamespaces, must, run, tempDir, uniq, which,
-} from '../lib/sys.js';
+import { BenchError, CTL, CpuWindow, RssSampler } from '../lib/sys.js';
+import { IP } from '../../support/ip.js';
+import { Netns, listNamespaces, uniq } from '../../support/netns.js';
+import { ROOT, cleanupAll, installCleanupHandlers, must, run, tempDir, which } from '../../support/proc.js';
 import { PATHS, REF_CEILING, REF_QEMU, UNDERLAY_MTU, type PathRun, type Rig } from './paths.js';
 import { daemonHasWorkers, expandPaths, parseWorkers, workersEntry, type BenchPath } from './sweep.js';
 import { DEFAULT_RATES, METRICS, TESTS, type Rates, type TestDef } from './tests.js';

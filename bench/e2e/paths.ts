@@ -9,7 +9,10 @@
  * kernel's fragmentation counters.
  */
 import { tunnelOverhead } from '../../src/wire/l2tpv3.js';
-import { CLI, CTL, IP, type Netns, BenchError, run, sleep, stopPid, tempDir, uniq, which, alive } from '../lib/sys.js';
+import { CTL, BenchError } from '../lib/sys.js';
+import { IP } from '../../support/ip.js';
+import { type Netns, uniq } from '../../support/netns.js';
+import { CLI, run, sleep, stopPid, tempDir, which, alive } from '../../support/proc.js';
 
 export const UNDERLAY_MTU = 1500;
 

@@ -6,7 +6,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { BenchError, CLI, ROOT, run } from '../lib/sys.js';
+import { BenchError } from '../lib/sys.js';
+import { CLI, ROOT, run } from '../../support/proc.js';
 import type { PathDef } from './paths.js';
 
 /** `--workers 1,2,4` → [1, 2, 4] (distinct, in the order given). */

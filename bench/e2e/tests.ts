@@ -8,7 +8,8 @@
  * reads CPU time of the tunnel processes, samples daemon RSS and reads the IP
  * fragmentation counters of both namespaces.
  */
-import { BenchError, CpuSeconds, sleep, type RunResult } from '../lib/sys.js';
+import { BenchError, CpuSeconds } from '../lib/sys.js';
+import { sleep, type RunResult } from '../../support/proc.js';
 import type { PathRun, Rig } from './paths.js';
 
 export interface MetricDef {

@@ -12,7 +12,11 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { BenchError, CLI, IP, Netns, ROOT, cleanupAll, installCleanupHandlers, killPid, stopPid, tempDir } from '../lib/sys.js';
+import { BenchError } from '../lib/sys.js';
+import { STATUS } from '../../support/ul2tp.js';
+import { IP } from '../../support/ip.js';
+import { Netns } from '../../support/netns.js';
+import { CLI, ROOT, cleanupAll, installCleanupHandlers, killPid, stopPid, tempDir } from '../../support/proc.js';
 
 interface Options {
   sessions: number;
@@ -97,7 +101,7 @@ async function main(): Promise<void> {
     if (count() !== 0) throw new BenchError('not every session was deleted');
 
     // Declarative: stop the background daemon, start one with --config, then reload an emptied file.
-    const pid = (JSON.parse(ns.exec(process.execPath, [join(ROOT, 'dist', 'test', 'integration', 'lib', 'status.js')], { env }).stdout) as { pid: number }).pid;
+    const pid = (JSON.parse(ns.exec(process.execPath, [STATUS], { env }).stdout) as { pid: number }).pid;
     await stopPid(pid);
     const t0 = performance.now();
     const d = spawn(IP, ['netns', 'exec', ns.name, process.execPath, CLI, 'daemon', '--config', f.conf], { env, stdio: ['ignore', 'ignore', 'pipe'] });

@@ -16,10 +16,10 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
-import {
-  BenchError, CLI, CTL, IP, Netns, ROOT, CpuWindow, cleanupAll, installCleanupHandlers, killPid, must, rssKb,
-  stopPid, tempDir, threads, threadTicks, CLK_TCK, uniq, which,
-} from '../lib/sys.js';
+import { BenchError, CTL, CpuWindow, rssKb, threads, threadTicks, CLK_TCK } from '../lib/sys.js';
+import { IP } from '../../support/ip.js';
+import { Netns, uniq } from '../../support/netns.js';
+import { CLI, ROOT, cleanupAll, installCleanupHandlers, killPid, must, stopPid, tempDir, which } from '../../support/proc.js';
 
 interface Options {
   tunnels: number;

@@ -19,8 +19,8 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect, type Ul2tpClient } from '../../src/api/client.js';
-import { netnsUnavailable, underlay, type Netns, type Underlay } from '../../test/integration/lib/netns.js';
-import { makeLink } from '../../test/integration/lib/ul2tp.js';
+import { netnsUnavailable, underlay, type Netns, type Underlay } from '../../support/netns.js';
+import { makeLink } from '../../support/ul2tp.js';
 
 export interface ProcFigures {
   fds: number;

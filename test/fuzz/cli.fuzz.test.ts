@@ -20,7 +20,9 @@ import { runL2tp, type CliIo, type Transport } from '../../src/cli/run.js';
 import type { SessionInfo, TunnelInfo } from '../../src/control/protocol.js';
 import { L2tpError, kernelError } from '../../src/errors.js';
 import { Rng } from '../../src/io/mem/fault-injector.js';
-import { CLI, IP, Netns, netnsUnavailable } from '../integration/lib/netns.js';
+import { IP } from '../../support/ip.js';
+import { Netns, netnsUnavailable } from '../../support/netns.js';
+import { CLI } from '../../support/proc.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 0xc11);
 const CASES = Number(process.env.CLI_FUZZ_CASES ?? 12_000);

@@ -23,8 +23,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { validateRequest } from '../../src/control/validate.js';
 import { Rng } from '../../src/io/mem/fault-injector.js';
-import { Netns, netnsUnavailable, uniq } from '../integration/lib/netns.js';
-import { control } from '../integration/lib/ul2tp.js';
+import { Netns, netnsUnavailable, uniq } from '../../support/netns.js';
+import { control } from '../../support/ul2tp.js';
 
 const skip = netnsUnavailable();
 if (skip) console.log(`# skipping control fuzz: ${skip}`);

@@ -6,8 +6,10 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
-import { CLI, IP, Netns, netnsUnavailable, run, waitFor } from '../lib/netns.js';
-import { control } from '../lib/ul2tp.js';
+import { IP } from '../../../support/ip.js';
+import { Netns, netnsUnavailable } from '../../../support/netns.js';
+import { CLI, run, waitFor } from '../../../support/proc.js';
+import { control } from '../../../support/ul2tp.js';
 
 const skip = netnsUnavailable();
 if (skip) console.log(`# skipping daemon tests: ${skip}`);

@@ -9,7 +9,9 @@ import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { IP, Netns, ROOT, netnsUnavailable, run, sh, uniq } from '../lib/netns.js';
+import { IP } from '../../../support/ip.js';
+import { Netns, netnsUnavailable, uniq } from '../../../support/netns.js';
+import { ROOT, run, sh } from '../../../support/proc.js';
 
 const skip = netnsUnavailable();
 if (skip) console.log(`# skipping man page example: ${skip}`);

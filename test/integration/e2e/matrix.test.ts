@@ -11,8 +11,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { netnsUnavailable, ping, underlay, type Underlay } from '../lib/netns.js';
-import { makeLink, sessionCounters } from '../lib/ul2tp.js';
+import { netnsUnavailable, ping, underlay, type Underlay } from '../../../support/netns.js';
+import { makeLink, sessionCounters } from '../../../support/ul2tp.js';
 
 const skip = netnsUnavailable();
 if (skip) console.log(`# skipping e2e matrix: ${skip}`);

@@ -7,8 +7,9 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Netns, ROOT, netnsUnavailable, ping, underlay, uniq, waitFor, type Underlay } from '../lib/netns.js';
-import { control, makeLink, sessionCounters } from '../lib/ul2tp.js';
+import { Netns, netnsUnavailable, ping, underlay, uniq, type Underlay } from '../../../support/netns.js';
+import { ROOT, waitFor } from '../../../support/proc.js';
+import { control, makeLink, sessionCounters } from '../../../support/ul2tp.js';
 
 const skip = netnsUnavailable();
 if (skip) console.log(`# skipping e2e traffic: ${skip}`);

@@ -19,8 +19,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { ChildProcess } from 'node:child_process';
-import { CLI, IP, ROOT, netnsUnavailable, ping, run, underlay, waitFor, type Netns, type Underlay } from '../lib/netns.js';
-import { sessionCounters } from '../lib/ul2tp.js';
+import { IP } from '../../../support/ip.js';
+import { netnsUnavailable, ping, underlay, type Netns, type Underlay } from '../../../support/netns.js';
+import { CLI, ROOT, run, waitFor } from '../../../support/proc.js';
+import { sessionCounters } from '../../../support/ul2tp.js';
 
 const SHIM = join(ROOT, 'bin', 'ul2tp-ip.js');
 const skip = netnsUnavailable();

@@ -15,7 +15,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { ChildProcess } from 'node:child_process';
-import { CLI, IP, ROOT, netnsUnavailable, ping, run, underlay, waitFor, type Netns, type Underlay } from '../lib/netns.js';
+import { IP } from '../../../support/ip.js';
+import { netnsUnavailable, ping, underlay, type Netns, type Underlay } from '../../../support/netns.js';
+import { CLI, ROOT, run, waitFor } from '../../../support/proc.js';
 
 const skip = netnsUnavailable();
 if (skip) console.log(`# skipping container tests: ${skip}`);

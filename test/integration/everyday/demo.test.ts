@@ -6,7 +6,9 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { IP, ROOT, netnsUnavailable, run } from '../lib/netns.js';
+import { IP } from '../../../support/ip.js';
+import { netnsUnavailable } from '../../../support/netns.js';
+import { ROOT, run } from '../../../support/proc.js';
 
 const skip = netnsUnavailable();
 if (skip) console.log(`# skipping the demo: ${skip}`);

@@ -10,8 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { CLI, ping, netnsUnavailable, run, sleepMs, underlay, waitFor, type Underlay } from '../lib/netns.js';
-import { makeLink, quietLink, sessionCounters, type Link } from '../lib/ul2tp.js';
+import { ping, netnsUnavailable, underlay, type Underlay } from '../../../support/netns.js';
+import { CLI, run, sleepMs, waitFor } from '../../../support/proc.js';
+import { makeLink, quietLink, sessionCounters, type Link } from '../../../support/ul2tp.js';
 import type { Counters } from '../../../src/engine/stats.js';
 import { tsharkFields } from '../lib/capture.js';
 

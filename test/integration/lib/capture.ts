@@ -7,7 +7,8 @@ import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Netns, run, waitFor } from './netns.js';
+import { type Netns } from '../../../support/netns.js';
+import { run, waitFor } from '../../../support/proc.js';
 
 /** Why capture tests cannot run here, or '' when they can. */
 export function captureUnavailable(): string {

@@ -39,7 +39,9 @@
  */
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { IP, type Netns, uniq, waitFor } from './netns.js';
+import { IP } from '../../../support/ip.js';
+import { type Netns, uniq } from '../../../support/netns.js';
+import { waitFor } from '../../../support/proc.js';
 
 export const QEMU = 'qemu-system-x86_64';
 

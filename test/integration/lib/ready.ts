@@ -1,5 +1,6 @@
 /** Readiness checks for test rigs (not the behaviour under test: these may retry). */
-import { ping, waitFor, type Netns, type Underlay } from './netns.js';
+import { ping, type Netns, type Underlay } from '../../../support/netns.js';
+import { waitFor } from '../../../support/proc.js';
 
 /**
  * Wait until the underlay answers IPv4 and IPv6 pings both ways (veth carrier

@@ -4,7 +4,8 @@
  */
 import { once } from 'node:events';
 import { join } from 'node:path';
-import { type Netns, ROOT, waitFor } from './netns.js';
+import { type Netns } from '../../../support/netns.js';
+import { ROOT, waitFor } from '../../../support/proc.js';
 
 export const XFER = join(ROOT, 'dist', 'test', 'integration', 'lib', 'tcp-xfer.js');
 

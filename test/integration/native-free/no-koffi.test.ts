@@ -9,7 +9,8 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ROOT, netnsUnavailable, ping, underlay, type Underlay } from '../lib/netns.js';
+import { netnsUnavailable, ping, underlay, type Underlay } from '../../../support/netns.js';
+import { ROOT } from '../../../support/proc.js';
 
 const skip = netnsUnavailable();
 if (skip) console.log(`# skipping install without koffi: ${skip}`);

@@ -5,8 +5,9 @@
  *   node dist/test/integration/offload/iperf.bench.js [rounds=3] [seconds=5] [underlay family 4|6=4]
  * (an IPv6 underlay sends UDP checksums by default, so offload-on also uses UDP GSO there)
  */
-import { netnsUnavailable, underlay, waitFor, type Netns, type Underlay } from '../lib/netns.js';
-import { makeLink } from '../lib/ul2tp.js';
+import { netnsUnavailable, underlay, type Netns, type Underlay } from '../../../support/netns.js';
+import { waitFor } from '../../../support/proc.js';
+import { makeLink } from '../../../support/ul2tp.js';
 
 const rounds = Number(process.argv[2] ?? 3);
 const secs = Number(process.argv[3] ?? 5);

@@ -9,8 +9,9 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { CLI, Netns, ROOT, netnsUnavailable, ping, underlay, waitFor, type Underlay } from '../lib/netns.js';
-import { makeLink, sessionCounters } from '../lib/ul2tp.js';
+import { Netns, netnsUnavailable, ping, underlay, type Underlay } from '../../../support/netns.js';
+import { CLI, ROOT, waitFor } from '../../../support/proc.js';
+import { makeLink, sessionCounters } from '../../../support/ul2tp.js';
 
 const skip = netnsUnavailable();
 if (skip) console.log(`# skipping offload e2e: ${skip}`);

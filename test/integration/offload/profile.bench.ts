@@ -4,8 +4,9 @@
  *   node dist/test/integration/offload/profile.bench.js [on|off] [seconds=4] [underlay family 4|6=4]
  */
 import { readFileSync, readdirSync } from 'node:fs';
-import { netnsUnavailable, underlay, waitFor, type Netns } from '../lib/netns.js';
-import { makeLink } from '../lib/ul2tp.js';
+import { netnsUnavailable, underlay, type Netns } from '../../../support/netns.js';
+import { waitFor } from '../../../support/proc.js';
+import { makeLink } from '../../../support/ul2tp.js';
 
 const on = process.argv[2] !== 'off';
 const secs = Number(process.argv[3] ?? 4);

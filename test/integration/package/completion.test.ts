@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI, Netns, ROOT, netnsUnavailable, run } from '../lib/netns.js';
+import { Netns, netnsUnavailable } from '../../../support/netns.js';
+import { CLI, ROOT, run } from '../../../support/proc.js';
 
 const SCRIPT = join(ROOT, 'completion', 'ul2tp.bash');
 const bashMissing = run('bash', ['--version']).status === 0 ? '' : 'bash not found';

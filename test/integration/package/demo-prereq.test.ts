@@ -8,7 +8,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, netnsUnavailable } from '../lib/netns.js';
+import { netnsUnavailable } from '../../../support/netns.js';
+import { ROOT } from '../../../support/proc.js';
 
 test('npm run demo without ping: one line naming the package to install, exit 1, before anything is created', { skip: netnsUnavailable() || undefined }, () => {
   const bin = mkdtempSync(join(tmpdir(), 'ul2tp-noping-'));

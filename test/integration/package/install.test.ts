@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT } from '../lib/netns.js';
+import { ROOT } from '../../../support/proc.js';
 
 const ok = (cmd: string, args: string[]): boolean => spawnSync(cmd, args, { cwd: ROOT }).status === 0;
 const skip = !ok('npm', ['--version']) ? 'npm not found' : !ok('git', ['rev-parse', '--git-dir']) ? 'not a git checkout' : undefined;

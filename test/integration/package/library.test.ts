@@ -10,7 +10,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Netns, ROOT, netnsUnavailable, run } from '../lib/netns.js';
+import { Netns, netnsUnavailable } from '../../../support/netns.js';
+import { ROOT, run } from '../../../support/proc.js';
 
 const npmMissing = spawnSync('npm', ['--version']).status === 0 ? '' : 'npm not found';
 

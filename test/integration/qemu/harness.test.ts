@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { captureUnavailable, L2TP_NOT_ICMP_ERROR, startCapture, tsharkFields, vethOf } from '../lib/capture.js';
-import { netnsUnavailable, underlay, type Underlay } from '../lib/netns.js';
+import { netnsUnavailable, underlay, type Underlay } from '../../../support/netns.js';
 import { qemuAsL2tpOptions, qemuUnavailable, startQemu, type L2tpPeer, type QemuPeer } from '../lib/qemu.js';
 import { pings, underlayReady } from '../lib/ready.js';
 import { bulkTransfer } from '../lib/xfer.js';

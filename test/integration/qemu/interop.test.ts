@@ -16,9 +16,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { captureUnavailable, L2TP_NOT_ICMP_ERROR, startCapture, tsharkFields, vethOf } from '../lib/capture.js';
-import { netnsUnavailable, ping, underlay, type Netns, type Underlay } from '../lib/netns.js';
+import { netnsUnavailable, ping, underlay, type Netns, type Underlay } from '../../../support/netns.js';
 import { qemuUnavailable, startQemu, type L2tpPeer, type QemuPeer } from '../lib/qemu.js';
-import { control, sessionCounters } from '../lib/ul2tp.js';
+import { control, sessionCounters } from '../../../support/ul2tp.js';
 import { pings, underlayReady } from '../lib/ready.js';
 import { bulkTransfer } from '../lib/xfer.js';
 

@@ -10,8 +10,9 @@ import { chmodSync, cpSync, mkdtempSync, readdirSync, rmSync, statSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { CLI, Netns, ROOT, netnsUnavailable, run } from '../lib/netns.js';
-import { control } from '../lib/ul2tp.js';
+import { Netns, netnsUnavailable } from '../../../support/netns.js';
+import { CLI, ROOT, run } from '../../../support/proc.js';
+import { control } from '../../../support/ul2tp.js';
 
 const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => {
   try {

@@ -27,8 +27,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { koffiAvailable } from '../../../src/io/koffi/libc.js';
-import { ROOT, netnsUnavailable, waitFor, type Netns, type Underlay, underlay } from '../lib/netns.js';
-import { control, makeLink } from '../lib/ul2tp.js';
+import { netnsUnavailable, type Netns, type Underlay, underlay } from '../../../support/netns.js';
+import { ROOT, waitFor } from '../../../support/proc.js';
+import { control, makeLink } from '../../../support/ul2tp.js';
 import type { HostileConfig } from './hostile-sender.js';
 
 const skip = netnsUnavailable() || (koffiAvailable() ? '' : 'koffi unavailable (raw sockets for the generator)');

@@ -18,8 +18,10 @@ import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readF
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { CLI, IP, Netns, netnsUnavailable, pidAlive, run, uniq, waitFor } from '../lib/netns.js';
-import { control } from '../lib/ul2tp.js';
+import { IP } from '../../../support/ip.js';
+import { Netns, netnsUnavailable, uniq } from '../../../support/netns.js';
+import { CLI, pidAlive, run, waitFor } from '../../../support/proc.js';
+import { control } from '../../../support/ul2tp.js';
 
 const skip = netnsUnavailable();
 if (skip) console.log(`# skipping lifecycle tests: ${skip}`);

@@ -17,8 +17,9 @@ import { once } from 'node:events';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { CLI, Netns, ROOT, netnsUnavailable, pidAlive, ping, underlay, uniq, waitFor, type Underlay } from '../lib/netns.js';
-import { control, makeLink, quietLink, sessionCounters } from '../lib/ul2tp.js';
+import { Netns, netnsUnavailable, ping, underlay, uniq, type Underlay } from '../../../support/netns.js';
+import { CLI, ROOT, pidAlive, waitFor } from '../../../support/proc.js';
+import { control, makeLink, quietLink, sessionCounters } from '../../../support/ul2tp.js';
 
 const skip = netnsUnavailable();
 if (skip) console.log(`# skipping restart tests: ${skip}`);

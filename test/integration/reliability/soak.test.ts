@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { judge, runSoak } from '../../../bench/soak/soak.js';
-import { netnsUnavailable } from '../lib/netns.js';
+import { netnsUnavailable } from '../../../support/netns.js';
 
 const skip = netnsUnavailable();
 if (skip) console.log(`# skipping soak: ${skip}`);

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT } from '../../integration/lib/netns.js';
+import { ROOT } from '../../../support/proc.js';
 
 const CLI = join(ROOT, 'bin', 'ul2tp.js');
 const read = (p: string): string => readFileSync(join(ROOT, p), 'utf8');

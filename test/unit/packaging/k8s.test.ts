@@ -10,7 +10,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { ConfigMap, Pod, type IConfigMap, type IPod } from 'kubernetes-models/v1';
-import { ROOT } from '../../integration/lib/netns.js';
+import { ROOT } from '../../../support/proc.js';
 
 const DIR = join(ROOT, 'packaging', 'k8s');
 

@@ -1,11 +1,11 @@
 /**
- * Test helper run inside a namespace: prints the JSON result of one control
+ * Test and bench helper run inside a namespace: prints the JSON result of one control
  * request (default `status`) to stdout, exit 1 if the daemon is not running.
  * Usage: node status.js [op]   e.g. op = session_get for raw counters.
  * Talks through the library client (src/api/client.ts); never starts a daemon.
  */
-import { connect } from '../../../src/api/client.js';
-import type { Op, OpAttrs } from '../../../src/control/protocol.js';
+import { connect } from '../src/api/client.js';
+import type { Op, OpAttrs } from '../src/control/protocol.js';
 
 const op = (process.argv[2] ?? 'status') as Op;
 try {

@@ -1,19 +1,19 @@
 /**
- * Test rig helpers: network namespaces joined by a veth underlay, the ul2tp
- * CLI and daemon run inside them, cleanup that runs even on failure.
- * Everything created carries a unique name (prefix + pid + counter), and
- * processes are ended by PID only.
+ * Network namespaces for the tests and the benchmarks: a namespace with
+ * loopback up and its own ul2tp run directory, commands and processes run
+ * inside it, veth links between namespaces, and deletion that ends every
+ * process inside by PID first (a daemon would keep a deleted namespace
+ * alive). Every name is unique (prefix + pid + counter). Each namespace is
+ * also registered with the cleanup registry (support/proc.ts), so a program
+ * that installed its handlers leaves none behind on failure or a signal.
  */
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-/** Repository root (this file is dist/test/integration/lib/netns.js once built). */
-export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
-export const CLI = join(ROOT, 'bin', 'ul2tp.js');
-export const IP = ['/usr/sbin/ip', '/sbin/ip', '/usr/bin/ip', '/bin/ip'].find((p) => existsSync(p)) ?? 'ip';
+import { join } from 'node:path';
+import { IP } from './ip.js';
+import { STATUS } from './ul2tp.js';
+import { CLI, killPid, must, onCleanup, run, runAsync, runOptions, sleepMs, type RunOptions, type RunResult } from './proc.js';
 
 let counter = 0;
 /** Short unique name (interface names must stay under 16 bytes). */
@@ -30,25 +30,18 @@ export function netnsUnavailable(): string {
   return '';
 }
 
-export function sh(cmd: string, args: string[], opts: { input?: string; timeoutMs?: number } = {}): string {
-  return execFileSync(cmd, args, {
-    encoding: 'utf8',
-    input: opts.input,
-    timeout: opts.timeoutMs ?? 30_000,
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
+/** Names of all network namespaces (for leftover checks). */
+export function listNamespaces(): string[] {
+  return run(IP, ['netns', 'list'], { timeoutMs: 5000 })
+    .stdout.split('\n')
+    .map((l) => l.split(' ')[0])
+    .filter(Boolean);
 }
 
-export interface RunResult {
-  status: number;
-  stdout: string;
-  stderr: string;
-}
-
-export function run(cmd: string, args: string[], timeoutMs = 30_000, env?: NodeJS.ProcessEnv): RunResult {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: timeoutMs, env: env ?? process.env });
-  return { status: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
-}
+const live = new Set<Netns>();
+onCleanup(() => {
+  for (const ns of [...live]) ns.destroy();
+});
 
 export class Netns {
   readonly name: string;
@@ -58,21 +51,30 @@ export class Netns {
 
   constructor(prefix = 'ul2t') {
     this.name = uniq(prefix);
-    sh(IP, ['netns', 'add', this.name]);
+    must(IP, ['netns', 'add', this.name]);
+    live.add(this);
     this.runDir = mkdtempSync(join(tmpdir(), `ul2tp-${this.name}-`));
     this.ip('link', 'set', 'lo', 'up');
   }
 
+  /** `ip -n NAME ...`; throws a CommandError (with ip's stderr) on failure. */
   ip(...args: string[]): string {
-    return sh(IP, ['-n', this.name, ...args]);
+    return must(IP, ['-n', this.name, ...args]);
   }
 
-  exec(cmd: string, args: string[], timeoutMs = 30_000): RunResult {
-    return run(IP, ['netns', 'exec', this.name, cmd, ...args], timeoutMs, this.env());
-  }
-
+  /** Environment for commands in this namespace: UL2TP_RUNDIR is its run directory. */
   env(): NodeJS.ProcessEnv {
     return { ...process.env, UL2TP_RUNDIR: this.runDir };
+  }
+
+  /** Run a command inside the namespace (synchronously, with a timeout, default 30 s); never throws. */
+  exec(cmd: string, args: string[], o: RunOptions | number = {}): RunResult {
+    return run(IP, ['netns', 'exec', this.name, cmd, ...args], runOptions(o, this.env()));
+  }
+
+  /** Like exec() but throws a CommandError on failure. */
+  must(cmd: string, args: string[], o: RunOptions = {}): string {
+    return must(IP, ['netns', 'exec', this.name, cmd, ...args], runOptions(o, this.env()));
   }
 
   /** Run the ul2tp CLI in this namespace (auto-starts the daemon). */
@@ -87,7 +89,7 @@ export class Netns {
     return r.stdout;
   }
 
-  /** Start a long-running process in the namespace; it is killed by PID in destroy(). */
+  /** Start a long-running process in the namespace, pipes drained; it is killed by PID in destroy(). */
   spawn(cmd: string, args: string[], extraEnv: NodeJS.ProcessEnv = {}): ChildProcess {
     const c = spawn(IP, ['netns', 'exec', this.name, cmd, ...args], {
       env: { ...this.env(), ...extraEnv },
@@ -95,7 +97,7 @@ export class Netns {
     });
     c.stdout?.setEncoding('utf8');
     c.stderr?.setEncoding('utf8');
-    // Keep the pipes drained even when the test reads nothing (ping -f would
+    // Keep the pipes drained even when the caller reads nothing (ping -f would
     // block on a full pipe); callers may still add their own 'data' listeners.
     c.stdout?.resume();
     c.stderr?.resume();
@@ -103,14 +105,23 @@ export class Netns {
     return c;
   }
 
+  /**
+   * Start a command in the namespace with its output collected and a timeout
+   * (`ip netns exec` execs, so the child PID is the command's).
+   */
+  start(cmd: string, args: string[], o: RunOptions = {}): { child: ChildProcess; done: Promise<RunResult> } {
+    const r = runAsync(IP, ['netns', 'exec', this.name, cmd, ...args], runOptions(o, this.env()));
+    this.children.push(r.child);
+    return r;
+  }
+
   /** PID of the ul2tp daemon serving this namespace, if any. */
   daemonPid(): number | undefined {
-    const r = this.ul2tpStatus();
-    return r?.pid;
+    return this.ul2tpStatus()?.pid;
   }
 
   ul2tpStatus(): { pid: number; backend: string } | undefined {
-    const r = this.exec(process.execPath, [join(ROOT, 'dist', 'test', 'integration', 'lib', 'status.js')], 10_000);
+    const r = this.exec(process.execPath, [STATUS], 10_000);
     if (r.status !== 0) return undefined;
     try {
       return JSON.parse(r.stdout) as { pid: number; backend: string };
@@ -119,29 +130,37 @@ export class Netns {
     }
   }
 
-  /** Kill everything we started (by PID), stop the daemon, delete the namespace. */
-  destroy(): void {
-    for (const c of this.children) {
-      if (c.exitCode === null && c.pid) {
-        try {
-          process.kill(c.pid, 'SIGKILL');
-        } catch {
-          /* gone */
-        }
-      }
-    }
-    // `ip netns exec` children: kill every process still inside the namespace, by PID.
-    const pids = run(IP, ['netns', 'pids', this.name]).stdout.split(/\s+/).filter(Boolean).map(Number);
-    for (const pid of pids) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
-    run(IP, ['netns', 'del', this.name]);
-    rmSync(this.runDir, { recursive: true, force: true });
+  /** IP-layer fragmentation counters of this namespace (/proc/net/snmp, "Ip:" lines). */
+  snmp(): Record<string, number> {
+    const text = this.exec('cat', ['/proc/net/snmp'], { timeoutMs: 5000 }).stdout;
+    const lines = text.split('\n').filter((l) => l.startsWith('Ip:'));
+    const out: Record<string, number> = {};
+    if (lines.length < 2) return out;
+    const keys = lines[0].split(/\s+/).slice(1);
+    const vals = lines[1].split(/\s+/).slice(1);
+    keys.forEach((k, i) => (out[k] = Number(vals[i])));
+    return out;
   }
+
+  /** Kill everything we started and every process still inside (by PID), delete the namespace. Idempotent. */
+  destroy(): void {
+    for (const c of this.children) if (c.exitCode === null && c.signalCode === null) killPid(c.pid);
+    // `ip netns exec` children and daemons: kill every process still inside the namespace, by PID.
+    for (let i = 0; i < 3; i++) {
+      const pids = run(IP, ['netns', 'pids', this.name], { timeoutMs: 5000 }).stdout.split(/\s+/).filter(Boolean).map(Number);
+      if (pids.length === 0) break;
+      for (const pid of pids) killPid(pid);
+      sleepMs(100);
+    }
+    run(IP, ['netns', 'del', this.name], { timeoutMs: 10_000 });
+    rmSync(this.runDir, { recursive: true, force: true });
+    live.delete(this);
+  }
+}
+
+/** A veth pair from `a` (end `va`) to `b` (end `vb`), both with MTU `mtu`. */
+export function veth(a: Netns, va: string, b: Netns, vb: string, mtu = 1500): void {
+  must(IP, ['link', 'add', va, 'netns', a.name, 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', vb, 'netns', b.name, 'mtu', String(mtu)]);
 }
 
 export interface Underlay {
@@ -164,7 +183,7 @@ export function underlay(mtu = 1500): Underlay {
   const va = uniq('va');
   const vb = uniq('vb');
   try {
-    sh(IP, ['link', 'add', va, 'netns', a.name, 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', vb, 'netns', b.name, 'mtu', String(mtu)]);
+    veth(a, va, b, vb, mtu);
     a.ip('addr', 'add', '192.0.2.1/24', 'dev', va);
     b.ip('addr', 'add', '192.0.2.2/24', 'dev', vb);
     a.ip('-6', 'addr', 'add', '2001:db8::1/64', 'dev', va, 'nodad');
@@ -201,29 +220,4 @@ export function ping(ns: Netns, addr: string, count = 3, size = 56, extra: strin
   const seen = new Set<number>();
   for (const m of r.stdout.matchAll(/bytes from .*icmp_seq=(\d+)/g)) if (Number(m[1]) <= count) seen.add(Number(m[1]));
   return seen.size;
-}
-
-/** Wait until `fn` returns true, polling every `stepMs`; false on timeout. */
-export async function waitFor(fn: () => boolean, timeoutMs = 5000, stepMs = 50): Promise<boolean> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    if (fn()) return true;
-    if (Date.now() > end) return false;
-    await new Promise((r) => setTimeout(r, stepMs));
-  }
-}
-
-/** Blocks this thread for `ms` milliseconds (for synchronous test helpers; tests otherwise await). */
-export function sleepMs(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
-/** True while process `pid` exists (signal 0). */
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }

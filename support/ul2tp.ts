@@ -1,9 +1,15 @@
-/** Reading a namespace's ul2tp daemon state in tests (raw control replies). */
+/**
+ * ul2tp in test and benchmark namespaces: reading a daemon's state (raw
+ * control replies through support/status.ts, run inside the namespace) and
+ * building mirrored tunnel + session pairs across an underlay.
+ */
 import { join } from 'node:path';
-import type { Counters } from '../../../src/engine/stats.js';
-import { ROOT, type Netns } from './netns.js';
+import type { Counters } from '../src/engine/stats.js';
+import type { Netns } from './netns.js';
+import { ROOT } from './proc.js';
 
-const STATUS = join(ROOT, 'dist', 'test', 'integration', 'lib', 'status.js');
+/** Script printing one control reply of the namespace's daemon (never starts one). */
+export const STATUS = join(ROOT, 'dist', 'support', 'status.js');
 
 /** MAC address of `ifname` in `ns`. */
 export function macOf(ns: Netns, ifname: string): string {
