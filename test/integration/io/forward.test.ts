@@ -6,7 +6,8 @@ import { openTap } from '../../../src/io/koffi/tap.js';
 import { setUp, setMtu } from '../../../src/io/koffi/netdev.js';
 import { openUdpTunnelSocket } from '../../../src/io/koffi/udp.js';
 import { eventCreate, eventSignal } from '../../../src/io/koffi/epoll.js';
-import { skipReason, makePair, inNetns, ip, sh, type Pair } from './helpers.js';
+import { skipReason, makePair, inNetns, ip, type Pair } from './helpers.js';
+import { sh } from '../../../support/proc.js';
 
 const skip = skipReason() || false;
 if (skip) console.log(`# skipping koffi forwarder test: ${skip}`);

@@ -1,11 +1,15 @@
 /**
- * Namespace helpers for the koffi I/O integration tests: create/delete netns and veth
- * pairs (with `ip`, test-only), and run synchronous code *inside* a namespace by switching
- * the calling thread with setns(2) (sockets and TAPs keep the namespace they were created in).
+ * Helpers for the koffi I/O integration tests: namespace pairs joined by a veth
+ * (support/netns.ts), running synchronous code *inside* a namespace by switching
+ * the calling thread with setns(2) (sockets and TAPs keep the namespace they were
+ * created in), and tcpdump captures read back as frames.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { koffiAvailable, libc, O_RDONLY, O_CLOEXEC, CLONE_NEWNET } from '../../../src/io/koffi/libc.js';
+import { IP } from '../../../support/ip.js';
+import { Netns, uniq, veth } from '../../../support/netns.js';
+import { sh } from '../../../support/proc.js';
 
 /** Reason to skip, or '' when the tests can run. */
 export function skipReason(): string {
@@ -14,19 +18,16 @@ export function skipReason(): string {
   if (!koffiAvailable()) return 'koffi not available';
   if (!existsSync('/dev/net/tun')) return '/dev/net/tun missing';
   try {
-    execFileSync('ip', ['netns', 'list'], { stdio: 'ignore' });
+    sh(IP, ['netns', 'list']);
   } catch {
     return 'ip netns not available';
   }
   return '';
 }
 
-export function sh(cmd: string, args: string[]): string {
-  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
+/** `ip ...` (the real iproute2 binary); throws with its stderr on failure. */
 export function ip(...args: string[]): string {
-  return sh('ip', args);
+  return sh(IP, args);
 }
 
 /** Run `fn` with the calling thread in network namespace `ns`, then switch back. */
@@ -65,66 +66,43 @@ export interface Pair {
 }
 
 /**
- * Two fresh namespaces joined by a veth pair (MTU 1500) with IPv4 10.<x>.<y>.1/2 and
- * IPv6 fd00:<tag>::1/2 (nodad), loopback up. `tag` keeps names unique per test file.
+ * Two fresh namespaces (loopback up) joined by a veth pair (MTU 1500) with IPv4
+ * 10.<x>.<y>.1/2 and IPv6 fd00:<pid>:<y>::1/2 (nodad); `tag` varies the addresses per test file.
  */
 export function makePair(tag: string): Pair {
   const pid = process.pid;
-  const a = `ul2io${pid}${tag}a`;
-  const b = `ul2io${pid}${tag}b`;
-  const va = `u${pid % 100000}${tag}a`.slice(0, 15);
-  const vb = `u${pid % 100000}${tag}b`.slice(0, 15);
   const x = (pid % 200) + 20;
   const y = (tag.charCodeAt(0) % 250) + 1;
+  const h = (pid % 0xffff).toString(16);
   const a4 = `10.${x}.${y}.1`;
   const b4 = `10.${x}.${y}.2`;
-  const h = (pid % 0xffff).toString(16);
   const a6 = `fd00:${h}:${y.toString(16)}::1`;
   const b6 = `fd00:${h}:${y.toString(16)}::2`;
+  const made: Netns[] = [];
   const cleanup = () => {
-    for (const n of [a, b]) {
-      try {
-        ip('netns', 'del', n);
-      } catch {
-        /* already gone */
-      }
-    }
+    for (const n of made) n.destroy();
   };
-  cleanup();
   try {
-    ip('netns', 'add', a);
-    ip('netns', 'add', b);
-    ip('link', 'add', va, 'netns', a, 'type', 'veth', 'peer', 'name', vb, 'netns', b);
+    const a = new Netns('ul2io');
+    made.push(a);
+    const b = new Netns('ul2io');
+    made.push(b);
+    const va = uniq('u');
+    const vb = uniq('u');
+    veth(a, va, b, vb);
     for (const [ns, dev, v4, v6] of [
       [a, va, a4, a6],
       [b, vb, b4, b6],
     ] as const) {
-      ip('-n', ns, 'link', 'set', 'lo', 'up');
-      ip('-n', ns, 'link', 'set', dev, 'up');
-      ip('-n', ns, 'addr', 'add', `${v4}/24`, 'dev', dev);
-      ip('-n', ns, 'addr', 'add', `${v6}/64`, 'dev', dev, 'nodad');
+      ns.ip('link', 'set', dev, 'up');
+      ns.ip('addr', 'add', `${v4}/24`, 'dev', dev);
+      ns.ip('addr', 'add', `${v6}/64`, 'dev', dev, 'nodad');
     }
+    return { a: a.name, b: b.name, va, vb, a4, b4, a6, b6, cleanup };
   } catch (e) {
     cleanup();
     throw e;
   }
-  return { a, b, va, vb, a4, b4, a6, b6, cleanup };
-}
-
-/** A single fresh namespace with lo up. */
-export function makeNs(tag: string): { ns: string; cleanup(): void } {
-  const ns = `ul2io${process.pid}${tag}`;
-  const cleanup = () => {
-    try {
-      ip('netns', 'del', ns);
-    } catch {
-      /* gone */
-    }
-  };
-  cleanup();
-  ip('netns', 'add', ns);
-  ip('-n', ns, 'link', 'set', 'lo', 'up');
-  return { ns, cleanup };
 }
 
 export function sleep(ms: number): Promise<void> {
@@ -133,7 +111,7 @@ export function sleep(ms: number): Promise<void> {
 
 /** Start tcpdump in `ns` on `dev` writing `file`; resolves once it is listening. */
 export async function startCapture(ns: string, dev: string, file: string, filter: string[]): Promise<ChildProcess> {
-  const p = spawn('ip', ['netns', 'exec', ns, 'tcpdump', '-Z', 'root', '--immediate-mode', '-i', dev, '-n', '-U', '-w', file, ...filter], {
+  const p = spawn(IP, ['netns', 'exec', ns, 'tcpdump', '-Z', 'root', '--immediate-mode', '-i', dev, '-n', '-U', '-w', file, ...filter], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   await new Promise<void>((resolve, reject) => {

@@ -14,7 +14,8 @@ import { openUdpTunnelSocket } from '../../../src/io/koffi/udp.js';
 import { openTap } from '../../../src/io/koffi/tap.js';
 import { setUp, setMtu } from '../../../src/io/koffi/netdev.js';
 import { EpollSet, EPOLLIN, eventCreate, eventSignal, eventDrain } from '../../../src/io/koffi/epoll.js';
-import { makeNs, inNetns, ip, skipReason } from './helpers.js';
+import { inNetns, ip, skipReason } from './helpers.js';
+import { Netns } from '../../../support/netns.js';
 
 const quick = process.argv.includes('--quick');
 const BATCHES = [1, 4, 8, 16, 32, 64, 128];
@@ -239,7 +240,8 @@ const skip = skipReason();
 if (skip) {
   console.log(`io.bench: skipped: ${skip}`);
 } else {
-  const { ns, cleanup } = makeNs('bench');
+  const n = new Netns('ul2io');
+  const ns = n.name;
   try {
     console.log(`## koffi I/O microbenchmark — ${new Date().toISOString()} — node ${process.version}, ${process.arch}`);
     ffi(libc());
@@ -250,6 +252,6 @@ if (skip) {
       wake();
     });
   } finally {
-    cleanup();
+    n.destroy();
   }
 }

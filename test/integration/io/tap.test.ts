@@ -4,7 +4,8 @@ import { L2tpError } from '../../../src/errors.js';
 import { libc, closeAsync } from '../../../src/io/koffi/libc.js';
 import { openTap, setPersist, tapExists, deleteTap, tapInfo, IFF_TAP, IFF_NO_PI, IFF_MULTI_QUEUE } from '../../../src/io/koffi/tap.js';
 import { getMtu, setMtu, getMac, setMac, randomMac, macToString, getIfindex, setUp, getFlags, IFF_UP, getTxQueueLen, setTxQueueLen, deleteLinks } from '../../../src/io/koffi/netdev.js';
-import { skipReason, makeNs, inNetns, ip } from './helpers.js';
+import { skipReason, inNetns, ip } from './helpers.js';
+import { Netns } from '../../../support/netns.js';
 
 const skip = skipReason() || false;
 if (skip) console.log(`# skipping koffi TAP tests: ${skip}`);
@@ -13,9 +14,9 @@ let ns = '';
 let cleanup = () => {};
 before(() => {
   if (skip) return;
-  const n = makeNs('t');
-  ns = n.ns;
-  cleanup = n.cleanup;
+  const n = new Netns('ul2io');
+  ns = n.name;
+  cleanup = () => n.destroy();
 });
 after(() => cleanup());
 

@@ -6,7 +6,8 @@ import { Uring, readFramesUring, writeFramesUring } from '../../../src/io/koffi/
 import { readFrames, writeFrames } from '../../../src/io/koffi/tapio.js';
 import { openTap, setOffload, setVnetHdrSize, tapInfo, IFF_VNET_HDR, VNET_HDR_LEN } from '../../../src/io/koffi/tap.js';
 import { setUp } from '../../../src/io/koffi/netdev.js';
-import { skipReason, makeNs, inNetns, ip, sleep } from './helpers.js';
+import { skipReason, inNetns, ip, sleep } from './helpers.js';
+import { Netns } from '../../../support/netns.js';
 
 const reason = skipReason() || (Uring.available() ? '' : 'io_uring unavailable');
 const skip = reason || false;
@@ -17,9 +18,9 @@ let cleanup = () => {};
 const fds: number[] = [];
 before(() => {
   if (skip) return;
-  const n = makeNs('q');
-  ns = n.ns;
-  cleanup = n.cleanup;
+  const n = new Netns('ul2io');
+  ns = n.name;
+  cleanup = () => n.destroy();
 });
 after(() => {
   for (const fd of fds) libc().close(fd);
