@@ -21,6 +21,7 @@ import { HEADROOM } from '../../src/engine/layout.js';
 import { SESSION_DEFAULTS, TUNNEL_DEFAULTS, type Encap, type L2specType } from '../../src/engine/config.js';
 import type { Session } from '../../src/engine/session.js';
 import type { Tunnel } from '../../src/engine/tunnel.js';
+import { sleep } from '../../support/proc.js';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
@@ -114,7 +115,6 @@ const obs = new PerformanceObserver((list) => {
   gcCount += list.getEntries().length;
 });
 obs.observe({ entryTypes: ['gc'] });
-const sleep = (ms: number) => new Promise<void>((res) => setTimeout(res, ms));
 
 /**
  * Ops/s of `fn`: calibrate a batch to about `seconds / REPS`, then take the

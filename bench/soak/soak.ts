@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { connect, type Ul2tpClient } from '../../src/api/client.js';
 import { netnsUnavailable, underlay, type Netns, type Underlay } from '../../support/netns.js';
 import { makeLink } from '../../support/ul2tp.js';
+import { sleep } from '../../support/proc.js';
 
 export interface ProcFigures {
   fds: number;
@@ -75,7 +76,6 @@ function ctlPath(ns: Netns): string {
   return join(ns.runDir, d, 'ctl.sock');
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Row {
   tunnel_id: number;

@@ -56,18 +56,18 @@ describe('per-namespace daemon', { skip: skip || undefined }, () => {
   it('add session returns once the interface exists, DOWN, with the kernel MTU; del session removes it', () => {
     // Loopback underlay: route MTU 65536 → 65536 - 54 (SPEC.md §3.4).
     ns.ok('add', 'session', 'tunnel_id', '7', 'session_id', '1', 'peer_session_id', '2');
-    const link = ns.exec('ip', ['-o', 'link', 'show', 'l2tpeth0']);
+    const link = ns.exec(IP, ['-o', 'link', 'show', 'l2tpeth0']);
     assert.equal(link.status, 0, 'l2tpeth0 exists as soon as add session returns');
     assert.match(link.stdout, /mtu 65482 .*state DOWN/);
     ns.ok('add', 'session', 'name', 'sess%d', 'tunnel_id', '7', 'session_id', '3', 'peer_session_id', '4', 'l2spec_type', 'none');
-    assert.match(ns.exec('ip', ['-o', 'link', 'show', 'sess0']).stdout, /mtu 65486 /);
+    assert.match(ns.exec(IP, ['-o', 'link', 'show', 'sess0']).stdout, /mtu 65486 /);
     const taken = ns.ul2tp('add', 'session', 'name', 'lo', 'tunnel_id', '7', 'session_id', '5', 'peer_session_id', '6');
     assert.equal(taken.status, 2);
     assert.equal(taken.stderr, 'RTNETLINK answers: File exists\n');
     ns.ok('del', 'session', 'tunnel_id', '7', 'session_id', '1');
-    assert.notEqual(ns.exec('ip', ['link', 'show', 'l2tpeth0']).status, 0, 'l2tpeth0 removed');
+    assert.notEqual(ns.exec(IP, ['link', 'show', 'l2tpeth0']).status, 0, 'l2tpeth0 removed');
     ns.ok('del', 'tunnel', 'tunnel_id', '7');
-    assert.notEqual(ns.exec('ip', ['link', 'show', 'sess0']).status, 0, 'del tunnel removes its sessions');
+    assert.notEqual(ns.exec(IP, ['link', 'show', 'sess0']).status, 0, 'del tunnel removes its sessions');
     const gone = ns.ul2tp('del', 'tunnel', 'tunnel_id', '7');
     assert.equal(gone.status, 2);
     assert.equal(gone.stderr, 'RTNETLINK answers: No such device\n');

@@ -13,6 +13,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { netnsUnavailable, ping, underlay, type Underlay } from '../../../support/netns.js';
 import { makeLink, sessionCounters } from '../../../support/ul2tp.js';
+import { IP } from '../../../support/ip.js';
 
 const skip = netnsUnavailable();
 if (skip) console.log(`# skipping e2e matrix: ${skip}`);
@@ -73,8 +74,8 @@ for (const backend of backends) {
                   l.remove();
                 }
                 // Deleting the tunnel removes its session interfaces (synchronously).
-                assert.notEqual(u.a.exec('ip', ['link', 'show', l.ifA]).status, 0, `${l.ifA} must be gone`);
-                assert.notEqual(u.b.exec('ip', ['link', 'show', l.ifB]).status, 0, `${l.ifB} must be gone`);
+                assert.notEqual(u.a.exec(IP, ['link', 'show', l.ifA]).status, 0, `${l.ifA} must be gone`);
+                assert.notEqual(u.b.exec(IP, ['link', 'show', l.ifB]).status, 0, `${l.ifB} must be gone`);
               });
             }
           }

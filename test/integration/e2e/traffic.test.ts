@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { Netns, netnsUnavailable, ping, underlay, uniq, type Underlay } from '../../../support/netns.js';
 import { ROOT, waitFor } from '../../../support/proc.js';
 import { control, makeLink, sessionCounters } from '../../../support/ul2tp.js';
+import { IP } from '../../../support/ip.js';
 
 const skip = netnsUnavailable();
 if (skip) console.log(`# skipping e2e traffic: ${skip}`);
@@ -108,8 +109,8 @@ for (const backend of backends) {
         assert.equal(ping(u.b, '10.77.0.3', 3), 3, 'and back');
       } finally {
         l.remove();
-        u.a.exec('ip', ['link', 'del', br]);
-        u.a.exec('ip', ['link', 'del', va]);
+        u.a.exec(IP, ['link', 'del', br]);
+        u.a.exec(IP, ['link', 'del', va]);
         c.destroy();
       }
     });
@@ -122,11 +123,11 @@ for (const backend of backends) {
         const flood2 = u.a.spawn('ping', ['-f', '-w', '8', l2.b4]);
         await new Promise((r) => setTimeout(r, 1000));
         assert.equal(u.a.ul2tp('del', 'session', 'tunnel_id', String(l1.tidA), 'session_id', String(l1.sidA)).status, 0);
-        assert.notEqual(u.a.exec('ip', ['link', 'show', l1.ifA]).status, 0, 'session interface removed');
+        assert.notEqual(u.a.exec(IP, ['link', 'show', l1.ifA]).status, 0, 'session interface removed');
         // The other link is unaffected.
         assert.equal(ping(u.a, l2.b4, 3), 3);
         assert.equal(u.b.ul2tp('del', 'tunnel', 'tunnel_id', String(l2.tidB)).status, 0);
-        assert.notEqual(u.b.exec('ip', ['link', 'show', l2.ifB]).status, 0);
+        assert.notEqual(u.b.exec(IP, ['link', 'show', l2.ifB]).status, 0);
         for (const f of [flood1, flood2]) if (f.exitCode === null && f.signalCode === null) await once(f, 'exit');
         // Both daemons are alive and answer.
         assert.ok(control<{ pid: number }>(u.a).pid > 0);

@@ -8,6 +8,7 @@ import { openUdpTunnelSocket } from '../../../src/io/koffi/udp.js';
 import { eventCreate, eventSignal } from '../../../src/io/koffi/epoll.js';
 import { skipReason, makePair, inNetns, ip, type Pair } from './helpers.js';
 import { sh } from '../../../support/proc.js';
+import { IP } from '../../../support/ip.js';
 
 const skip = skipReason() || false;
 if (skip) console.log(`# skipping koffi forwarder test: ${skip}`);
@@ -54,12 +55,12 @@ for (const family of [4, 6] as const) {
         w.once('message', () => resolve());
         w.once('error', reject);
       });
-      const out4 = sh('ip', ['netns', 'exec', p.a, 'ping', '-c', '3', '-i', '0.2', '-W', '2', '192.168.77.2']);
+      const out4 = sh(IP, ['netns', 'exec', p.a, 'ping', '-c', '3', '-i', '0.2', '-W', '2', '192.168.77.2']);
       assert.match(out4, / 0% packet loss/);
-      const out6 = sh('ip', ['netns', 'exec', p.a, 'ping', '-6', '-c', '3', '-i', '0.2', '-W', '2', 'fd77::2']);
+      const out6 = sh(IP, ['netns', 'exec', p.a, 'ping', '-6', '-c', '3', '-i', '0.2', '-W', '2', 'fd77::2']);
       assert.match(out6, / 0% packet loss/);
       // a 1372-byte ping fills the 1400-byte overlay MTU: the outer datagram is 1414+ bytes
-      const big = sh('ip', ['netns', 'exec', p.b, 'ping', '-c', '2', '-i', '0.2', '-W', '2', '-M', 'do', '-s', '1372', '192.168.77.1']);
+      const big = sh(IP, ['netns', 'exec', p.b, 'ping', '-c', '2', '-i', '0.2', '-W', '2', '-M', 'do', '-s', '1372', '192.168.77.1']);
       assert.match(big, / 0% packet loss/);
       const c = new Float64Array(counters);
       assert.ok(c[0]! >= 16 && c[1]! >= 16, `forwarded ${c[0]} / ${c[1]}`);

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { koffiAvailable, libc, O_RDONLY, O_CLOEXEC, CLONE_NEWNET } from '../../../src/io/koffi/libc.js';
 import { IP } from '../../../support/ip.js';
 import { Netns, uniq, veth } from '../../../support/netns.js';
-import { sh } from '../../../support/proc.js';
+import { sh, sleep } from '../../../support/proc.js';
 
 /** Reason to skip, or '' when the tests can run. */
 export function skipReason(): string {
@@ -105,9 +105,7 @@ export function makePair(tag: string): Pair {
   }
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
+export { sleep };
 
 /** Start tcpdump in `ns` on `dev` writing `file`; resolves once it is listening. */
 export async function startCapture(ns: string, dev: string, file: string, filter: string[]): Promise<ChildProcess> {

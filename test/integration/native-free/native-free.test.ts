@@ -6,6 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Peer, Underlay, XFER_JS, links, ping, runIn, sessionCfg, sh, skipReason, trySh, tunnelCfg } from './rig.js';
+import { IP } from '../../../support/ip.js';
 
 const reason = skipReason();
 if (reason) process.stdout.write(`# native-free integration tests skipped: ${reason}\n`);
@@ -60,7 +61,7 @@ describe('native-free dataplane over a veth underlay', { skip: reason ?? false }
     assert.equal(await pa.line(), `READY ${ifa}`);
     assert.equal(await pb.line(), `READY ${ifb}`);
     // created DOWN with the requested MTU, like the kernel's l2tpeth
-    const info = JSON.parse(sh('ip', ['-n', u.a, '-j', 'link', 'show', 'dev', ifa]))[0] as { mtu: number; flags: string[]; address: string };
+    const info = JSON.parse(sh(IP, ['-n', u.a, '-j', 'link', 'show', 'dev', ifa]))[0] as { mtu: number; flags: string[]; address: string };
     assert.equal(info.mtu, m);
     assert.ok(!info.flags.includes('UP'), `${ifa} must be created down`);
     assert.match(info.address, /^[0-9a-f][26ae]:/, 'locally administered unicast MAC');
@@ -68,9 +69,9 @@ describe('native-free dataplane over a veth underlay', { skip: reason ?? false }
       [u.a, ifa, 1],
       [u.b, ifb, 2],
     ] as const) {
-      sh('ip', ['-n', ns, 'addr', 'add', `192.168.${k}.${host}/24`, 'dev', dev]);
-      sh('ip', ['-n', ns, 'addr', 'add', `fd01:${k}::${host}/64`, 'dev', dev, 'nodad']);
-      sh('ip', ['-n', ns, 'link', 'set', dev, 'up']);
+      sh(IP, ['-n', ns, 'addr', 'add', `192.168.${k}.${host}/24`, 'dev', dev]);
+      sh(IP, ['-n', ns, 'addr', 'add', `fd01:${k}::${host}/64`, 'dev', dev, 'nodad']);
+      sh(IP, ['-n', ns, 'link', 'set', dev, 'up']);
     }
     return { pa, pb, ifa, ifb, k };
   }
@@ -171,10 +172,10 @@ describe('native-free dataplane over a veth underlay', { skip: reason ?? false }
       assert.equal(await pa.line(), `READY nfm${k}a1 nfm${k}a2`);
       assert.equal(await pb.line(), `READY nfm${k}b1 nfm${k}b2`);
       for (const i of [1, 2]) {
-        sh('ip', ['-n', u.a, 'addr', 'add', `172.${16 + i}.${k}.1/24`, 'dev', `nfm${k}a${i}`]);
-        sh('ip', ['-n', u.b, 'addr', 'add', `172.${16 + i}.${k}.2/24`, 'dev', `nfm${k}b${i}`]);
-        sh('ip', ['-n', u.a, 'link', 'set', `nfm${k}a${i}`, 'up']);
-        sh('ip', ['-n', u.b, 'link', 'set', `nfm${k}b${i}`, 'up']);
+        sh(IP, ['-n', u.a, 'addr', 'add', `172.${16 + i}.${k}.1/24`, 'dev', `nfm${k}a${i}`]);
+        sh(IP, ['-n', u.b, 'addr', 'add', `172.${16 + i}.${k}.2/24`, 'dev', `nfm${k}b${i}`]);
+        sh(IP, ['-n', u.a, 'link', 'set', `nfm${k}a${i}`, 'up']);
+        sh(IP, ['-n', u.b, 'link', 'set', `nfm${k}b${i}`, 'up']);
       }
       assert.ok(ping(u.a, `172.17.${k}.2`), 'session 1');
       assert.ok(ping(u.a, `172.18.${k}.2`), 'session 2');
@@ -236,7 +237,7 @@ describe('native-free dataplane over a veth underlay', { skip: reason ?? false }
       assert.equal(links(u.a).filter((n) => n.startsWith('ul2t')).length, before + 2);
       // the hidden veth end and macvtap stay silent: no IPv6 (no link-local, so no DAD/RS/MLD out of the interface)
       await new Promise((r) => setTimeout(r, 300));
-      const addrs = JSON.parse(sh('ip', ['-n', u.a, '-j', 'addr', 'show'])) as Array<{ ifname: string; addr_info: Array<{ family: string }> }>;
+      const addrs = JSON.parse(sh(IP, ['-n', u.a, '-j', 'addr', 'show'])) as Array<{ ifname: string; addr_info: Array<{ family: string }> }>;
       for (const l of addrs.filter((x) => x.ifname.startsWith('ul2t'))) {
         assert.deepEqual(l.addr_info, [], `${l.ifname} has addresses`);
       }
@@ -281,7 +282,7 @@ describe('native-free dataplane over a veth underlay', { skip: reason ?? false }
 
   test('a name taken by a foreign interface gives EEXIST and leaves nothing behind', async () => {
     const name = `nfx${process.pid % 100000}`;
-    sh('ip', ['-n', u.a, 'link', 'add', name, 'type', 'veth', 'peer', 'name', `${name}p`]);
+    sh(IP, ['-n', u.a, 'link', 'add', name, 'type', 'veth', 'peer', 'name', `${name}p`]);
     const hidden = links(u.a).filter((n) => n.startsWith('ul2t')).length;
     const p = new Peer(u.a, {
       tunnel: tunnelCfg({ tunnelId: 7, peerTunnelId: 8, local: u.v4a, remote: u.v4b, udpSport: 17001, udpDport: 17002 }),
@@ -293,7 +294,7 @@ describe('native-free dataplane over a veth underlay', { skip: reason ?? false }
       assert.equal(links(u.a).filter((n) => n.startsWith('ul2t')).length, hidden);
     } finally {
       await p.stop();
-      trySh('ip', ['-n', u.a, 'link', 'del', name]);
+      trySh(IP, ['-n', u.a, 'link', 'del', name]);
     }
   });
 });

@@ -4,18 +4,19 @@
  * run peer.js / xfer.js inside them. Only namespaces created here are
  * touched; processes are ended by PID.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import type { SessionConfig, TunnelConfig } from '../../../src/engine/config.js';
+import { IP } from '../../../support/ip.js';
+import { Netns, uniq, veth } from '../../../support/netns.js';
+import { sh } from '../../../support/proc.js';
+
+export { sh };
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const PEER_JS = path.join(here, 'peer.js');
 export const XFER_JS = path.join(here, 'xfer.js');
-
-export function sh(cmd: string, args: string[]): string {
-  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
 
 export function trySh(cmd: string, args: string[]): { ok: boolean; out: string } {
   try {
@@ -30,53 +31,51 @@ export function trySh(cmd: string, args: string[]): { ok: boolean; out: string }
 export function skipReason(): string | null {
   if (typeof process.getuid !== 'function' || process.getuid() !== 0) return 'needs root (network namespaces, veth, macvtap)';
   const probe = `nfprobe${process.pid}`;
-  const r = trySh('ip', ['netns', 'add', probe]);
+  const r = trySh(IP, ['netns', 'add', probe]);
   if (!r.ok) return `network namespaces unavailable: ${r.out.trim()}`;
-  const m = trySh('ip', ['-n', probe, 'link', 'add', 'p0', 'type', 'veth', 'peer', 'name', 'p1']);
-  const t = m.ok ? trySh('ip', ['-n', probe, 'link', 'add', 'link', 'p1', 'name', 'mv0', 'type', 'macvtap', 'mode', 'passthru']) : m;
-  trySh('ip', ['netns', 'del', probe]);
+  const m = trySh(IP, ['-n', probe, 'link', 'add', 'p0', 'type', 'veth', 'peer', 'name', 'p1']);
+  const t = m.ok ? trySh(IP, ['-n', probe, 'link', 'add', 'link', 'p1', 'name', 'mv0', 'type', 'macvtap', 'mode', 'passthru']) : m;
+  trySh(IP, ['netns', 'del', probe]);
   if (!t.ok) return `veth/macvtap unavailable: ${t.out.trim()}`;
   return null;
 }
 
+/** Two namespaces (support/netns.ts) joined by a veth; `a`/`b` are their names once create() ran. */
 export class Underlay {
-  readonly a: string;
-  readonly b: string;
+  a = '';
+  b = '';
   readonly v4a: string;
   readonly v4b: string;
   readonly v6a = 'fd77:1::1';
   readonly v6b = 'fd77:1::2';
+  private readonly made: Netns[] = [];
 
-  constructor(tag: string) {
+  constructor(private readonly tag: string) {
     const x = (process.pid % 200) + 20;
-    this.a = `nfa${tag}${process.pid}`;
-    this.b = `nfb${tag}${process.pid}`;
     this.v4a = `10.${x}.1.1`;
     this.v4b = `10.${x}.1.2`;
   }
 
   create(): void {
-    const ua = `nfu${process.pid}a`;
-    const ub = `nfu${process.pid}b`;
-    sh('ip', ['netns', 'add', this.a]);
-    sh('ip', ['netns', 'add', this.b]);
-    sh('ip', ['link', 'add', ua, 'netns', this.a, 'type', 'veth', 'peer', 'name', ub, 'netns', this.b]);
-    sh('ip', ['-n', this.a, 'addr', 'add', `${this.v4a}/24`, 'dev', ua]);
-    sh('ip', ['-n', this.b, 'addr', 'add', `${this.v4b}/24`, 'dev', ub]);
-    sh('ip', ['-n', this.a, 'addr', 'add', `${this.v6a}/64`, 'dev', ua, 'nodad']);
-    sh('ip', ['-n', this.b, 'addr', 'add', `${this.v6b}/64`, 'dev', ub, 'nodad']);
-    for (const [ns, dev] of [
-      [this.a, ua],
-      [this.b, ub],
-    ]) {
-      sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-      sh('ip', ['-n', ns, 'link', 'set', dev, 'up']);
-    }
+    const a = new Netns(`nfa${this.tag}`);
+    this.made.push(a);
+    const b = new Netns(`nfb${this.tag}`);
+    this.made.push(b);
+    [this.a, this.b] = [a.name, b.name];
+    const ua = uniq('nfu');
+    const ub = uniq('nfu');
+    veth(a, ua, b, ub);
+    a.ip('addr', 'add', `${this.v4a}/24`, 'dev', ua);
+    b.ip('addr', 'add', `${this.v4b}/24`, 'dev', ub);
+    a.ip('addr', 'add', `${this.v6a}/64`, 'dev', ua, 'nodad');
+    b.ip('addr', 'add', `${this.v6b}/64`, 'dev', ub, 'nodad');
+    a.ip('link', 'set', ua, 'up');
+    b.ip('link', 'set', ub, 'up');
   }
 
+  /** Ends every process inside by PID and deletes both namespaces. */
   destroy(): void {
-    trySh('ip', ['netns', 'del', this.a]);
-    trySh('ip', ['netns', 'del', this.b]);
+    for (const n of this.made.splice(0)) n.destroy();
   }
 }
 
@@ -98,7 +97,7 @@ export class Peer {
   exited = false;
 
   constructor(readonly ns: string, args: PeerArgs, env: NodeJS.ProcessEnv = process.env) {
-    this.proc = spawn('ip', ['netns', 'exec', ns, process.execPath, PEER_JS, JSON.stringify(args)], {
+    this.proc = spawn(IP, ['netns', 'exec', ns, process.execPath, PEER_JS, JSON.stringify(args)], {
       stdio: ['pipe', 'pipe', 'pipe'],
       env,
     });
@@ -205,20 +204,20 @@ export function sessionCfg(over: Partial<SessionConfig> & Pick<SessionConfig, 't
 
 /** ping from `ns`; true when at least `need` of `count` replies came back. */
 export function ping(ns: string, addr: string, count = 3, need = count, extra: string[] = []): boolean {
-  const r = trySh('ip', ['netns', 'exec', ns, 'ping', '-c', String(count), '-i', '0.2', '-W', '2', ...extra, addr]);
+  const r = trySh(IP, ['netns', 'exec', ns, 'ping', '-c', String(count), '-i', '0.2', '-W', '2', ...extra, addr]);
   const m = /(\d+) received/.exec(r.out);
   return m !== null && Number(m[1]) >= need;
 }
 
 /** Names of links in `ns`. */
 export function links(ns: string): string[] {
-  const out = JSON.parse(sh('ip', ['-n', ns, '-j', 'link', 'show'])) as Array<{ ifname: string }>;
+  const out = JSON.parse(sh(IP, ['-n', ns, '-j', 'link', 'show'])) as Array<{ ifname: string }>;
   return out.map((l) => l.ifname);
 }
 
 /** Run a process inside `ns` and collect its stdout lines. */
 export function runIn(ns: string, args: string[]): { proc: ChildProcess; done: Promise<string> } {
-  const proc = spawn('ip', ['netns', 'exec', ns, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn(IP, ['netns', 'exec', ns, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   proc.stdout!.setEncoding('utf8');
   proc.stdout!.on('data', (d: string) => (out += d));

@@ -13,6 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { Netns, netnsUnavailable } from '../../../support/netns.js';
 import { CLI, ROOT, run } from '../../../support/proc.js';
 import { control } from '../../../support/ul2tp.js';
+import { IP } from '../../../support/ip.js';
 
 const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => {
   try {
@@ -28,7 +29,7 @@ const NOBODY = 65534;
 
 /** Run node as uid/gid 65534 in the namespace, with the namespace's UL2TP_RUNDIR. */
 function asNobody(ns: Netns, args: string[]): { status: number; stdout: string; stderr: string } {
-  return run('ip', ['netns', 'exec', ns.name, SETPRIV!, `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', '--', process.execPath, ...args], 30_000, ns.env());
+  return run(IP, ['netns', 'exec', ns.name, SETPRIV!, `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', '--', process.execPath, ...args], 30_000, ns.env());
 }
 
 const CONNECT = `

@@ -20,6 +20,7 @@ import { after, before, describe, it } from 'node:test';
 import { Netns, netnsUnavailable, ping, underlay, uniq, type Underlay } from '../../../support/netns.js';
 import { CLI, ROOT, pidAlive, waitFor } from '../../../support/proc.js';
 import { control, makeLink, quietLink, sessionCounters } from '../../../support/ul2tp.js';
+import { IP } from '../../../support/ip.js';
 
 const skip = netnsUnavailable();
 if (skip) console.log(`# skipping restart tests: ${skip}`);
@@ -131,7 +132,7 @@ describe('crash and restart', { skip: skip || undefined }, () => {
     } finally {
       l1.remove();
       l2.remove();
-      u.a.exec('ip', ['link', 'del', br]);
+      u.a.exec(IP, ['link', 'del', br]);
     }
   });
 
@@ -289,7 +290,7 @@ describe('crash and restart', { skip: skip || undefined }, () => {
       assert.equal(code, 0, 'SIGTERM exits 0');
       assert.ok(!existsSync(join(dir, 'ctl.sock')), 'control socket removed');
       assert.ok(existsSync(join(dir, 'state.json')), 'state file kept');
-      assert.equal(ns.exec('ip', ['link', 'show', ifn]).status, 0, 'session interface kept for the next daemon');
+      assert.equal(ns.exec(IP, ['link', 'show', ifn]).status, 0, 'session interface kept for the next daemon');
       // The next call starts a daemon that restores the same configuration.
       assert.deepEqual(shows(ns), before0);
     } finally {
