@@ -20,8 +20,8 @@ import { MAX_LINE } from '../control/framing.js';
 import { errorFromBody, MAX_BATCH_REQUESTS } from '../control/validate.js';
 import { readBatch } from './batch-file.js';
 import { isL2tpObject } from './ip-plan.js';
-import { cliErrorOutput, parseCommand, parseVerb, type Command } from './parse.js';
-import { matches } from './grammar.js';
+import { cliErrorOutput, parseCommand, parseVerb, type Command } from '../api/parse.js';
+import { matches } from '../api/grammar.js';
 import { replyErrorText, runL2tp, type CliIo, type CliOptions, type Transport } from './run.js';
 
 /** Runs one line for the real `ip`; returns its exit status (its output goes straight to ours). */

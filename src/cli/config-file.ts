@@ -16,7 +16,7 @@ import type { ConfigSource, DesiredConfig } from '../control/config.js';
 import { readBatch } from './batch-file.js';
 import { classifyLine } from './batch.js';
 import { findRealIp } from './ip-plan.js';
-import { cliErrorOutput, parseCommand } from './parse.js';
+import { cliErrorOutput, parseCommand } from '../api/parse.js';
 
 /** Reads and checks a configuration file; throws an Error naming the file and line. */
 export function loadConfigFile(path: string): DesiredConfig {

@@ -11,8 +11,9 @@
  * docs/cli-differences.md).
  */
 import type { SessionInfo, TunnelInfo } from '../control/protocol.js';
-import { COUNTER_NAMES, EXTRA_COUNTERS } from '../engine/stats.js';
-import { formatImpair, impairFromJson } from '../io/impair.js';
+import { COUNTER_NAMES, EXTRA_COUNTERS } from '../control/protocol.js';
+import { formatImpair } from './impair-text.js';
+import type { ImpairJson } from '../control/protocol.js';
 
 export interface PrintOptions {
   json: boolean;
@@ -254,13 +255,13 @@ function printSession(pr: Printer, s: SessionInfo): void {
   }
   pr.field(Kind.Text, null, '\n', null);
   // ul2tp additions, printed only when set / asked for (iproute2's output is unchanged otherwise).
-  const imp = (s as { impairment?: Record<string, unknown> }).impairment;
+  const imp = (s as { impairment?: ImpairJson }).impairment;
   if (imp !== undefined && imp !== null) {
     if (pr.json) {
       const members = Object.entries(imp).filter(([, v]) => typeof v === 'number') as Array<[string, number]>;
       pr.field(Kind.Json, 'impairment', null, { members });
     } else {
-      pr.field(Kind.Text, null, '  impairment: %s\n', formatImpair(impairFromJson(imp)));
+      pr.field(Kind.Text, null, '  impairment: %s\n', formatImpair(imp));
     }
   }
   if (pr.stats) printStats(pr, s.stats, (s as { drops?: Record<string, number> }).drops);

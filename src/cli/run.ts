@@ -8,7 +8,7 @@ import { L2tpError } from '../errors.js';
 import type { Op, OpAttrs, OpResult } from '../control/protocol.js';
 import type { CapturedPacket } from '../api/client.js';
 import { checkSessionList, checkTunnelList } from '../control/validate.js';
-import { cliErrorOutput, parseCommand, type Command } from './parse.js';
+import { cliErrorOutput, parseCommand, type Command } from '../api/parse.js';
 import { formatSessions, formatTunnels, type PrintOptions } from './print.js';
 
 export interface Transport {

@@ -18,7 +18,7 @@
 import type { Socket } from 'node:net';
 import { L2tpError, kernelError } from '../errors.js';
 import { CTL_ON, drainRing, ringDrops, type CaptureRing, type CapturedPacket } from '../io/capture-ring.js';
-import { IMPAIR_KEYS, impairActive, impairFromJson } from '../io/impair.js';
+import { IMPAIR_KEYS, impairActive, impairFromJson } from '../engine/impair.js';
 import type { Dataplane } from '../io/types.js';
 
 const DRAIN_MS = 10;

@@ -25,7 +25,7 @@ import type { BatchAttrs, BatchOutcome, BatchRequest, SessionInfo, TunnelInfo } 
 import { errorBody } from './validate.js';
 import { parseAddress } from '../wire/address.js';
 import { applyConfig, type ApplyResult, type ConfigSource, type ConfigTarget } from './config.js';
-import { impairToJson, type ImpairJson } from '../io/impair.js';
+import { impairToJson, type ImpairJson } from '../engine/impair.js';
 import { allocIfname, defaultSessionMtu, interfaceExists, pathMtu, releaseIfname } from './netinfo.js';
 import { RateTracker, resumeSequence, type SavedSession } from './seq-restart.js';
 

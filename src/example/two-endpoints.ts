@@ -9,7 +9,7 @@
 import { MemLink } from '../io/mem/link.js';
 import { L2tpv3Repr } from '../wire/l2tpv3.js';
 import { COUNTER_NAMES, EXTRA_COUNTERS, readCounters, RX_COOKIE_DISCARDS, RX_ERRORS, SEND_SEQ } from '../engine/stats.js';
-import { RX_RESULT_NAMES } from '../engine/decap.js';
+import { RX_RESULT_NAMES } from '../engine/rx-result.js';
 import type { Session } from '../engine/session.js';
 import type { Tunnel } from '../engine/tunnel.js';
 

@@ -23,21 +23,13 @@ import type { Session } from '../engine/session.js';
 import { RX_DEV_DROPS, RX_NO_SESSION } from '../engine/stats.js';
 import type { Table } from '../engine/table.js';
 import type { Tunnel } from '../engine/tunnel.js';
-import { CAP_VNET_HDR, EAGAIN, ENOBUFS, type FrameDevice, type PacketBatch, type TunnelSocket } from './device.js';
+import { CAP_VNET_HDR, isBackpressure, SEND_RETRY_LIMIT, SEND_WAIT_MS, type FrameDevice, type PacketBatch, type TunnelSocket } from './device.js';
 import type { CaptureStage } from './stages/capture.js';
 import type { Impairer } from './stages/impair.js';
 import type { TxOffload } from './stages/offload.js';
 import type { Coalescer } from './offload/gro.js';
 
-/** Backpressure waits allowed in a row before the packet at the head counts as a tx error. */
-export const SEND_RETRY_LIMIT = 50;
-/** Longest single wait for socket room (ms). */
-export const SEND_WAIT_MS = 2;
-
-/** True for send results that mean "no room now" (-EAGAIN, -ENOBUFS). */
-export function isBackpressure(r: number): boolean {
-  return r === -EAGAIN || r === -ENOBUFS;
-}
+export { SEND_RETRY_LIMIT, SEND_WAIT_MS } from './device.js';
 
 /** A session's I/O: its frame device. Backends subclass it for their own handles. */
 export class SessionPort {

@@ -1,6 +1,6 @@
 import type { SessionConfig, TunnelConfig } from '../engine/config.js';
 import type { CaptureRing } from './capture-ring.js';
-import type { ImpairConfig } from './impair.js';
+import type { ImpairConfig } from '../engine/impair.js';
 
 /**
  * A dataplane backend: owns the packet I/O for every tunnel and session of

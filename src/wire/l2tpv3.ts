@@ -120,6 +120,27 @@ export const cookieOffset = (encap: WireEncap): number => sessionHeaderLen(encap
 export const l2specOffset = (encap: WireEncap, cookieLen: number): number => sessionHeaderLen(encap) + cookieLen;
 
 /** Outer header lengths around an L2TP header: UDP, IPv4 (no options), IPv6, and the inner Ethernet header. */
+/** Where the optional fields of one direction's L2TP header are (the kernel's hdr_len, QEMU's offsets). */
+export interface HeaderLayout {
+  /** Whole L2TP header: session header + cookie + sublayer. The frame starts here. */
+  readonly hdrLen: number;
+  /** Offset of the cookie from the start of the L2TP header. */
+  readonly cookieOff: number;
+  readonly cookieLen: number;
+  /** Offset of the default sublayer, -1 = l2spec none. */
+  readonly l2specOff: number;
+}
+
+/** The layout of a header with `cookieLen` cookie bytes, with or without the default sublayer. */
+export function headerLayout(encap: WireEncap, cookieLen: number, l2spec: boolean): HeaderLayout {
+  return {
+    hdrLen: l2tpHeaderLen(encap, cookieLen, l2spec),
+    cookieOff: cookieOffset(encap),
+    cookieLen,
+    l2specOff: l2spec ? l2specOffset(encap, cookieLen) : -1,
+  };
+}
+
 export const UDP_HDR_LEN = 8;
 export const IPV4_HDR_LEN = 20;
 export const IPV6_HDR_LEN = 40;

@@ -30,7 +30,7 @@ import { enableUdpGro, openUdpTunnelSocket } from './udp.js';
 import { openRawIpSocket } from './rawip.js';
 import type { WorkerCommand, WorkerInit, WorkerReply } from './worker-protocol.js';
 import { CaptureRing } from '../capture-ring.js';
-import type { ImpairConfig } from '../impair.js';
+import type { ImpairConfig } from '../../engine/impair.js';
 
 type Cmd = WorkerCommand extends infer T ? (T extends unknown ? Omit<T, 'seq'> : never) : never;
 

@@ -13,8 +13,9 @@
 import type { Session } from '../../engine/session.js';
 import { IMPAIR_DROPS, IMPAIR_LOST } from '../../engine/stats.js';
 import type { PacketBatch, TunnelSocket } from '../device.js';
-import { impairActive, type ImpairConfig } from '../impair.js';
-import { isBackpressure, type TunnelPort } from '../pump.js';
+import { impairActive, type ImpairConfig } from '../../engine/impair.js';
+import type { TunnelPort } from '../pump.js';
+import { isBackpressure } from '../device.js';
 import { Prng } from './prng.js';
 
 /** Packets queued per session (like netem's default limit of 1000). */

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cliErrorOutput, parseCommand, type Command } from '../../../src/cli/parse.js';
-import { USAGE } from '../../../src/cli/usage.js';
+import { cliErrorOutput, parseCommand, type Command } from '../../../src/api/parse.js';
+import { USAGE } from '../../../src/api/usage.js';
 import { L2tpError } from '../../../src/errors.js';
 
 interface Outcome {
