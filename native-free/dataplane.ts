@@ -234,16 +234,16 @@ export class NativeFreeDataplane implements Dataplane {
     return this.serial(async () => {
       const t = this.table.getTunnel(tunnelId);
       const removed = this.table.removeTunnel(tunnelId);
-      let firstError: unknown = null;
+      let firstError: Error | null = null;
       for (const s of removed) {
         try {
           await this.teardownSession(s, false);
         } catch (e) {
-          firstError ??= e;
+          firstError ??= e instanceof Error ? e : new Error(String(e));
         }
       }
       if (t) this.closeTunnel(t);
-      if (firstError) throw firstError;
+      if (firstError !== null) throw firstError;
     });
   }
 

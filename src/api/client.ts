@@ -423,10 +423,10 @@ async function openCapture(path: string, opts: CaptureOptions, startTimeoutMs: n
         await new Promise<void>((r) => (wake = r));
       }
     },
-    async return(): Promise<IteratorResult<CapturedPacket>> {
+    return(): Promise<IteratorResult<CapturedPacket>> {
       finish(null);
       queue.length = 0;
-      return { value: undefined, done: true };
+      return Promise.resolve({ value: undefined, done: true });
     },
   };
   return it;

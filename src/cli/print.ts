@@ -70,7 +70,7 @@ class Printer {
     if (this.opts.json) {
       if (kind & Kind.Json && key !== null) this.current.push([key, value]);
     } else if (kind & Kind.Text && fmt !== null) {
-      this.text += fmt.replace(/%(?:h?u|s)/, () => String(value));
+      this.text += fmt.replace(/%(?:h?u|s)/, () => (typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value)));
     }
   }
 

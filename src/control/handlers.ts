@@ -11,21 +11,19 @@ import { L2tpError, kernelError } from '../errors.js';
 import {
   SESSION_DEFAULTS,
   TUNNEL_DEFAULTS,
-  type Encap,
-  type L2specType,
   type SessionConfig,
   type TunnelConfig,
 } from '../engine/config.js';
 import { Session } from '../engine/session.js';
 import { Table } from '../engine/table.js';
 import { Tunnel } from '../engine/tunnel.js';
-import { NR_SHADOW, NS_SHADOW, RECV_SEQ, SEND_SEQ, readCounters, readExtraCounters, type Counters, type ExtraCounters } from '../engine/stats.js';
+import { NR_SHADOW, NS_SHADOW, RECV_SEQ, SEND_SEQ, readCounters, readExtraCounters, type ExtraCounters } from '../engine/stats.js';
 import type { Dataplane } from '../io/types.js';
 import type { BatchAttrs, BatchOutcome, BatchRequest, SessionInfo, TunnelInfo } from './protocol.js';
 import { errorBody } from './validate.js';
 import { parseAddress } from '../wire/address.js';
 import { applyConfig, type ApplyResult, type ConfigSource, type ConfigTarget } from './config.js';
-import { impairToJson, type ImpairJson } from '../engine/impair.js';
+import { impairToJson } from '../engine/impair.js';
 import { allocIfname, defaultSessionMtu, interfaceExists, pathMtu, releaseIfname } from './netinfo.js';
 import { RateTracker, resumeSequence, type SavedSession } from './seq-restart.js';
 
@@ -40,9 +38,9 @@ export interface SavedState {
 
 type Attrs = Record<string, unknown>;
 
-const num = (a: Attrs, k: string, dflt = 0): number => (typeof a[k] === 'number' ? (a[k] as number) : dflt);
-const bool = (a: Attrs, k: string, dflt: boolean): boolean => (typeof a[k] === 'boolean' ? (a[k] as boolean) : dflt);
-const str = (a: Attrs, k: string, dflt = ''): string => (typeof a[k] === 'string' ? (a[k] as string) : dflt);
+const num = (a: Attrs, k: string, dflt = 0): number => (typeof a[k] === 'number' ? (a[k]) : dflt);
+const bool = (a: Attrs, k: string, dflt: boolean): boolean => (typeof a[k] === 'boolean' ? (a[k]) : dflt);
+const str = (a: Attrs, k: string, dflt = ''): string => (typeof a[k] === 'string' ? (a[k]) : dflt);
 
 /** Parse an address (inet_pton); IPv4-mapped IPv6 counts as IPv4. */
 function parseAddr(text: string): { family: 4 | 6; text: string } {
@@ -55,7 +53,7 @@ export function tunnelConfigFrom(a: Attrs): TunnelConfig {
   const local = parseAddr(str(a, 'local'));
   const remote = parseAddr(str(a, 'remote'));
   if (local.family !== remote.family) throw kernelError('EINVAL');
-  const encap = (str(a, 'encap', TUNNEL_DEFAULTS.encap) === 'ip' ? 'ip' : 'udp') as Encap;
+  const encap = (str(a, 'encap', TUNNEL_DEFAULTS.encap) === 'ip' ? 'ip' : 'udp');
   return {
     tunnelId: num(a, 'tunnel_id'),
     peerTunnelId: num(a, 'peer_tunnel_id'),

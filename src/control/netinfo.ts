@@ -4,7 +4,7 @@
  * default MTU of a session interface. Control path only; never per packet.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import type { Encap, L2specType } from '../engine/config.js';
 import { interfaceExists } from '../io/ifexists.js';
 import { tunnelOverhead } from '../wire/l2tpv3.js';
@@ -15,7 +15,7 @@ export { interfaceExists };
 export function ipBinary(): string {
   for (const p of ['/usr/sbin/ip', '/sbin/ip', '/usr/bin/ip', '/bin/ip']) {
     try {
-      readFileSync(p, { flag: 'r' }).length; // exists and readable
+      accessSync(p, constants.X_OK); // exists and can be run
       return p;
     } catch {
       /* try the next */

@@ -104,10 +104,10 @@ export class Pump implements RxSink {
     const ss = b.slotSize;
     const end = first + n;
     for (let j = first; j < end; j++) {
-      const at = j * ss + b.off[j]!;
-      const hdr = at - encap(s, buf, at, b.len[j]!);
-      b.off[j]! -= hdr;
-      b.len[j]! += hdr;
+      const at = j * ss + b.off[j];
+      const hdr = at - encap(s, buf, at, b.len[j]);
+      b.off[j] -= hdr;
+      b.len[j] += hdr;
     }
     this.output(s, b, first, n);
   }
@@ -119,7 +119,7 @@ export class Pump implements RxSink {
     const imp = this.impair;
     if (imp !== null && imp.active !== 0 && imp.has(s)) {
       // The "network" takes them: counted as sent, then lost, queued or duplicated there.
-      for (let j = first; j < first + n; j++) countTx(s, b.len[j]!);
+      for (let j = first; j < first + n; j++) countTx(s, b.len[j]);
       imp.take(s, b, first, n, this.clock());
       return;
     }
@@ -138,7 +138,7 @@ export class Pump implements RxSink {
     while (done < end) {
       const r = sock.send(b, done, end - done);
       if (r > 0) {
-        for (let j = done; j < done + r; j++) countTx(s, b.len[j]!);
+        for (let j = done; j < done + r; j++) countTx(s, b.len[j]);
         done += r;
         tries = 0;
         continue;
@@ -188,9 +188,9 @@ export class Pump implements RxSink {
   rxIp(buf: Buffer, off: number, len: number, ipHeader: boolean, src: Buffer, srcOff: number, now: number): RxResult {
     const table = this.table;
     if (ipHeader) {
-      const ihl = (buf[off]! & 0x0f) << 2;
+      const ihl = (buf[off] & 0x0f) << 2;
       if (len < ihl || ihl < 20) {
-        table.orphan[RX_NO_SESSION]!++;
+        table.orphan[RX_NO_SESSION]++;
         return NO_SESSION;
       }
       // A payload shorter than a session id (even none) is counted by decapIp as rx_short.
@@ -209,7 +209,7 @@ export class Pump implements RxSink {
           const remote = (s.tunnel.ctx as TunnelPort).remote;
           for (let k = 0; k < remote.length; k++) {
             if (src[srcOff + k] !== remote[k]) {
-              table.orphan[RX_NO_SESSION]!++;
+              table.orphan[RX_NO_SESSION]++;
               return NO_SESSION;
             }
           }
@@ -223,7 +223,7 @@ export class Pump implements RxSink {
   deliver(s: Session, buf: Buffer, off: number, len: number): void {
     const port = s.ctx as SessionPort | null;
     if (port === null) {
-      s.stats[s.base + RX_DEV_DROPS]!++;
+      s.stats[s.base + RX_DEV_DROPS]++;
       return;
     }
     const dev = port.dev;
@@ -232,7 +232,7 @@ export class Pump implements RxSink {
       co.add(dev.id, s.base, buf, off, len, buf === this.rxSlab);
       return;
     }
-    if (dev.write(buf, off, len) < 0) s.stats[s.base + RX_DEV_DROPS]!++;
+    if (dev.write(buf, off, len) < 0) s.stats[s.base + RX_DEV_DROPS]++;
   }
 
   /** End of one receive batch: frames the coalescer holds in the rx slab are copied out. */

@@ -87,6 +87,6 @@ export function addrBytes(family: 4 | 6, addr: string): Buffer {
 
 /** IPv4 header length of a received raw IPv4 packet at `off` (IHL*4), or 0 if not IPv4. */
 export function ipv4HeaderLen(buf: Uint8Array, off: number): number {
-  const b = buf[off]!;
+  const b = buf[off];
   return b >> 4 === 4 ? (b & 0xf) << 2 : 0;
 }

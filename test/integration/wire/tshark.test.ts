@@ -12,7 +12,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { captureUnavailable, L2TP_NOT_ICMP_ERROR, startCapture, tsharkFields, vethOf } from '../lib/capture.js';
-import { netnsUnavailable, ping, underlay, type Underlay } from '../lib/netns.js';
+import { netnsUnavailable, underlay, type Underlay } from '../lib/netns.js';
 import { pings, underlayReady } from '../lib/ready.js';
 import { makeLink, type Link, type LinkOptions } from '../lib/ul2tp.js';
 
