@@ -1,6 +1,6 @@
 /**
  * `show tunnel` / `show session` output, byte for byte as iproute2 prints it
- * (SPEC.md §4.7-4.9, ip/ipl2tp.c print_tunnel/print_session). Every field goes
+ * (docs/protocol.md §4.7-4.9, ip/ipl2tp.c print_tunnel/print_session). Every field goes
  * through one `Printer` call that carries both its text format and its JSON
  * key, like iproute2's `print_uint(PRINT_ANY, key, fmt, v)`, so the text and
  * `-j` outputs cannot drift apart. The JSON writer reproduces iproute2's

@@ -132,7 +132,7 @@ export class Controller implements ConfigTarget {
   async tunnelDelete(a: Attrs): Promise<Record<string, never>> {
     const tid = num(a, 'tunnel_id');
     if (!this.tunnelRecs.has(tid)) throw kernelError('ENODEV');
-    // Deletion is synchronous (SPEC.md §5 recommends it): sessions and their
+    // Deletion is synchronous (docs/protocol.md §5 recommends it): sessions and their
     // interfaces are gone when the reply is sent, so the id can be reused at once.
     await this.dp.removeTunnel(tid);
     for (const s of this.table.removeTunnel(tid)) {

@@ -1,6 +1,6 @@
 /**
  * Facts about the host network the control plane needs: the path MTU towards
- * a tunnel's peer (SPEC.md §3.4), free interface names (l2tpeth%d), and the
+ * a tunnel's peer (docs/protocol.md §3.4), free interface names (l2tpeth%d), and the
  * default MTU of a session interface. Control path only; never per packet.
  */
 import { execFileSync } from 'node:child_process';
@@ -82,7 +82,7 @@ export function deviceMtu(dev: string): number {
 }
 
 /**
- * Default MTU of a session interface (SPEC.md §3.4, l2tp_eth):
+ * Default MTU of a session interface (docs/protocol.md §3.4, l2tp_eth):
  * overhead = (UDP ? 8 : 0) + hdr_len + 14 + l3; mtu = path_mtu - overhead,
  * or 1500 - overhead when that is out of range or no route was cached.
  */

@@ -1,6 +1,6 @@
 /**
  * Receive path: packet → tunnel/session lookup → cookie check → L2-specific
- * sublayer → sequence handling → frame, in the kernel's order (SPEC.md
+ * sublayer → sequence handling → frame, in the kernel's order (docs/protocol.md
  * §2.2–2.8: l2tp_udp_recv_core, l2tp_ip_recv, l2tp_recv_common,
  * l2tp_recv_data_seq, l2tp_recv_dequeue, l2tp_eth_dev_recv).
  *

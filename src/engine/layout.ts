@@ -2,7 +2,7 @@
  * Per-session header layout, computed once at configuration time (the
  * kernel's hdr_len, QEMU's precomputed offsets). Encap and decap then use
  * fixed offsets: which optional fields exist is configuration, never
- * signalled in the packet (SPEC.md §1.1).
+ * signalled in the packet (docs/protocol.md §1.1).
  */
 import type { Encap, L2specType } from './config.js';
 import { headerLayout, L2TP_UDP_HDR_LEN, type HeaderLayout } from '../wire/l2tpv3.js';

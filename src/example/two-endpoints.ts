@@ -2,7 +2,7 @@
  * Two in-memory L2TPv3 endpoints exchanging Ethernet frames over UDP with
  * cookies and sequencing (`seq both`). One packet is lost on the link and
  * one packet with a wrong cookie is injected, to show how the receiver
- * reacts and what it counts (the kernel's rules, SPEC.md §2).
+ * reacts and what it counts (the kernel's rules, docs/protocol.md §2).
  *
  * Run: node dist/src/example/two-endpoints.js
  */

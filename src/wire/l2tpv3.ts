@@ -1,5 +1,5 @@
 /**
- * L2TPv3 data message session headers (RFC 3931 §4.1; SPEC.md §1.2–1.4).
+ * L2TPv3 data message session headers (RFC 3931 §4.1; docs/protocol.md §1.2–1.4).
  *
  * Over UDP, RFC 3931 §4.1.2.1:
  *
@@ -61,7 +61,7 @@ export const L2TP_UDP_DATA_WORD = 0x0003_0000;
 /** Session id 0 over IP = control message. */
 export const L2TP_IP_CONTROL_SESSION = 0;
 
-/** Linux drops UDP L2TP payloads shorter than this before any lookup (SPEC.md §2.2 step 2). */
+/** Linux drops UDP L2TP payloads shorter than this before any lookup (docs/protocol.md §2.2 step 2). */
 export const L2TP_UDP_MIN_LEN = 14;
 /** Cookie length limit (RFC 3931 §4.1: at most 64 bits). */
 export const L2TP_MAX_COOKIE_LEN = 8;

@@ -1,5 +1,5 @@
 /**
- * Raw IP sockets for L2TPv3 over IP (protocol 115), SPEC §2.3 and §6.4.
+ * Raw IP sockets for L2TPv3 over IP (protocol 115), docs/protocol.md §2.3 and §6.4.
  *
  * Receive: an AF_INET raw socket delivers the IPv4 header too (skip IHL*4 bytes, never assume
  * 20); an AF_INET6 raw socket delivers only the payload, and the source comes from msg_name

@@ -1,5 +1,5 @@
 /**
- * UDP tunnel sockets shaped like the kernel's L2TP tunnel socket (SPEC §2.2, §3.2, §3.3,
+ * UDP tunnel sockets shaped like the kernel's L2TP tunnel socket (docs/protocol.md §2.2, §3.2, §3.3,
  * §6.4), plus the sockaddr codecs shared with rawip.ts and batch.ts.
  *
  * Ownership: returned fds belong to the caller (close(2) them). The socket is created in the

@@ -12,7 +12,7 @@
  * poke on the eventfd registered in the same epoll set.
  *
  * Everything here is owned by this one thread. From epoll_wait returning to
- * the last write: no allocation, no throwing, indexed loops (STYLE.md §5).
+ * the last write: no allocation, no throwing, indexed loops (docs/ARCHITECTURE.md, Hot path rules).
  */
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import type { TunnelConfig } from '../../engine/config.js';
