@@ -197,10 +197,6 @@ export class Controller implements ConfigTarget {
   async removeSessions(keys: ReadonlyArray<readonly [number, number]>): Promise<void> {
     const known = keys.filter(([t, s]) => this.table.getSession(t, s) !== undefined);
     if (known.length === 0) return;
-    if (this.dp.removeSessions === undefined) {
-      for (const [t, s] of known) await this.sessionDelete({ tunnel_id: t, session_id: s });
-      return;
-    }
     try {
       await this.dp.removeSessions(known);
     } finally {
@@ -209,6 +205,7 @@ export class Controller implements ConfigTarget {
         const gone = this.table.removeSession(t, s);
         if (!gone) continue;
         this.sessionCfgs.delete(Controller.key(t, s));
+        this.rates.forget(Controller.key(t, s));
         releaseIfname(gone.cfg.ifname);
       }
       this.onChange();
@@ -343,7 +340,7 @@ export class Controller implements ConfigTarget {
         stats: readCounters(st, s.base),
         drops: readExtraCounters(st, s.base),
       });
-      const imp = this.dp.impairment?.(c.tunnelId, c.sessionId); // everyday hook (src/io/impair.ts)
+      const imp = this.dp.impairment(c.tunnelId, c.sessionId);
       if (imp) sessions[sessions.length - 1].impairment = impairToJson(imp);
     }
     return { sessions };

@@ -123,6 +123,7 @@ export class KoffiDataplane implements Dataplane {
   private readonly tx: WorkerHandle;
   private readonly rx: WorkerHandle;
   /** Capture rings written by the tx and rx workers (src/io/capture-ring.ts). */
+  readonly features = { capture: true, impair: true } as const;
   readonly captureRings: readonly CaptureRing[];
 
   /**
