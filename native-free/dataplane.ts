@@ -26,6 +26,8 @@ import { SLOT_SIZE, SlotAllocator } from '../src/engine/stats.js';
 import { Table } from '../src/engine/table.js';
 import type { Tunnel } from '../src/engine/tunnel.js';
 import type { Session } from '../src/engine/session.js';
+import type { ImpairConfig } from '../src/engine/impair.js';
+import type { CaptureRing } from '../src/io/capture-ring.js';
 import { dataplaneOptions, type DataplaneOptions } from '../src/io/options.js';
 import { Pump, SessionPort, TunnelPort } from '../src/io/pump.js';
 import { kernelError, L2tpError } from '../src/errors.js';
@@ -73,6 +75,9 @@ class SessionIo extends SessionPort {
 
 export class NativeFreeDataplane implements Dataplane {
   readonly name = 'native-free';
+  /** No capture and no impairment here: the daemon refuses both with a message that says why. */
+  readonly features = { capture: false, impair: false } as const;
+  readonly captureRings: readonly CaptureRing[] = [];
   readonly stats: Float64Array;
   private readonly table: Table;
   /** The packet path (no stages: capture, impairment and offloads are koffi-only). */
@@ -230,20 +235,33 @@ export class NativeFreeDataplane implements Dataplane {
     });
   }
 
+  /** One by one: veth pairs have no batched removal worth having here. */
+  async removeSessions(keys: ReadonlyArray<readonly [number, number]>): Promise<void> {
+    for (const [t, s] of keys) await this.removeSession(t, s);
+  }
+
+  setImpairment(): Promise<void> {
+    return Promise.reject(new L2tpError('DAEMON', `impairment is not supported by the ${this.name} backend (use the koffi backend)`));
+  }
+
+  impairment(): ImpairConfig | null {
+    return null;
+  }
+
   removeTunnel(tunnelId: number): Promise<void> {
     return this.serial(async () => {
       const t = this.table.getTunnel(tunnelId);
       const removed = this.table.removeTunnel(tunnelId);
-      let firstError: unknown = null;
+      let firstError: Error | null = null;
       for (const s of removed) {
         try {
           await this.teardownSession(s, false);
         } catch (e) {
-          firstError ??= e;
+          firstError ??= e instanceof Error ? e : new Error(String(e));
         }
       }
       if (t) this.closeTunnel(t);
-      if (firstError) throw firstError;
+      if (firstError !== null) throw firstError;
     });
   }
 

@@ -86,7 +86,7 @@ export class DgramSocket implements TunnelSocket {
     const sb = b instanceof SlotBatch ? b : null;
     for (let j = first; j < first + n; j++) {
       try {
-        this.sock.send(b.buf, j * b.slotSize + b.off[j]!, b.len[j]!, this.onSent);
+        this.sock.send(b.buf, j * b.slotSize + b.off[j], b.len[j], this.onSent);
       } catch {
         return j > first ? j - first : -EBADF;
       }
@@ -107,7 +107,7 @@ export class DgramSocket implements TunnelSocket {
   private sent(): void {
     const h = this.head;
     const sb = this.fifoBatch[h] ?? null;
-    const slot = this.fifoSlot[h]!;
+    const slot = this.fifoSlot[h];
     this.fifoBatch[h] = null;
     this.head = (h + 1) % this.fifoSlot.length;
     this.count--;

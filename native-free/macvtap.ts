@@ -1,5 +1,5 @@
 /**
- * Session interfaces without TUNSETIFF (SPEC.md §6.4, "Frames without native
+ * Session interfaces without TUNSETIFF (docs/protocol.md §6.4, "Frames without native
  * code"): the user-visible interface NAME is one end of a veth pair; the
  * hidden other end carries a passthru macvtap whose character device
  * /dev/tapN we read and write with plain `fs`.

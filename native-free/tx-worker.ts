@@ -23,8 +23,9 @@ import { getPipeWrap, watchFd } from './pipewrap.js';
 
 Error.stackTraceLimit = 0;
 
-const fd = workerData.fd as number;
-const { ctl, lens, data } = ringViews(workerData.sab as SharedArrayBuffer);
+const init = workerData as { fd: number; sab: SharedArrayBuffer; mode?: string };
+const fd = init.fd;
+const { ctl, lens, data } = ringViews(init.sab);
 let head = Atomics.load(ctl, HEAD);
 
 /** Publish the frame just read into `slot` (n bytes incl. the vnet header) and wake the main thread if it sleeps. */
@@ -117,4 +118,4 @@ function runPolling(): void {
   parentPort!.close();
 }
 
-if (workerData.mode === 'poll' || !runEvents()) runPolling();
+if (init.mode === 'poll' || !runEvents()) runPolling();

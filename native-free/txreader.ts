@@ -196,7 +196,7 @@ export class WorkerReader implements TxReader, SlotOwner {
 
   /** Publish how far the worker may reuse slots: up to the oldest send still in flight. */
   private release(): void {
-    Atomics.store(this.ctl, TAIL, this.inflightCount === 0 ? this.consumed : this.inflight[this.inflightHead]!);
+    Atomics.store(this.ctl, TAIL, this.inflightCount === 0 ? this.consumed : this.inflight[this.inflightHead]);
     Atomics.notify(this.ctl, TAIL);
   }
 

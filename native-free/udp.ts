@@ -1,6 +1,6 @@
 /**
  * Tunnel sockets with node:dgram: bound to local:udp_sport and connected to
- * remote:udp_dport like the kernel's tunnel socket (SPEC.md §6.4), so only
+ * remote:udp_dport like the kernel's tunnel socket (docs/protocol.md §6.4), so only
  * the peer's packets arrive.
  *
  * Differences from the kernel that dgram imposes (no setsockopt access):
@@ -29,7 +29,7 @@ function toKernelError(err: unknown, what: string): L2tpError {
 
 const V4_MAPPED = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i;
 
-/** Addresses and socket type for a tunnel; an IPv6 tunnel between v4-mapped addresses is IPv4 (SPEC §3.2). */
+/** Addresses and socket type for a tunnel; an IPv6 tunnel between v4-mapped addresses is IPv4 (docs/protocol.md §3.2). */
 export function socketAddresses(cfg: TunnelConfig): { type: 'udp4' | 'udp6'; local: string; remote: string } {
   if (cfg.family === 6) {
     const l = V4_MAPPED.exec(cfg.local);

@@ -26,9 +26,9 @@ export function finishFrame(buf: Buffer, p: number, n: number): number {
   const len = n - VNET_HDR_LEN;
   if (len < 0) return FRAME_DROP;
   if (buf[p + 1] !== GSO_NONE) return FRAME_DROP;
-  if ((buf[p]! & VNET_F_NEEDS_CSUM) !== 0) {
-    const start = buf[p + 6]! | (buf[p + 7]! << 8);
-    const off = buf[p + 8]! | (buf[p + 9]! << 8);
+  if ((buf[p] & VNET_F_NEEDS_CSUM) !== 0) {
+    const start = buf[p + 6] | (buf[p + 7] << 8);
+    const off = buf[p + 8] | (buf[p + 9] << 8);
     if (!completeCsum(buf, p + VNET_HDR_LEN, len, start, off)) return FRAME_DROP;
   }
   return len;

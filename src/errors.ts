@@ -1,5 +1,5 @@
 /**
- * Typed errors with a stable `code` (see STYLE.md §6). Tests assert on `code`;
+ * Typed errors with a stable `code` (docs/ARCHITECTURE.md, Errors). Tests assert on `code`;
  * the CLI maps `code` (and `errno` for daemon errors) to iproute2's wording.
  */
 export type L2tpErrorCode =

@@ -3,7 +3,7 @@
  * the two namespaces of the rig, measured, and torn down again before the
  * next one (so idle tunnels never compete with the one under test).
  *
- * Overlay MTU per path = 1500 − encapsulation overhead (SPEC.md §3.4: outer
+ * Overlay MTU per path = 1500 − encapsulation overhead (docs/protocol.md §3.4: outer
  * IPv4 20 + UDP 8 when encap udp + L2TPv3 header + inner Ethernet 14), so
  * outer packets never need fragmenting; the harness checks that with the
  * kernel's fragmentation counters.

@@ -1,6 +1,6 @@
 /**
  * Unit tests of the benchmark harness's pure parts: overlay MTU arithmetic
- * (must match SPEC.md §3.4's table), statistics, CPU accounting from /proc
+ * (must match docs/protocol.md §3.4's table), statistics, CPU accounting from /proc
  * stat samples, fixed rates → iperf3 arguments, the --workers sweep's option
  * and path list, the Markdown report and the SVG chart.
  * Run: node --test dist/bench/lib/
@@ -15,7 +15,7 @@ import { CLK_TCK, CpuSeconds, cpuSecondsBetween, statTicks } from './sys.js';
 
 const REFS = { qemu: 'qemu-udp', ceiling: 'veth', vxlan: 'vxlan' };
 
-test('overlay MTU per encapsulation matches SPEC.md §3.4 (1500-byte IPv4 underlay)', () => {
+test('overlay MTU per encapsulation matches docs/protocol.md §3.4 (1500-byte IPv4 underlay)', () => {
   const mtu = (e: 'udp' | 'ip', c: number, l: 'default' | 'none') => UNDERLAY_MTU - l2tpOverhead(e, c, l);
   assert.equal(mtu('udp', 0, 'default'), 1446);
   assert.equal(mtu('udp', 0, 'none'), 1450);

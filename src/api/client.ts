@@ -20,7 +20,7 @@
  */
 import { createConnection } from 'node:net';
 import { L2tpError } from '../errors.js';
-import { parseCommand, type Command } from '../cli/parse.js';
+import { parseCommand, type Command } from './parse.js';
 import { ControlClient, connectDaemon, isDaemonReply, START_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from '../control/client.js';
 import { LineFramer, MAX_REPLY_LINE, encodeLine } from '../control/framing.js';
 import { namedNetnsInode, socketPath as defaultSocketPath } from '../control/paths.js';
@@ -423,10 +423,10 @@ async function openCapture(path: string, opts: CaptureOptions, startTimeoutMs: n
         await new Promise<void>((r) => (wake = r));
       }
     },
-    async return(): Promise<IteratorResult<CapturedPacket>> {
+    return(): Promise<IteratorResult<CapturedPacket>> {
       finish(null);
       queue.length = 0;
-      return { value: undefined, done: true };
+      return Promise.resolve({ value: undefined, done: true });
     },
   };
   return it;

@@ -20,8 +20,8 @@ import { MAX_LINE } from '../control/framing.js';
 import { errorFromBody, MAX_BATCH_REQUESTS } from '../control/validate.js';
 import { readBatch } from './batch-file.js';
 import { isL2tpObject } from './ip-plan.js';
-import { cliErrorOutput, parseCommand, parseVerb, type Command } from './parse.js';
-import { matches } from './grammar.js';
+import { cliErrorOutput, parseCommand, parseVerb, type Command } from '../api/parse.js';
+import { matches } from '../api/grammar.js';
 import { replyErrorText, runL2tp, type CliIo, type CliOptions, type Transport } from './run.js';
 
 /** Runs one line for the real `ip`; returns its exit status (its output goes straight to ours). */
@@ -92,9 +92,9 @@ export async function runBatch(text: string, bo: BatchOptions, opts: CliOptions,
   let connectFailed = false;
   // One connection for the whole file; l2tp lines that run alone (show) reuse it too.
   const shared: CliIo = {
-    stdout: io.stdout,
-    stderr: io.stderr,
-    isReply: io.isReply,
+    stdout: (s) => io.stdout(s),
+    stderr: (s) => io.stderr(s),
+    isReply: (e) => io.isReply(e),
     async connect() {
       if (transport === null) transport = await io.connect();
       const t = transport;
@@ -177,7 +177,7 @@ export async function runBatch(text: string, bo: BatchOptions, opts: CliOptions,
     }
     if (cmd.verb === 'show') {
       if (!(await flush())) return finish(connectFailed ? 1 : ret);
-      const status = await runL2tp(line.args, opts, { ...shared, stderr: io.stderr });
+      const status = await runL2tp(line.args, opts, { ...shared, stderr: (s) => io.stderr(s) });
       if (status !== 0) return finish(status); // a failed dump exits ip
       continue;
     }
@@ -194,7 +194,7 @@ export async function runBatch(text: string, bo: BatchOptions, opts: CliOptions,
   return finish(ret);
 
   function finish(status: number): number {
-    (transport as Transport | null)?.close();
+    (transport)?.close();
     return status;
   }
 }

@@ -16,7 +16,7 @@ import type { ConfigSource, DesiredConfig } from '../control/config.js';
 import { readBatch } from './batch-file.js';
 import { classifyLine } from './batch.js';
 import { findRealIp } from './ip-plan.js';
-import { cliErrorOutput, parseCommand } from './parse.js';
+import { cliErrorOutput, parseCommand } from '../api/parse.js';
 
 /** Reads and checks a configuration file; throws an Error naming the file and line. */
 export function loadConfigFile(path: string): DesiredConfig {
@@ -24,7 +24,7 @@ export function loadConfigFile(path: string): DesiredConfig {
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    throw new Error(`cannot read ${path}: ${(e as Error).message}`);
+    throw new Error(`cannot read ${path}: ${(e as Error).message}`, { cause: e });
   }
   const want: DesiredConfig = { tunnels: [], sessions: [], ipLines: [] };
   const tunnels = new Set<number>();
@@ -43,7 +43,7 @@ export function loadConfigFile(path: string): DesiredConfig {
     } catch (e) {
       if (!(e instanceof L2tpError)) throw e;
       const text = e.code === 'USAGE' ? 'not an "l2tp add" command' : cliErrorOutput(e).stderr.split('\n')[0];
-      throw new Error(`${at}: ${text}`);
+      throw new Error(`${at}: ${text}`, { cause: e });
     }
     if (cmd.verb !== 'add') throw new Error(`${at}: only "l2tp add" lines (and ip lines) belong in a configuration file`);
     if (cmd.tunnel !== null) {

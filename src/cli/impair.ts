@@ -2,7 +2,7 @@
  * `ul2tp impair`: set or clear a session's transmit impairment.
  */
 import { L2tpError } from '../errors.js';
-import { parseRate } from '../io/impair.js';
+import { parseRate } from './impair-text.js';
 import { idValue, parseKeywords, positiveInteger, usage, usageExit, withDaemon, type OwnKeyword } from './own-command.js';
 import type { CliIo } from './run.js';
 

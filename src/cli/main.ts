@@ -15,7 +15,7 @@
  *
  * Importing this module runs the program (bin/ul2tp.js does that).
  */
-import { matches } from './grammar.js';
+import { matches } from '../api/grammar.js';
 import type { OwnCommand } from './daemon-cmd.js';
 import { fatal, installFatalHandlers, processIo } from './process-io.js';
 import { runL2tp, type CliOptions } from './run.js';

@@ -8,7 +8,7 @@
  * `Error: ...` and exit 1.
  */
 import { L2tpError } from '../errors.js';
-import { getU32 } from './grammar.js';
+import { getU32 } from '../api/grammar.js';
 import type { CliIo, Transport } from './run.js';
 
 export const usage = (msg: string): L2tpError => new L2tpError('USAGE', msg);

@@ -12,7 +12,7 @@
  * frames carried by the session (link type EN10MB, 1).
  */
 import { addressBytes, formatAddress } from '../wire/address.js';
-import { rxLayout, txLayout, type SessionLayout } from '../engine/layout.js';
+import { headerLayout, type HeaderLayout } from '../wire/l2tpv3.js';
 
 export const LINKTYPE_ETHERNET = 1;
 export const LINKTYPE_RAW = 101;
@@ -127,10 +127,10 @@ export function outerPacket(p: WirePacket, t: TunnelView): Buffer {
 }
 
 /** Header layout of the packet (tx: our cookie; rx: the peer's cookie length). */
-export function layoutOf(p: WirePacket, s: SessionView): SessionLayout {
+export function layoutOf(p: WirePacket, s: SessionView): HeaderLayout {
   return p.dir === 'tx'
-    ? txLayout(p.encap, s.cookie.length / 2, s.l2spec_type)
-    : rxLayout(p.encap, s.peer_cookie.length / 2, s.l2spec_type);
+    ? headerLayout(p.encap, s.cookie.length / 2, s.l2spec_type === 'default')
+    : headerLayout(p.encap, s.peer_cookie.length / 2, s.l2spec_type === 'default');
 }
 
 /** The Ethernet frame inside, or null when the packet is too short for its header. */

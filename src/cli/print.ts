@@ -1,6 +1,6 @@
 /**
  * `show tunnel` / `show session` output, byte for byte as iproute2 prints it
- * (SPEC.md §4.7-4.9, ip/ipl2tp.c print_tunnel/print_session). Every field goes
+ * (docs/protocol.md §4.7-4.9, ip/ipl2tp.c print_tunnel/print_session). Every field goes
  * through one `Printer` call that carries both its text format and its JSON
  * key, like iproute2's `print_uint(PRINT_ANY, key, fmt, v)`, so the text and
  * `-j` outputs cannot drift apart. The JSON writer reproduces iproute2's
@@ -11,8 +11,9 @@
  * docs/cli-differences.md).
  */
 import type { SessionInfo, TunnelInfo } from '../control/protocol.js';
-import { COUNTER_NAMES, EXTRA_COUNTERS } from '../engine/stats.js';
-import { formatImpair, impairFromJson } from '../io/impair.js';
+import { COUNTER_NAMES, EXTRA_COUNTERS } from '../control/protocol.js';
+import { formatImpair } from './impair-text.js';
+import type { ImpairJson } from '../control/protocol.js';
 
 export interface PrintOptions {
   json: boolean;
@@ -69,7 +70,7 @@ class Printer {
     if (this.opts.json) {
       if (kind & Kind.Json && key !== null) this.current.push([key, value]);
     } else if (kind & Kind.Text && fmt !== null) {
-      this.text += fmt.replace(/%(?:h?u|s)/, () => String(value));
+      this.text += fmt.replace(/%(?:h?u|s)/, () => (typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value)));
     }
   }
 
@@ -254,13 +255,13 @@ function printSession(pr: Printer, s: SessionInfo): void {
   }
   pr.field(Kind.Text, null, '\n', null);
   // ul2tp additions, printed only when set / asked for (iproute2's output is unchanged otherwise).
-  const imp = (s as { impairment?: Record<string, unknown> }).impairment;
+  const imp = (s as { impairment?: ImpairJson }).impairment;
   if (imp !== undefined && imp !== null) {
     if (pr.json) {
       const members = Object.entries(imp).filter(([, v]) => typeof v === 'number') as Array<[string, number]>;
       pr.field(Kind.Json, 'impairment', null, { members });
     } else {
-      pr.field(Kind.Text, null, '  impairment: %s\n', formatImpair(impairFromJson(imp)));
+      pr.field(Kind.Text, null, '  impairment: %s\n', formatImpair(imp));
     }
   }
   if (pr.stats) printStats(pr, s.stats, (s as { drops?: Record<string, number> }).drops);

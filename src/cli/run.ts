@@ -8,7 +8,7 @@ import { L2tpError } from '../errors.js';
 import type { Op, OpAttrs, OpResult } from '../control/protocol.js';
 import type { CapturedPacket } from '../api/client.js';
 import { checkSessionList, checkTunnelList } from '../control/validate.js';
-import { cliErrorOutput, parseCommand, type Command } from './parse.js';
+import { cliErrorOutput, parseCommand, type Command } from '../api/parse.js';
 import { formatSessions, formatTunnels, type PrintOptions } from './print.js';
 
 export interface Transport {
@@ -65,7 +65,7 @@ async function withTransport(io: CliIo, fn: (t: Transport) => Promise<number>): 
 async function runAdd(cmd: Extract<Command, { verb: 'add' }>, io: CliIo): Promise<number> {
   return withTransport(io, async (t) => {
     let status = 0;
-    // iproute2 tries both and keeps the session's status (SPEC.md §4.3 step 8).
+    // iproute2 tries both and keeps the session's status (docs/protocol.md §4.3 step 8).
     if (cmd.tunnel !== null) {
       try {
         await t.request('tunnel_create', cmd.tunnel);

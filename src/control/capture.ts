@@ -18,7 +18,7 @@
 import type { Socket } from 'node:net';
 import { L2tpError, kernelError } from '../errors.js';
 import { CTL_ON, drainRing, ringDrops, type CaptureRing, type CapturedPacket } from '../io/capture-ring.js';
-import { IMPAIR_KEYS, impairActive, impairFromJson } from '../io/impair.js';
+import { IMPAIR_KEYS, impairActive, impairFromJson } from '../engine/impair.js';
 import type { Dataplane } from '../io/types.js';
 
 const DRAIN_MS = 10;
@@ -158,7 +158,7 @@ const hubs = new WeakMap<Dataplane, CaptureHub>();
  * (or replies with an error when the backend cannot capture).
  */
 export function startCapture(sock: Socket, id: number, attrs: Record<string, unknown>, dp: Dataplane, lister: SessionLister): void {
-  if (dp.captureRings === undefined || dp.captureRings.length === 0) {
+  if (!dp.features.capture || dp.captureRings.length === 0) {
     const e = new L2tpError('DAEMON', `capture is not supported by the ${dp.name} backend (use the koffi backend)`);
     write(sock, { id, ok: false, error: { code: e.code, message: e.message } });
     return;
@@ -186,7 +186,7 @@ export function captureHubOf(dp: Dataplane): CaptureHub | undefined {
  * previous ones entirely; all-zero settings clear the impairment.
  */
 export async function impairOp(attrs: Record<string, unknown>, dp: Dataplane): Promise<Record<string, never>> {
-  if (dp.setImpairment === undefined)
+  if (!dp.features.impair)
     throw new L2tpError('DAEMON', `impairment is not supported by the ${dp.name} backend (use the koffi backend)`);
   const tid = attrs.tunnel_id as number;
   const sid = attrs.session_id as number;

@@ -277,7 +277,7 @@ async function connectOrStart(opts: ConnectOptions): Promise<ControlClient> {
   const timeoutMs = opts.timeoutMs ?? START_TIMEOUT_MS;
   const deadline = Date.now() + timeoutMs;
   let delay = 10;
-  let last: unknown = null;
+  let last: unknown;
   for (;;) {
     await sleep(delay);
     delay = Math.min(delay * 2, 200);

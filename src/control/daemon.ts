@@ -9,7 +9,7 @@
  * crashed one never leaves a stale lock behind.
  */
 import { dataplaneOptionsFrom } from './options.js';
-import { chmodSync, closeSync, fstatSync, lutimesSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, fstatSync, lutimesSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { createServer, type Server, type Socket } from 'node:net';
 import { L2tpError } from '../errors.js';
@@ -136,7 +136,7 @@ export async function runDaemon(opts: DaemonOptions = {}): Promise<void> {
     }
   } catch (e) {
     // Fatal before anything started: the CLI prints "Error: <message>" and exits 1.
-    throw new Error(e instanceof RunDirError ? e.message : `run directory ${dir}: ${(e as Error).message}`);
+    throw new Error(e instanceof RunDirError ? e.message : `run directory ${dir}: ${(e as Error).message}`, { cause: e });
   }
 
   // Nobody has any business connecting to the lock: close whatever does at once

@@ -11,21 +11,19 @@ import { L2tpError, kernelError } from '../errors.js';
 import {
   SESSION_DEFAULTS,
   TUNNEL_DEFAULTS,
-  type Encap,
-  type L2specType,
   type SessionConfig,
   type TunnelConfig,
 } from '../engine/config.js';
 import { Session } from '../engine/session.js';
 import { Table } from '../engine/table.js';
 import { Tunnel } from '../engine/tunnel.js';
-import { NR_SHADOW, NS_SHADOW, RECV_SEQ, SEND_SEQ, readCounters, readExtraCounters, type Counters, type ExtraCounters } from '../engine/stats.js';
+import { NR_SHADOW, NS_SHADOW, RECV_SEQ, SEND_SEQ, readCounters, readExtraCounters, type ExtraCounters } from '../engine/stats.js';
 import type { Dataplane } from '../io/types.js';
 import type { BatchAttrs, BatchOutcome, BatchRequest, SessionInfo, TunnelInfo } from './protocol.js';
 import { errorBody } from './validate.js';
 import { parseAddress } from '../wire/address.js';
 import { applyConfig, type ApplyResult, type ConfigSource, type ConfigTarget } from './config.js';
-import { impairToJson, type ImpairJson } from '../io/impair.js';
+import { impairToJson } from '../engine/impair.js';
 import { allocIfname, defaultSessionMtu, interfaceExists, pathMtu, releaseIfname } from './netinfo.js';
 import { RateTracker, resumeSequence, type SavedSession } from './seq-restart.js';
 
@@ -40,9 +38,9 @@ export interface SavedState {
 
 type Attrs = Record<string, unknown>;
 
-const num = (a: Attrs, k: string, dflt = 0): number => (typeof a[k] === 'number' ? (a[k] as number) : dflt);
-const bool = (a: Attrs, k: string, dflt: boolean): boolean => (typeof a[k] === 'boolean' ? (a[k] as boolean) : dflt);
-const str = (a: Attrs, k: string, dflt = ''): string => (typeof a[k] === 'string' ? (a[k] as string) : dflt);
+const num = (a: Attrs, k: string, dflt = 0): number => (typeof a[k] === 'number' ? (a[k]) : dflt);
+const bool = (a: Attrs, k: string, dflt: boolean): boolean => (typeof a[k] === 'boolean' ? (a[k]) : dflt);
+const str = (a: Attrs, k: string, dflt = ''): string => (typeof a[k] === 'string' ? (a[k]) : dflt);
 
 /** Parse an address (inet_pton); IPv4-mapped IPv6 counts as IPv4. */
 function parseAddr(text: string): { family: 4 | 6; text: string } {
@@ -55,7 +53,7 @@ export function tunnelConfigFrom(a: Attrs): TunnelConfig {
   const local = parseAddr(str(a, 'local'));
   const remote = parseAddr(str(a, 'remote'));
   if (local.family !== remote.family) throw kernelError('EINVAL');
-  const encap = (str(a, 'encap', TUNNEL_DEFAULTS.encap) === 'ip' ? 'ip' : 'udp') as Encap;
+  const encap = (str(a, 'encap', TUNNEL_DEFAULTS.encap) === 'ip' ? 'ip' : 'udp');
   return {
     tunnelId: num(a, 'tunnel_id'),
     peerTunnelId: num(a, 'peer_tunnel_id'),
@@ -134,7 +132,7 @@ export class Controller implements ConfigTarget {
   async tunnelDelete(a: Attrs): Promise<Record<string, never>> {
     const tid = num(a, 'tunnel_id');
     if (!this.tunnelRecs.has(tid)) throw kernelError('ENODEV');
-    // Deletion is synchronous (SPEC.md §5 recommends it): sessions and their
+    // Deletion is synchronous (docs/protocol.md §5 recommends it): sessions and their
     // interfaces are gone when the reply is sent, so the id can be reused at once.
     await this.dp.removeTunnel(tid);
     for (const s of this.table.removeTunnel(tid)) {
@@ -199,10 +197,6 @@ export class Controller implements ConfigTarget {
   async removeSessions(keys: ReadonlyArray<readonly [number, number]>): Promise<void> {
     const known = keys.filter(([t, s]) => this.table.getSession(t, s) !== undefined);
     if (known.length === 0) return;
-    if (this.dp.removeSessions === undefined) {
-      for (const [t, s] of known) await this.sessionDelete({ tunnel_id: t, session_id: s });
-      return;
-    }
     try {
       await this.dp.removeSessions(known);
     } finally {
@@ -211,6 +205,7 @@ export class Controller implements ConfigTarget {
         const gone = this.table.removeSession(t, s);
         if (!gone) continue;
         this.sessionCfgs.delete(Controller.key(t, s));
+        this.rates.forget(Controller.key(t, s));
         releaseIfname(gone.cfg.ifname);
       }
       this.onChange();
@@ -345,7 +340,7 @@ export class Controller implements ConfigTarget {
         stats: readCounters(st, s.base),
         drops: readExtraCounters(st, s.base),
       });
-      const imp = this.dp.impairment?.(c.tunnelId, c.sessionId); // everyday hook (src/io/impair.ts)
+      const imp = this.dp.impairment(c.tunnelId, c.sessionId);
       if (imp) sessions[sessions.length - 1].impairment = impairToJson(imp);
     }
     return { sessions };

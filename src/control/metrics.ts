@@ -2,7 +2,7 @@
  * `ul2tp daemon --metrics ADDR:PORT`: an opt-in Prometheus endpoint
  * (text exposition format 0.0.4) on GET /metrics, with node:http only.
  *
- * Every counter of every tunnel and session (the kernel's names, SPEC.md
+ * Every counter of every tunnel and session (the kernel's names, docs/protocol.md
  * §2.9, plus ul2tp's drops the kernel does not count), labelled by
  * tunnel_id, session_id and ifname, plus process information. Values are
  * read from the shared counter slots at scrape time; nothing is kept here.

@@ -1,10 +1,10 @@
 /**
  * Facts about the host network the control plane needs: the path MTU towards
- * a tunnel's peer (SPEC.md §3.4), free interface names (l2tpeth%d), and the
+ * a tunnel's peer (docs/protocol.md §3.4), free interface names (l2tpeth%d), and the
  * default MTU of a session interface. Control path only; never per packet.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import type { Encap, L2specType } from '../engine/config.js';
 import { interfaceExists } from '../io/ifexists.js';
 import { tunnelOverhead } from '../wire/l2tpv3.js';
@@ -15,7 +15,7 @@ export { interfaceExists };
 export function ipBinary(): string {
   for (const p of ['/usr/sbin/ip', '/sbin/ip', '/usr/bin/ip', '/bin/ip']) {
     try {
-      readFileSync(p, { flag: 'r' }).length; // exists and readable
+      accessSync(p, constants.X_OK); // exists and can be run
       return p;
     } catch {
       /* try the next */
@@ -82,7 +82,7 @@ export function deviceMtu(dev: string): number {
 }
 
 /**
- * Default MTU of a session interface (SPEC.md §3.4, l2tp_eth):
+ * Default MTU of a session interface (docs/protocol.md §3.4, l2tp_eth):
  * overhead = (UDP ? 8 : 0) + hdr_len + 14 + l3; mtu = path_mtu - overhead,
  * or 1500 - overhead when that is out of range or no route was cached.
  */

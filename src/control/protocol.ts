@@ -163,6 +163,13 @@ export type Request = { [O in Op]: { id: number; version: number; op: O; attrs: 
 
 export type Counters = Readonly<Record<string, number>>;
 
+/**
+ * The counter names a `stats` object carries (the kernel's l2tp_stats, in the
+ * order iproute2 would print them) and the `drops` names with their help text:
+ * the engine's counters are the protocol's vocabulary.
+ */
+export { COUNTER_NAMES, EXTRA_COUNTERS, EXTRA_COUNTER_HELP } from '../engine/stats.js';
+
 export interface TunnelInfo {
   tunnel_id: number;
   peer_tunnel_id: number;

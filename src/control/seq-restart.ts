@@ -2,7 +2,7 @@
  * Sequence numbers across daemon restarts (the kernel never restarts, so it
  * has no rule for this; cold path).
  *
- * The peer (kernel rules, SPEC.md §2.6, engine/seq.ts) accepts a packet whose
+ * The peer (kernel rules, docs/protocol.md §2.6, engine/seq.ts) accepts a packet whose
  * ns lies in [nr, nr + 0x7FFFFE]; one behind that window is discarded, and
  * only after 5 consecutive packets ahead of nr does it resync to them. So
  * after a crash our first ns must be

@@ -158,6 +158,13 @@ function checkAttr(op: Op, key: string, kind: AttrKind, v: unknown): unknown {
   }
 }
 
+/** 'version 1', or 'versions 1..2' once there are several. */
+function supportedVersions(): string {
+  const lo: number = MIN_PROTOCOL_VERSION;
+  const hi: number = PROTOCOL_VERSION;
+  return lo === hi ? `version ${hi}` : `versions ${lo}..${hi}`;
+}
+
 /**
  * Strict check of a decoded request line. Returns a new object with only the
  * known attributes, defaults filled in. Throws L2tpError('PROTOCOL') for any
@@ -176,7 +183,7 @@ export function validateRequest(obj: unknown): Request {
   if (version < MIN_PROTOCOL_VERSION || version > PROTOCOL_VERSION)
     throw new L2tpError(
       'PROTOCOL',
-      `protocol version ${version} is not supported: this daemon speaks ${MIN_PROTOCOL_VERSION === PROTOCOL_VERSION ? `version ${PROTOCOL_VERSION}` : `versions ${MIN_PROTOCOL_VERSION}..${PROTOCOL_VERSION}`}`,
+      `protocol version ${version} is not supported: this daemon speaks ${supportedVersions()}`,
       'EPROTONOSUPPORT',
     );
   if (typeof op !== 'string' || !Object.prototype.hasOwnProperty.call(SCHEMA, op))

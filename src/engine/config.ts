@@ -3,7 +3,7 @@
  * l2tp_session_cfg). Plain JSON-able objects: they cross the control socket,
  * worker_threads messages and the state file unchanged.
  *
- * Vocabulary follows iproute2/kernel (STYLE.md §3): `cookie` is what we SEND,
+ * Vocabulary follows iproute2/kernel (docs/ARCHITECTURE.md, Vocabulary): `cookie` is what we SEND,
  * `peerCookie` what we EXPECT; the outgoing header carries `peerSessionId`.
  */
 export type Encap = 'udp' | 'ip';

@@ -1,5 +1,5 @@
 /**
- * Transmit path (SPEC.md §3.1, the kernel's l2tp_build_l2tpv3_header):
+ * Transmit path (docs/protocol.md §3.1, the kernel's l2tp_build_l2tpv3_header):
  * the header is written in place in the headroom in front of the frame,
  * through wire/'s allocation-free writers.
  * No allocation, no throwing.

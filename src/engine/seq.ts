@@ -1,6 +1,6 @@
 /**
  * 24-bit sequence arithmetic of the default L2-specific sublayer (RFC 3931
- * §4.6.1, Appendix C) with Linux's constants (SPEC.md §2.1, §2.6). All
+ * §4.6.1, Appendix C) with Linux's constants (docs/protocol.md §2.1, §2.6). All
  * modular arithmetic of the engine lives here.
  */
 

@@ -6,7 +6,7 @@
  * Ownership: tx fields (`ns`) belong to the thread that transmits for the
  * session, rx fields to the thread that receives for its tunnel. `send_seq`
  * lives in `stats[base + SEND_SEQ]` because both use it: rx flips it (LAC
- * rule, SPEC.md §2.5), tx reads it. `recv_seq` lives in
+ * rule, docs/protocol.md §2.5), tx reads it. `recv_seq` lives in
  * `stats[base + RECV_SEQ]`.
  */
 import type { SessionConfig } from './config.js';
@@ -50,7 +50,7 @@ export class Session {
   /** Next sequence number to send (24-bit). */
   ns = 0;
 
-  // ---- rx state (SPEC.md §2.1 initial values) ----
+  // ---- rx state (docs/protocol.md §2.1 initial values) ----
   /** Next expected sequence number. */
   nr = 0;
   /** Last out-of-sequence ns seen. */

@@ -1,5 +1,5 @@
 /**
- * Counters (the kernel's l2tp_stats names, SPEC.md §2.9) and per-session shared
+ * Counters (the kernel's l2tp_stats names, docs/protocol.md §2.9) and per-session shared
  * flags, kept in fixed-size slots of one Float64Array. In the daemon the array
  * sits on a SharedArrayBuffer: workers write, `show`/stats read without
  * messaging. Each counter has exactly one writing thread (tx counters: the
@@ -32,7 +32,7 @@ export const COUNTER_SLOTS = 16;
  * Session only: shadows of the sequence state, written by the engine as it
  * changes (tx: next ns to send; rx: next nr expected), so that the daemon can
  * save them and a restarted daemon does not restart at 0 (the peer would drop
- * everything until the numbers caught up again, SPEC.md §2.6).
+ * everything until the numbers caught up again, docs/protocol.md §2.6).
  */
 export const NS_SHADOW = 16;
 export const NR_SHADOW = 17;

@@ -1,5 +1,5 @@
 /**
- * Tunnel and session tables with the kernel's id rules (SPEC.md §5):
+ * Tunnel and session tables with the kernel's id rules (docs/protocol.md §5):
  * - tunnel ids are unique per namespace;
  * - session ids are unique within a tunnel; the same id may be used in
  *   different UDP tunnels;

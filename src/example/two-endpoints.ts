@@ -2,14 +2,14 @@
  * Two in-memory L2TPv3 endpoints exchanging Ethernet frames over UDP with
  * cookies and sequencing (`seq both`). One packet is lost on the link and
  * one packet with a wrong cookie is injected, to show how the receiver
- * reacts and what it counts (the kernel's rules, SPEC.md §2).
+ * reacts and what it counts (the kernel's rules, docs/protocol.md §2).
  *
  * Run: node dist/src/example/two-endpoints.js
  */
 import { MemLink } from '../io/mem/link.js';
 import { L2tpv3Repr } from '../wire/l2tpv3.js';
 import { COUNTER_NAMES, EXTRA_COUNTERS, readCounters, RX_COOKIE_DISCARDS, RX_ERRORS, SEND_SEQ } from '../engine/stats.js';
-import { RX_RESULT_NAMES } from '../engine/decap.js';
+import { RX_RESULT_NAMES } from '../engine/rx-result.js';
 import type { Session } from '../engine/session.js';
 import type { Tunnel } from '../engine/tunnel.js';
 
@@ -83,15 +83,15 @@ show('A stranger sends B a frame for session 3000 with the wrong cookie (cafef00
   f.copy(pkt, n);
   link.injectRaw(B, { encap: 'udp', family: 4, src: '192.0.2.1', dst: '192.0.2.2', sport: 5000, dport: 6000, data: pkt });
   link.flush();
-  seenB = printDeliveries('B', seenB);
+  printDeliveries('B', seenB);
   console.log(`   B dropped it: rx_cookie_discards=${sb.stats[sb.base + RX_COOKIE_DISCARDS]}, rx_errors=${sb.stats[sb.base + RX_ERRORS]}`);
 }
 
 show('B answers with 3 frames; A receives them in order');
-let seenA = 0;
+
 for (let i = 0; i < 3; i++) B.send(20, 3000, frame(2, `B->A #${i}`));
 link.flush();
-seenA = printDeliveries('A', seenA);
+printDeliveries('A', 0);
 
 show('Sequence state');
 console.log(`   A: ns=${sa.ns} nr=${sa.nr} send_seq=${sa.stats[sa.base + SEND_SEQ]}   B: ns=${sb.ns} nr=${sb.nr} send_seq=${sb.stats[sb.base + SEND_SEQ]}`);

@@ -36,6 +36,16 @@ export const CAP_UDP_GRO = 4;
 export const EAGAIN = 11;
 export const ENOBUFS = 105;
 
+/** Backpressure waits allowed in a row before the packet at the head counts as a tx error. */
+export const SEND_RETRY_LIMIT = 50;
+/** Longest single wait for socket room (ms). */
+export const SEND_WAIT_MS = 2;
+
+/** True for send results that mean "no room now" (-EAGAIN, -ENOBUFS). */
+export function isBackpressure(r: number): boolean {
+  return r === -EAGAIN || r === -ENOBUFS;
+}
+
 /** A session's Ethernet side: TAP, macvtap, or an in-memory queue. */
 export interface FrameDevice {
   /** CAP_* flags, fixed for the device's lifetime. */

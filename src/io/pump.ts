@@ -23,21 +23,13 @@ import type { Session } from '../engine/session.js';
 import { RX_DEV_DROPS, RX_NO_SESSION } from '../engine/stats.js';
 import type { Table } from '../engine/table.js';
 import type { Tunnel } from '../engine/tunnel.js';
-import { CAP_VNET_HDR, EAGAIN, ENOBUFS, type FrameDevice, type PacketBatch, type TunnelSocket } from './device.js';
+import { CAP_VNET_HDR, isBackpressure, SEND_RETRY_LIMIT, SEND_WAIT_MS, type FrameDevice, type PacketBatch, type TunnelSocket } from './device.js';
 import type { CaptureStage } from './stages/capture.js';
 import type { Impairer } from './stages/impair.js';
 import type { TxOffload } from './stages/offload.js';
 import type { Coalescer } from './offload/gro.js';
 
-/** Backpressure waits allowed in a row before the packet at the head counts as a tx error. */
-export const SEND_RETRY_LIMIT = 50;
-/** Longest single wait for socket room (ms). */
-export const SEND_WAIT_MS = 2;
-
-/** True for send results that mean "no room now" (-EAGAIN, -ENOBUFS). */
-export function isBackpressure(r: number): boolean {
-  return r === -EAGAIN || r === -ENOBUFS;
-}
+export { SEND_RETRY_LIMIT, SEND_WAIT_MS } from './device.js';
 
 /** A session's I/O: its frame device. Backends subclass it for their own handles. */
 export class SessionPort {
@@ -112,10 +104,10 @@ export class Pump implements RxSink {
     const ss = b.slotSize;
     const end = first + n;
     for (let j = first; j < end; j++) {
-      const at = j * ss + b.off[j]!;
-      const hdr = at - encap(s, buf, at, b.len[j]!);
-      b.off[j]! -= hdr;
-      b.len[j]! += hdr;
+      const at = j * ss + b.off[j];
+      const hdr = at - encap(s, buf, at, b.len[j]);
+      b.off[j] -= hdr;
+      b.len[j] += hdr;
     }
     this.output(s, b, first, n);
   }
@@ -127,7 +119,7 @@ export class Pump implements RxSink {
     const imp = this.impair;
     if (imp !== null && imp.active !== 0 && imp.has(s)) {
       // The "network" takes them: counted as sent, then lost, queued or duplicated there.
-      for (let j = first; j < first + n; j++) countTx(s, b.len[j]!);
+      for (let j = first; j < first + n; j++) countTx(s, b.len[j]);
       imp.take(s, b, first, n, this.clock());
       return;
     }
@@ -146,7 +138,7 @@ export class Pump implements RxSink {
     while (done < end) {
       const r = sock.send(b, done, end - done);
       if (r > 0) {
-        for (let j = done; j < done + r; j++) countTx(s, b.len[j]!);
+        for (let j = done; j < done + r; j++) countTx(s, b.len[j]);
         done += r;
         tries = 0;
         continue;
@@ -196,9 +188,9 @@ export class Pump implements RxSink {
   rxIp(buf: Buffer, off: number, len: number, ipHeader: boolean, src: Buffer, srcOff: number, now: number): RxResult {
     const table = this.table;
     if (ipHeader) {
-      const ihl = (buf[off]! & 0x0f) << 2;
+      const ihl = (buf[off] & 0x0f) << 2;
       if (len < ihl || ihl < 20) {
-        table.orphan[RX_NO_SESSION]!++;
+        table.orphan[RX_NO_SESSION]++;
         return NO_SESSION;
       }
       // A payload shorter than a session id (even none) is counted by decapIp as rx_short.
@@ -217,7 +209,7 @@ export class Pump implements RxSink {
           const remote = (s.tunnel.ctx as TunnelPort).remote;
           for (let k = 0; k < remote.length; k++) {
             if (src[srcOff + k] !== remote[k]) {
-              table.orphan[RX_NO_SESSION]!++;
+              table.orphan[RX_NO_SESSION]++;
               return NO_SESSION;
             }
           }
@@ -231,7 +223,7 @@ export class Pump implements RxSink {
   deliver(s: Session, buf: Buffer, off: number, len: number): void {
     const port = s.ctx as SessionPort | null;
     if (port === null) {
-      s.stats[s.base + RX_DEV_DROPS]!++;
+      s.stats[s.base + RX_DEV_DROPS]++;
       return;
     }
     const dev = port.dev;
@@ -240,7 +232,7 @@ export class Pump implements RxSink {
       co.add(dev.id, s.base, buf, off, len, buf === this.rxSlab);
       return;
     }
-    if (dev.write(buf, off, len) < 0) s.stats[s.base + RX_DEV_DROPS]!++;
+    if (dev.write(buf, off, len) < 0) s.stats[s.base + RX_DEV_DROPS]++;
   }
 
   /** End of one receive batch: frames the coalescer holds in the rx slab are copied out. */

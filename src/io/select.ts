@@ -19,7 +19,7 @@ export async function selectBackend(options: DataplaneOptions = DEFAULT_DATAPLAN
     throw new Error(`unknown backend "${force}" (use koffi or native-free)`);
   }
   if (force !== 'native-free') {
-    let reason = '';
+    let reason: string;
     try {
       const { koffiAvailable } = await import('./koffi/libc.js');
       if (koffiAvailable()) {

@@ -1,6 +1,6 @@
 import type { SessionConfig, TunnelConfig } from '../engine/config.js';
 import type { CaptureRing } from './capture-ring.js';
-import type { ImpairConfig } from './impair.js';
+import type { ImpairConfig } from '../engine/impair.js';
 
 /**
  * A dataplane backend: owns the packet I/O for every tunnel and session of
@@ -20,15 +20,22 @@ export interface Dataplane {
   addSession(cfg: SessionConfig, mtu: number): Promise<SessionHandle>;
   removeSession(tunnelId: number, sessionId: number): Promise<void>;
   removeTunnel(tunnelId: number): Promise<void>;
-  /** Optional: removes several sessions at once (their interfaces in one rtnetlink batch); absent = one by one. */
-  removeSessions?(keys: ReadonlyArray<readonly [number, number]>): Promise<void>;
+  /** Removes several sessions at once (koffi: their interfaces in one rtnetlink batch, one RCU wait). */
+  removeSessions(keys: ReadonlyArray<readonly [number, number]>): Promise<void>;
   close(): Promise<void>;
-  /** Optional: capture rings the workers fill while `ctl[0]` is non-zero (absent = capture unsupported). */
-  readonly captureRings?: readonly CaptureRing[];
-  /** Optional: sets or clears (null) a session's transmit impairment (absent = unsupported). */
-  setImpairment?(tunnelId: number, sessionId: number, cfg: ImpairConfig | null): Promise<void>;
-  /** Optional: the session's active impairment (null = none). */
-  impairment?(tunnelId: number, sessionId: number): ImpairConfig | null;
+  /** What this backend can do beyond moving packets; the daemon refuses the rest with a clear error. */
+  readonly features: DataplaneFeatures;
+  /** Capture rings the workers fill while `ctl[0]` is non-zero (empty without `features.capture`). */
+  readonly captureRings: readonly CaptureRing[];
+  /** Sets or clears (null) a session's transmit impairment (only with `features.impair`). */
+  setImpairment(tunnelId: number, sessionId: number, cfg: ImpairConfig | null): Promise<void>;
+  /** The session's active impairment (null = none). */
+  impairment(tunnelId: number, sessionId: number): ImpairConfig | null;
+}
+
+export interface DataplaneFeatures {
+  readonly capture: boolean;
+  readonly impair: boolean;
 }
 
 export interface TunnelHandle {

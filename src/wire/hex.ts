@@ -1,6 +1,6 @@
 /**
  * HEXSTR <-> bytes, as iproute2's hex2mem reads cookies: two hex digits per
- * byte, left to right, no byte-order conversion (SPEC.md §1.4). Output is
+ * byte, left to right, no byte-order conversion (docs/protocol.md §1.4). Output is
  * always lowercase, as `ip l2tp show` prints cookies.
  *
  * Control plane, tests and debugging only: these functions allocate.
@@ -28,7 +28,7 @@ export function bytesToHex(buf: Uint8Array, off = 0, len = buf.length - off): st
 }
 
 /**
- * Parse an annotated hex dump (fixtures, SPEC.md test vectors): per line,
+ * Parse an annotated hex dump (fixtures, docs/protocol.md §7 test vectors): per line,
  * text after '#' is a comment, a leading 4+ digit offset followed by two
  * spaces is skipped, '|' separators are ignored, the rest is hex byte pairs
  * separated by white space.

@@ -1,5 +1,5 @@
 /**
- * Raw-IP receive for L2TPv3 over IP (RFC 3931 §4.1.1; SPEC.md §2.3, §6.4).
+ * Raw-IP receive for L2TPv3 over IP (RFC 3931 §4.1.1; docs/protocol.md §2.3, §6.4).
  *
  * An AF_INET SOCK_RAW socket for protocol 115 delivers the whole IPv4
  * datagram, header included (RFC 791 §3.1):

@@ -1,5 +1,5 @@
 /**
- * L2TPv3 data message session headers (RFC 3931 §4.1; SPEC.md §1.2–1.4).
+ * L2TPv3 data message session headers (RFC 3931 §4.1; docs/protocol.md §1.2–1.4).
  *
  * Over UDP, RFC 3931 §4.1.2.1:
  *
@@ -61,7 +61,7 @@ export const L2TP_UDP_DATA_WORD = 0x0003_0000;
 /** Session id 0 over IP = control message. */
 export const L2TP_IP_CONTROL_SESSION = 0;
 
-/** Linux drops UDP L2TP payloads shorter than this before any lookup (SPEC.md §2.2 step 2). */
+/** Linux drops UDP L2TP payloads shorter than this before any lookup (docs/protocol.md §2.2 step 2). */
 export const L2TP_UDP_MIN_LEN = 14;
 /** Cookie length limit (RFC 3931 §4.1: at most 64 bits). */
 export const L2TP_MAX_COOKIE_LEN = 8;
@@ -120,6 +120,27 @@ export const cookieOffset = (encap: WireEncap): number => sessionHeaderLen(encap
 export const l2specOffset = (encap: WireEncap, cookieLen: number): number => sessionHeaderLen(encap) + cookieLen;
 
 /** Outer header lengths around an L2TP header: UDP, IPv4 (no options), IPv6, and the inner Ethernet header. */
+/** Where the optional fields of one direction's L2TP header are (the kernel's hdr_len, QEMU's offsets). */
+export interface HeaderLayout {
+  /** Whole L2TP header: session header + cookie + sublayer. The frame starts here. */
+  readonly hdrLen: number;
+  /** Offset of the cookie from the start of the L2TP header. */
+  readonly cookieOff: number;
+  readonly cookieLen: number;
+  /** Offset of the default sublayer, -1 = l2spec none. */
+  readonly l2specOff: number;
+}
+
+/** The layout of a header with `cookieLen` cookie bytes, with or without the default sublayer. */
+export function headerLayout(encap: WireEncap, cookieLen: number, l2spec: boolean): HeaderLayout {
+  return {
+    hdrLen: l2tpHeaderLen(encap, cookieLen, l2spec),
+    cookieOff: cookieOffset(encap),
+    cookieLen,
+    l2specOff: l2spec ? l2specOffset(encap, cookieLen) : -1,
+  };
+}
+
 export const UDP_HDR_LEN = 8;
 export const IPV4_HDR_LEN = 20;
 export const IPV6_HDR_LEN = 40;

@@ -1,5 +1,5 @@
 /**
- * Default L2-Specific Sublayer, RFC 3931 §4.6 (SPEC.md §1.5).
+ * Default L2-Specific Sublayer, RFC 3931 §4.6 (docs/protocol.md §1.5).
  *
  *   0                   1                   2                   3
  *   0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1

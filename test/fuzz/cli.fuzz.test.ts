@@ -160,7 +160,7 @@ function argv(r: Rng): string[] {
   return a;
 }
 
-/** First line of an error output, in iproute2's wording (SPEC.md §4.4) or ours prefixed `Error: `. */
+/** First line of an error output, in iproute2's wording (docs/protocol.md §4.4) or ours prefixed `Error: `. */
 const ERROR_LINE =
   /^(Error: |Usage: ip l2tp|Unknown command: |Command ".*" is unknown, try "ip l2tp help"\.|Command line is not complete\. Try option "help"|RTNETLINK answers: |Unknown (tunnel encapsulation|layer2specific header type|seq value) "|Ignoring option "|Dump terminated)/s;
 const WARNING = /^Ignoring option "(offset|peer_offset)"$/;

@@ -213,12 +213,12 @@ export class Batch implements PacketBatch {
 
   /** Address of slot i's data (base + i*slotSize + off[i]). */
   ptr(i: number): number {
-    return this.base + i * this.slotSize + this.off[i]!;
+    return this.base + i * this.slotSize + this.off[i];
   }
 
   /** Byte offset of slot i's data in `buf`. */
   at(i: number): number {
-    return i * this.slotSize + this.off[i]!;
+    return i * this.slotSize + this.off[i];
   }
 
   /** Byte offset of slot i's sockaddr in `src`. */
@@ -241,7 +241,7 @@ export class Batch implements PacketBatch {
   prepRecv(i: number, withSource: boolean): void {
     const w = this.w;
     const m = i << 4; // MMSGHDR_SIZE / 4
-    const o = this.off[i]!;
+    const o = this.off[i];
     const a = this.base + i * this.slotSize + o;
     const v = this.iovW + (i << 2);
     w[v] = a >>> 0;
@@ -273,10 +273,10 @@ export class Batch implements PacketBatch {
    * then an int gso_size), since UDP_GRO is the only one a tunnel socket asks for.
    */
   groSize(i: number): number {
-    if (this.ctlBase === 0 || this.w[(i << 4) + MSG_CONTROLLEN / 4]! < 20) return 0;
+    if (this.ctlBase === 0 || this.w[(i << 4) + MSG_CONTROLLEN / 4] < 20) return 0;
     const c = (i * CMSG_SLOT) >>> 2;
     const cw = this.cw;
-    return cw[c]! >= 20 && cw[c + 2] === SOL_UDP && cw[c + 3] === UDP_GRO ? cw[c + 4]! >>> 0 : 0;
+    return cw[c] >= 20 && cw[c + 2] === SOL_UDP && cw[c + 3] === UDP_GRO ? cw[c + 4] >>> 0 : 0;
   }
 
   /**
@@ -286,7 +286,7 @@ export class Batch implements PacketBatch {
   prepSend(i: number, dest: number): void {
     const w = this.w;
     const m = i << 4;
-    const a = this.base + i * this.slotSize + this.off[i]!;
+    const a = this.base + i * this.slotSize + this.off[i];
     const v = this.iovW + (i << 2);
     w[v] = a >>> 0;
     w[v + 1] = Math.floor(a / TWO32);
@@ -301,7 +301,7 @@ export class Batch implements PacketBatch {
       w[m + MSG_FLAGS / 4] = 0;
       return;
     }
-    const al = this.dstLen[i]!;
+    const al = this.dstLen[i];
     if (al > 0) {
       const s = this.dstBase + i * SOCKADDR_SLOT;
       w[m] = s >>> 0;
@@ -327,17 +327,17 @@ export class Batch implements PacketBatch {
 
   /** msg_len of mmsghdr i (after a call). */
   msgLen(i: number): number {
-    return this.w[(i << 4) + MSG_LEN / 4]!;
+    return this.w[(i << 4) + MSG_LEN / 4];
   }
 
   /** msg_namelen of mmsghdr i (after a receive). */
   nameLen(i: number): number {
-    return this.w[(i << 4) + MSG_NAMELEN / 4]!;
+    return this.w[(i << 4) + MSG_NAMELEN / 4];
   }
 
   /** msg_flags of mmsghdr i (after a receive). */
   msgFlags(i: number): number {
-    return this.w[(i << 4) + MSG_FLAGS / 4]!;
+    return this.w[(i << 4) + MSG_FLAGS / 4];
   }
 }
 

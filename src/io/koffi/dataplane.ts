@@ -30,7 +30,7 @@ import { enableUdpGro, openUdpTunnelSocket } from './udp.js';
 import { openRawIpSocket } from './rawip.js';
 import type { WorkerCommand, WorkerInit, WorkerReply } from './worker-protocol.js';
 import { CaptureRing } from '../capture-ring.js';
-import type { ImpairConfig } from '../impair.js';
+import type { ImpairConfig } from '../../engine/impair.js';
 
 type Cmd = WorkerCommand extends infer T ? (T extends unknown ? Omit<T, 'seq'> : never) : never;
 
@@ -123,6 +123,7 @@ export class KoffiDataplane implements Dataplane {
   private readonly tx: WorkerHandle;
   private readonly rx: WorkerHandle;
   /** Capture rings written by the tx and rx workers (src/io/capture-ring.ts). */
+  readonly features = { capture: true, impair: true } as const;
   readonly captureRings: readonly CaptureRing[];
 
   /**

@@ -73,11 +73,11 @@ export class EpollEvents {
   }
   /** Event mask of entry i. */
   events(i: number): number {
-    return this.w[i * STRIDE_WORDS]!;
+    return this.w[i * STRIDE_WORDS];
   }
   /** The u32 `data` registered for entry i's fd. */
   data(i: number): number {
-    return this.w[i * STRIDE_WORDS + DATA_WORD]!;
+    return this.w[i * STRIDE_WORDS + DATA_WORD];
   }
 }
 
@@ -124,7 +124,7 @@ export function eventDrain(fd: number): number {
     const e = c.errno();
     return e === EAGAIN ? 0 : -e;
   }
-  return drainWords[0]! + drainWords[1]! * 4294967296;
+  return drainWords[0] + drainWords[1] * 4294967296;
 }
 
 /** close(2); returns 0 or -errno. Cold path helper for fds from this layer. */

@@ -69,11 +69,11 @@ export class GsoSender {
     const end = first + n;
     let iov = 0;
     while (i < end && msgs < this.n && iov < GSO_IOVS) {
-      const size = b.len[i]!;
+      const size = b.len[i];
       let k = 1;
       let bytes = size;
       while (i + k < end && k < GSO_MAX_SEGS && iov + k < GSO_IOVS) {
-        const l = b.len[i + k]!;
+        const l = b.len[i + k];
         if (l > size || bytes + l > GSO_MAX_BYTES) break;
         k++;
         bytes += l;
@@ -99,7 +99,7 @@ export class GsoSender {
       w[m + 12] = 0; // msg_flags
       for (let j = 0; j < k; j++) {
         const v = (this.iovOff >>> 2) + (iov + j) * 4;
-        this.put64(v, b.base + (i + j) * ss + b.off[i + j]!);
+        this.put64(v, b.base + (i + j) * ss + b.off[i + j]);
         w[v + 2] = b.len[i + j]!;
         w[v + 3] = 0;
       }
@@ -112,7 +112,7 @@ export class GsoSender {
     if (r < 0) return -this.c.errno();
     let slots = 0;
     for (let g = 0; g < r; g++) {
-      const k = this.count[g]!;
+      const k = this.count[g];
       slots += k;
       if (k > 1) {
         this.sends++;

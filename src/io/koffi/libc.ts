@@ -196,38 +196,38 @@ function bind(): Libc {
   const eventfd = f('int eventfd(unsigned int initval, int flags)');
   const poll = f('int poll(uintptr_t fds, unsigned long nfds, int timeout)');
   const setns = f('int setns(int fd, int nstype)');
-  const errno = koffi.errno as () => number;
+  const errno = koffi.errno;
   // Direct references (no wrapper closures): one JS→native hop per call.
   return {
     koffi,
-    open: open as Libc['open'],
-    close: close as Libc['close'],
-    read: read as Libc['read'],
-    write: write as Libc['write'],
-    readBuf: readBuf as Libc['readBuf'],
-    writeBuf: writeBuf as Libc['writeBuf'],
-    readv: readv as Libc['readv'],
-    writev: writev as Libc['writev'],
-    ioctlBuf: ioctlBuf as Libc['ioctlBuf'],
-    ioctlInt: ioctlInt as Libc['ioctlInt'],
-    socket: socket as Libc['socket'],
-    bind: bindFn as Libc['bind'],
-    connect: connect as Libc['connect'],
-    setsockopt: setsockopt as Libc['setsockopt'],
-    getsockopt: getsockopt as Libc['getsockopt'],
-    getsockname: getsockname as Libc['getsockname'],
-    fcntl: fcntl as Libc['fcntl'],
-    recvmmsg: recvmmsg as Libc['recvmmsg'],
-    sendmmsg: sendmmsg as Libc['sendmmsg'],
-    recvmsg: recvmsg as Libc['recvmsg'],
-    sendmsg: sendmsg as Libc['sendmsg'],
-    epoll_create1: epoll_create1 as Libc['epoll_create1'],
-    epoll_ctl: epoll_ctl as Libc['epoll_ctl'],
-    epoll_wait: epoll_wait as Libc['epoll_wait'],
-    eventfd: eventfd as Libc['eventfd'],
-    poll: poll as Libc['poll'],
-    setns: setns as Libc['setns'],
-    errno: errno as Libc['errno'],
+    open: open,
+    close: close,
+    read: read,
+    write: write,
+    readBuf: readBuf,
+    writeBuf: writeBuf,
+    readv: readv,
+    writev: writev,
+    ioctlBuf: ioctlBuf,
+    ioctlInt: ioctlInt,
+    socket: socket,
+    bind: bindFn,
+    connect: connect,
+    setsockopt: setsockopt,
+    getsockopt: getsockopt,
+    getsockname: getsockname,
+    fcntl: fcntl,
+    recvmmsg: recvmmsg,
+    sendmmsg: sendmmsg,
+    recvmsg: recvmsg,
+    sendmsg: sendmsg,
+    epoll_create1: epoll_create1,
+    epoll_ctl: epoll_ctl,
+    epoll_wait: epoll_wait,
+    eventfd: eventfd,
+    poll: poll,
+    setns: setns,
+    errno: errno,
     addressOf: (buf) => Number(koffi.address(buf)),
   };
 }
@@ -262,7 +262,7 @@ let asyncClose: { async: (fd: number, cb: (err: unknown, res: number) => void) =
  */
 export function closeAsync(fd: number): Promise<number> {
   const c = libc();
-  if (!asyncClose) asyncClose = c.koffi.load('libc.so.6').func('int close(int fd)') as unknown as typeof asyncClose;
+  if (!asyncClose) asyncClose = c.koffi.load('libc.so.6').func('int close(int fd)');
   return new Promise((resolve) => {
     asyncClose!.async(fd, (err, res) => resolve(err || res < 0 ? -1 : 0));
   });

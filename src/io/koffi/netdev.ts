@@ -106,7 +106,7 @@ export function setMac(name: string, mac: Uint8Array): void {
  */
 export function randomMac(): Buffer {
   const m = randomBytes(6);
-  m[0] = (m[0]! & 0xfe) | 0x02;
+  m[0] = (m[0] & 0xfe) | 0x02;
   return m;
 }
 
@@ -144,7 +144,7 @@ export function setTxQueueLen(name: string, qlen: number): void {
 /** Format a MAC as aa:bb:cc:dd:ee:ff. */
 export function macToString(mac: Uint8Array): string {
   let s = '';
-  for (let i = 0; i < mac.length; i++) s += (i ? ':' : '') + (mac[i]! < 16 ? '0' : '') + mac[i]!.toString(16);
+  for (let i = 0; i < mac.length; i++) s += (i ? ':' : '') + (mac[i] < 16 ? '0' : '') + mac[i].toString(16);
   return s;
 }
 

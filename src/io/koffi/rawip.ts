@@ -1,5 +1,5 @@
 /**
- * Raw IP sockets for L2TPv3 over IP (protocol 115), SPEC §2.3 and §6.4.
+ * Raw IP sockets for L2TPv3 over IP (protocol 115), docs/protocol.md §2.3 and §6.4.
  *
  * Receive: an AF_INET raw socket delivers the IPv4 header too (skip IHL*4 bytes, never assume
  * 20); an AF_INET6 raw socket delivers only the payload, and the source comes from msg_name
@@ -87,6 +87,6 @@ export function addrBytes(family: 4 | 6, addr: string): Buffer {
 
 /** IPv4 header length of a received raw IPv4 packet at `off` (IHL*4), or 0 if not IPv4. */
 export function ipv4HeaderLen(buf: Uint8Array, off: number): number {
-  const b = buf[off]!;
+  const b = buf[off];
   return b >> 4 === 4 ? (b & 0xf) << 2 : 0;
 }

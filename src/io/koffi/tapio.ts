@@ -22,7 +22,7 @@ export function readFrames(fd: number, b: Batch, maxN: number, headroom = -1): n
   const off = b.off;
   const len = b.len;
   for (let i = 0; i < n; i++) {
-    const o = off[i]!;
+    const o = off[i];
     const r = c.read(fd, base + i * ss + o, ss - o);
     if (r < 0) {
       if (i > 0) return i;
@@ -45,7 +45,7 @@ export function writeFrames(fd: number, b: Batch, start: number, count: number):
   const ss = b.slotSize;
   const end = start + count;
   for (let i = start; i < end; i++) {
-    const r = c.write(fd, base + i * ss + b.off[i]!, b.len[i]!);
+    const r = c.write(fd, base + i * ss + b.off[i], b.len[i]);
     if (r < 0) return i > start ? i - start : -c.errno();
   }
   return count;

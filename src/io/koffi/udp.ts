@@ -1,5 +1,5 @@
 /**
- * UDP tunnel sockets shaped like the kernel's L2TP tunnel socket (SPEC §2.2, §3.2, §3.3,
+ * UDP tunnel sockets shaped like the kernel's L2TP tunnel socket (docs/protocol.md §2.2, §3.2, §3.3,
  * §6.4), plus the sockaddr codecs shared with rawip.ts and batch.ts.
  *
  * Ownership: returned fds belong to the caller (close(2) them). The socket is created in the
@@ -73,7 +73,7 @@ function ipv6Bytes(a: string): Buffer {
   let tailWords: number[] = [];
   if (tail.includes('.')) {
     const q = tail.split('.').map(Number);
-    tailWords = [(q[0]! << 8) | q[1]!, (q[2]! << 8) | q[3]!];
+    tailWords = [(q[0] << 8) | q[1], (q[2] << 8) | q[3]];
     s = s.slice(0, lastColon + 1) + '0:0';
   }
   const dbl = s.indexOf('::');
@@ -90,7 +90,7 @@ function ipv6Bytes(a: string): Buffer {
     words[6] = tailWords[0]!;
     words[7] = tailWords[1]!;
   }
-  for (let i = 0; i < 8; i++) out.writeUInt16BE(words[i]! & 0xffff, i * 2);
+  for (let i = 0; i < 8; i++) out.writeUInt16BE(words[i] & 0xffff, i * 2);
   return out;
 }
 
@@ -136,12 +136,12 @@ export function sockaddr(family: 4 | 6, addr: string, port: number): Buffer {
 
 /** Decode a sockaddr_in/in6 at `off` (diagnostics, tests). */
 export function readSockaddr(buf: Uint8Array, off: number): { family: 4 | 6; addr: string; port: number } | null {
-  const fam = buf[off]! | (buf[off + 1]! << 8);
-  const port = (buf[off + 2]! << 8) | buf[off + 3]!;
+  const fam = buf[off] | (buf[off + 1] << 8);
+  const port = (buf[off + 2] << 8) | buf[off + 3];
   if (fam === AF_INET) return { family: 4, addr: `${buf[off + 4]}.${buf[off + 5]}.${buf[off + 6]}.${buf[off + 7]}`, port };
   if (fam === AF_INET6) {
     const w: string[] = [];
-    for (let i = 0; i < 8; i++) w.push(((buf[off + 8 + 2 * i]! << 8) | buf[off + 9 + 2 * i]!).toString(16));
+    for (let i = 0; i < 8; i++) w.push(((buf[off + 8 + 2 * i] << 8) | buf[off + 9 + 2 * i]).toString(16));
     return { family: 6, addr: compressV6(w), port };
   }
   return null;
@@ -170,8 +170,8 @@ function compressV6(w: string[]): string {
 
 /** `::ffff:a.b.c.d` → 'a.b.c.d', otherwise null. */
 export function v4Mapped(addr: string): string | null {
-  if (!isIPv6(addr.split('%')[0]!)) return null;
-  const b = ipv6Bytes(addr.split('%')[0]!);
+  if (!isIPv6(addr.split('%')[0])) return null;
+  const b = ipv6Bytes(addr.split('%')[0]);
   for (let i = 0; i < 10; i++) if (b[i] !== 0) return null;
   if (b[10] !== 0xff || b[11] !== 0xff) return null;
   return `${b[12]}.${b[13]}.${b[14]}.${b[15]}`;

@@ -262,7 +262,7 @@ export function readFramesUring(ring: Uring, fd: number, b: Batch, maxN: number,
   const base = b.base;
   const ss = b.slotSize;
   for (let i = 0; i < n; i++) {
-    const o = b.off[i]!;
+    const o = b.off[i];
     ring.queueRead(fd, base + i * ss + o, ss - o, i);
   }
   const r = ring.submit();
@@ -272,18 +272,18 @@ export function readFramesUring(ring: Uring, fd: number, b: Batch, maxN: number,
   for (let i = 0; i < n; i++) len[i] = 0;
   let firstErr = 0;
   for (let j = 0; j < k; j++) {
-    const t = ring.tag[j]!;
-    const v = ring.res[j]!;
+    const t = ring.tag[j];
+    const v = ring.res[j];
     if (v >= 0) len[t] = v;
     else if (t === 0) firstErr = v;
   }
   let got = 0;
   for (let i = 0; i < n; i++) {
-    if (len[i]! === 0) continue;
+    if (len[i] === 0) continue;
     if (i !== got) {
       // rare: a frame arrived after an earlier read saw EAGAIN; move it down
-      const dst = got * ss + b.off[got]!;
-      b.buf.copyWithin(dst, i * ss + b.off[i]!, i * ss + b.off[i]! + len[i]!);
+      const dst = got * ss + b.off[got];
+      b.buf.copyWithin(dst, i * ss + b.off[i], i * ss + b.off[i] + len[i]);
       len[got] = len[i]!;
       len[i] = 0;
     }
@@ -303,11 +303,11 @@ export function writeFramesUring(ring: Uring, fd: number, b: Batch, start: numbe
   const ss = b.slotSize;
   let end = start + count;
   if (count > ring.entries) end = start + ring.entries;
-  for (let i = start; i < end; i++) ring.queueWrite(fd, base + i * ss + b.off[i]!, b.len[i]!, i);
+  for (let i = start; i < end; i++) ring.queueWrite(fd, base + i * ss + b.off[i], b.len[i], i);
   const r = ring.submit();
   if (r < 0) return r;
   const k = ring.reap();
   let ok = 0;
-  for (let j = 0; j < k; j++) if (ring.res[j]! >= 0) ok++;
+  for (let j = 0; j < k; j++) if (ring.res[j] >= 0) ok++;
   return ok;
 }

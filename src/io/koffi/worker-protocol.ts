@@ -1,6 +1,6 @@
 /** Messages between the koffi dataplane (main thread) and its workers. */
 import type { SessionConfig, TunnelConfig } from '../../engine/config.js';
-import type { ImpairConfig } from '../impair.js';
+import type { ImpairConfig } from '../../engine/impair.js';
 import type { DataplaneOptions } from '../options.js';
 
 export interface WorkerInit {

@@ -12,10 +12,10 @@
  * poke on the eventfd registered in the same epoll set.
  *
  * Everything here is owned by this one thread. From epoll_wait returning to
- * the last write: no allocation, no throwing, indexed loops (STYLE.md §5).
+ * the last write: no allocation, no throwing, indexed loops (docs/ARCHITECTURE.md, Hot path rules).
  */
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
-import type { SessionConfig, TunnelConfig } from '../../engine/config.js';
+import type { TunnelConfig } from '../../engine/config.js';
 import { HEADROOM } from '../../engine/layout.js';
 import { purge, Session } from '../../engine/session.js';
 import { RX_DEV_DROPS, SLOT_SIZE } from '../../engine/stats.js';
@@ -146,7 +146,7 @@ function freeDest(i: number): void {
 function onCommand(m: WorkerCommand): string | undefined {
   switch (m.op) {
     case 'addTunnel': {
-      const c = m.cfg as TunnelConfig;
+      const c = m.cfg;
       const t = new Tunnel(c, stats, m.base);
       const remote = c.encap === 'ip' ? addrBytes(c) : Buffer.alloc(0);
       const dest = c.encap === 'ip' ? addDest(sockaddrFor(c.family, c.remote, 0)) : -1;
@@ -187,7 +187,7 @@ function onCommand(m: WorkerCommand): string | undefined {
     case 'addSession': {
       const t = table.getTunnel(m.cfg.tunnelId);
       if (!t) return 'no such tunnel';
-      const s = new Session(m.cfg as SessionConfig, t, stats, m.base);
+      const s = new Session(m.cfg, t, stats, m.base);
       s.dev = m.fd;
       const sp = new KoffiSessionPort(new TapDevice(m.fd, m.vnet ? CAP_VNET_HDR : 0));
       s.ctx = sp;
@@ -251,7 +251,7 @@ function readUdp(t: Tunnel, fd: number): void {
     const n = recvBatch(fd, batch, BATCH, HEADROOM);
     if (n <= 0) return;
     const now = Date.now();
-    for (let j = 0; j < n; j++) pump.rxUdpRun(t, slab, j * SS + batch.off[j]!, batch.len[j]!, batch.gso[j]!, now);
+    for (let j = 0; j < n; j++) pump.rxUdpRun(t, slab, j * SS + batch.off[j], batch.len[j], batch.gso[j], now);
     pump.rxBatchDone();
     if (n < BATCH) return;
   }
@@ -263,7 +263,7 @@ function readRaw(e: RxRawEntry): void {
     const n = recvBatch(e.fd, batch, BATCH, HEADROOM);
     if (n <= 0) return;
     const now = Date.now();
-    for (let j = 0; j < n; j++) pump.rxIp(slab, j * SS + batch.off[j]!, batch.len[j]!, v4, batch.srcAddr, v4 ? 0 : batch.srcAddrOff(j), now);
+    for (let j = 0; j < n; j++) pump.rxIp(slab, j * SS + batch.off[j], batch.len[j], v4, batch.srcAddr, v4 ? 0 : batch.srcAddrOff(j), now);
     pump.rxBatchDone();
     if (n < BATCH) return;
   }

@@ -18,11 +18,11 @@ import { HEADROOM } from '../../engine/layout.js';
 import { Table } from '../../engine/table.js';
 import type { Tunnel } from '../../engine/tunnel.js';
 import type { Session } from '../../engine/session.js';
-import { RX_RESULT_NAMES } from '../../engine/decap.js';
+import { RX_RESULT_NAMES } from '../../engine/rx-result.js';
 import { addressBytes } from '../../wire/address.js';
 import { checkIpv4L2tp, Ipv4Repr, IPPROTO_L2TP } from '../../wire/ip.js';
 import type { FrameDevice, PacketBatch, TunnelSocket } from '../device.js';
-import type { ImpairConfig } from '../impair.js';
+import type { ImpairConfig } from '../../engine/impair.js';
 import { Pump, SessionPort, TunnelPort } from '../pump.js';
 import { Impairer } from '../stages/impair.js';
 import { FaultInjector, type FaultOptions } from './fault-injector.js';
@@ -84,7 +84,7 @@ class MemTunnelSocket implements TunnelSocket {
   send(b: PacketBatch, first: number, n: number): number {
     const link = this.ep.link;
     if (link === null) return -ENOTCONN;
-    for (let j = first; j < first + n; j++) link.transmit(this.ep, this.t, b.buf, j * b.slotSize + b.off[j]!, b.len[j]!);
+    for (let j = first; j < first + n; j++) link.transmit(this.ep, this.t, b.buf, j * b.slotSize + b.off[j], b.len[j]);
     return n;
   }
 
@@ -187,9 +187,9 @@ export class MemEndpoint {
     b.buf.set(frame, HEADROOM);
     b.off[0] = HEADROOM;
     b.len[0] = frame.length;
-    const before = s.stats[s.base + TX_PACKETS]!;
+    const before = s.stats[s.base + TX_PACKETS];
     this.pump.txFrames(s, b, 0, 1);
-    return s.stats[s.base + TX_PACKETS]! > before ? b.len[0]! : -1;
+    return s.stats[s.base + TX_PACKETS] > before ? b.len[0] : -1;
   }
 
   /** Hand one packet from the link to the pump, as a socket read would. */

@@ -15,12 +15,12 @@ const cacheU32: Uint32Array[] = [new Uint32Array(0), new Uint32Array(0), new Uin
 let cacheNext = 0;
 
 function u32Of(ab: ArrayBufferLike): Uint32Array {
-  for (let i = 0; i < CACHE; i++) if (cacheAb[i] === ab) return cacheU32[i]!;
+  for (let i = 0; i < CACHE; i++) if (cacheAb[i] === ab) return cacheU32[i];
   const i = cacheNext;
   cacheNext = (cacheNext + 1) % CACHE;
   cacheAb[i] = ab;
   cacheU32[i] = new Uint32Array(ab, 0, ab.byteLength >>> 2);
-  return cacheU32[i]!;
+  return cacheU32[i];
 }
 
 /** Folds a non-negative sum (< 2^53) to 16 bits, ones'-complement style. */
@@ -39,8 +39,8 @@ export function csumAdd(buf: Uint8Array, off: number, len: number, init: number)
   let p = off;
   const end = off + len;
   if (len < 48) {
-    for (; p + 1 < end; p += 2) acc += (buf[p]! << 8) | buf[p + 1]!;
-    if (p < end) acc += buf[p]! << 8;
+    for (; p + 1 < end; p += 2) acc += (buf[p] << 8) | buf[p + 1];
+    if (p < end) acc += buf[p] << 8;
     return fold(acc);
   }
   // Lead bytes up to a 4-byte aligned address; `odd` = parity of the next byte's position.
@@ -48,7 +48,7 @@ export function csumAdd(buf: Uint8Array, off: number, len: number, init: number)
   const abs = buf.byteOffset + p;
   const lead = (4 - (abs & 3)) & 3;
   for (let i = 0; i < lead; i++) {
-    acc += odd !== 0 ? buf[p]! : buf[p]! << 8;
+    acc += odd !== 0 ? buf[p] : buf[p] << 8;
     odd ^= 1;
     p++;
   }
@@ -60,15 +60,15 @@ export function csumAdd(buf: Uint8Array, off: number, len: number, init: number)
   let s1 = 0;
   const we4 = we - 3;
   for (; w < we4; w += 4) {
-    s0 += u32[w]! + u32[w + 1]!;
-    s1 += u32[w + 2]! + u32[w + 3]!;
+    s0 += u32[w] + u32[w + 1];
+    s1 += u32[w + 2] + u32[w + 3];
   }
-  for (; w < we; w++) s0 += u32[w]!;
+  for (; w < we; w++) s0 += u32[w];
   p += words << 2;
   const le = fold(s0 + s1); // little-endian 16-bit sum of the middle
   acc += odd !== 0 ? le : ((le >>> 8) | ((le & 0xff) << 8));
   for (; p < end; p++) {
-    acc += odd !== 0 ? buf[p]! : buf[p]! << 8;
+    acc += odd !== 0 ? buf[p] : buf[p] << 8;
     odd ^= 1;
   }
   return fold(acc);

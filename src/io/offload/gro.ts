@@ -155,7 +155,7 @@ export class Coalescer {
       return;
     }
     if (i >= 0) {
-      const f = this.act[i]!;
+      const f = this.act[i];
       if (this.canMerge(f, buf, off)) {
         this.merge(f, buf, off);
         return;
@@ -172,7 +172,7 @@ export class Coalescer {
    */
   detach(): void {
     for (let i = 0; i < this.nAct; i++) {
-      const f = this.act[i]!;
+      const f = this.act[i];
       if (f.copied) continue;
       copyBytes(f.src, f.srcOff, f.srcOff + f.frameLen, f.store, f.so + VNET_HDR_LEN);
       f.copied = true;
@@ -182,7 +182,7 @@ export class Coalescer {
 
   /** Writes every held flow. */
   flush(): void {
-    for (let i = 0; i < this.nAct; i++) this.emit(this.act[i]!);
+    for (let i = 0; i < this.nAct; i++) this.emit(this.act[i]);
     this.nAct = 0;
   }
 
@@ -190,20 +190,20 @@ export class Coalescer {
 
   private classify(buf: Buffer, off: number, len: number): number {
     if (len < 54) return C_OTHER;
-    const et = (buf[off + 12]! << 8) | buf[off + 13]!;
+    const et = (buf[off + 12] << 8) | buf[off + 13];
     let l4: number;
     let frame: number;
     if (et === 0x0800) {
       if (buf[off + 14] !== 0x45 || buf[off + 23] !== 6) return C_OTHER;
-      if ((((buf[off + 20]! << 8) | buf[off + 21]!) & 0x3fff) !== 0) return C_OTHER;
-      const tot = (buf[off + 16]! << 8) | buf[off + 17]!;
+      if ((((buf[off + 20] << 8) | buf[off + 21]) & 0x3fff) !== 0) return C_OTHER;
+      const tot = (buf[off + 16] << 8) | buf[off + 17];
       if (tot < 40 || 14 + tot > len) return C_OTHER;
       l4 = 34;
       frame = 14 + tot;
       this.cV6 = false;
     } else if (et === 0x86dd) {
-      if (len < 74 || buf[off + 14]! >> 4 !== 6 || buf[off + 20] !== 6) return C_OTHER;
-      const plen = (buf[off + 18]! << 8) | buf[off + 19]!;
+      if (len < 74 || buf[off + 14] >> 4 !== 6 || buf[off + 20] !== 6) return C_OTHER;
+      const plen = (buf[off + 18] << 8) | buf[off + 19];
       if (plen < 20 || 54 + plen > len) return C_OTHER;
       l4 = 54;
       frame = 54 + plen;
@@ -211,14 +211,14 @@ export class Coalescer {
     } else {
       return C_OTHER;
     }
-    const doff = (buf[off + l4 + 12]! >> 4) << 2;
+    const doff = (buf[off + l4 + 12] >> 4) << 2;
     if (doff < 20 || l4 + doff > frame) return C_OTHER;
     this.cL4 = l4;
     this.cHdr = l4 + doff;
     this.cFrame = frame;
     this.cPay = frame - l4 - doff;
-    const flags = buf[off + l4 + 13]!;
-    if (this.cPay === 0 || (flags & ~TCP_PSH) !== TCP_ACK || (buf[off + l4 + 12]! & 0x0f) !== 0) return C_TCP;
+    const flags = buf[off + l4 + 13];
+    if (this.cPay === 0 || (flags & ~TCP_PSH) !== TCP_ACK || (buf[off + l4 + 12] & 0x0f) !== 0) return C_TCP;
     if (!this.cV6 && !ipv4HeaderOk(buf, off + 14, 20)) return C_TCP;
     return C_MERGEABLE;
   }
@@ -228,7 +228,7 @@ export class Coalescer {
     const v6 = this.cV6;
     const l4 = this.cL4;
     for (let i = 0; i < this.nAct; i++) {
-      const f = this.act[i]!;
+      const f = this.act[i];
       if (f.fd !== fd || f.v6 !== v6) continue;
       const hb = f.copied ? f.store : f.src;
       const ho = f.copied ? f.so + VNET_HDR_LEN : f.srcOff;
@@ -264,7 +264,7 @@ export class Coalescer {
     const pay = this.cPay;
     if (this.cHdr !== f.hdrLen || pay > f.mss) return false;
     if (f.frameLen - 14 + pay > 65535 || f.frameLen + pay > f.room) return false;
-    const seq = ((buf[off + l4 + 4]! << 24) | (buf[off + l4 + 5]! << 16) | (buf[off + l4 + 6]! << 8) | buf[off + l4 + 7]!) >>> 0;
+    const seq = ((buf[off + l4 + 4] << 24) | (buf[off + l4 + 5] << 16) | (buf[off + l4 + 6] << 8) | buf[off + l4 + 7]) >>> 0;
     if (seq !== f.nextSeq) return false;
     const hb = f.copied ? f.store : f.src;
     const ho = f.copied ? f.so + VNET_HDR_LEN : f.srcOff;
@@ -272,7 +272,7 @@ export class Coalescer {
     for (let j = 0; j < 12; j++) if (hb[ho + j] !== buf[off + j]) return false;
     if (!f.v6) {
       if (hb[ho + 15] !== buf[off + 15] || hb[ho + 20] !== buf[off + 20] || hb[ho + 22] !== buf[off + 22]) return false;
-      const id = (buf[off + 18]! << 8) | buf[off + 19]!;
+      const id = (buf[off + 18] << 8) | buf[off + 19];
       if (id !== ((f.lastId + 1) & 0xffff)) return false;
     } else {
       for (let j = 14; j < 18; j++) if (hb[ho + j] !== buf[off + j]) return false;
@@ -280,7 +280,7 @@ export class Coalescer {
     }
     // ack number, data offset, flags (PSH aside), window, options
     for (let j = l4 + 8; j < l4 + 13; j++) if (hb[ho + j] !== buf[off + j]) return false;
-    if ((hb[ho + l4 + 13]! & ~TCP_PSH) !== (buf[off + l4 + 13]! & ~TCP_PSH)) return false;
+    if ((hb[ho + l4 + 13] & ~TCP_PSH) !== (buf[off + l4 + 13] & ~TCP_PSH)) return false;
     if (hb[ho + l4 + 14] !== buf[off + l4 + 14] || hb[ho + l4 + 15] !== buf[off + l4 + 15]) return false;
     for (let j = l4 + 20; j < f.hdrLen; j++) if (hb[ho + j] !== buf[off + j]) return false;
     return true;
@@ -302,21 +302,21 @@ export class Coalescer {
     f.frameLen += pay;
     f.nseg++;
     f.nextSeq = (f.nextSeq + pay) >>> 0;
-    if (!f.v6) f.lastId = (buf[off + 18]! << 8) | buf[off + 19]!;
-    const psh = (buf[off + this.cL4 + 13]! & TCP_PSH) !== 0;
+    if (!f.v6) f.lastId = (buf[off + 18] << 8) | buf[off + 19];
+    const psh = (buf[off + this.cL4 + 13] & TCP_PSH) !== 0;
     if (psh) f.psh = true;
     if (psh || pay < f.mss) f.closed = true;
     this.merged++;
   }
 
   private start(fd: number, base: number, buf: Buffer, off: number, inPlace: boolean): void {
-    if (this.cFrame > this.act[0]!.room) {
+    if (this.cFrame > this.act[0].room) {
       this.writeOne(fd, base, buf, off, this.cFrame, inPlace);
       return;
     }
     if (this.nAct === this.act.length) this.flushAt(0);
     // act[nAct] is a free flow (act holds every pool member; [nAct, end) are free)
-    const f = this.act[this.nAct++]!;
+    const f = this.act[this.nAct++];
     f.fd = fd;
     f.base = base;
     f.v6 = this.cV6;
@@ -326,10 +326,10 @@ export class Coalescer {
     f.mss = this.cPay;
     f.nseg = 1;
     const l4 = this.cL4;
-    const seq = ((buf[off + l4 + 4]! << 24) | (buf[off + l4 + 5]! << 16) | (buf[off + l4 + 6]! << 8) | buf[off + l4 + 7]!) >>> 0;
+    const seq = ((buf[off + l4 + 4] << 24) | (buf[off + l4 + 5] << 16) | (buf[off + l4 + 6] << 8) | buf[off + l4 + 7]) >>> 0;
     f.nextSeq = (seq + this.cPay) >>> 0;
-    f.lastId = f.v6 ? 0 : (buf[off + 18]! << 8) | buf[off + 19]!;
-    f.psh = (buf[off + l4 + 13]! & TCP_PSH) !== 0;
+    f.lastId = f.v6 ? 0 : (buf[off + 18] << 8) | buf[off + 19];
+    f.psh = (buf[off + l4 + 13] & TCP_PSH) !== 0;
     f.closed = f.psh;
     f.paySum = this.paySumOf(buf, off);
     f.payLen = this.cPay;
@@ -345,7 +345,7 @@ export class Coalescer {
 
   /** Writes act[i] and removes it, keeping the start order of the others. */
   private flushAt(i: number): void {
-    const f = this.act[i]!;
+    const f = this.act[i];
     this.emit(f);
     const last = this.nAct - 1;
     for (let j = i; j < last; j++) this.act[j] = this.act[j + 1]!;
@@ -377,7 +377,7 @@ export class Coalescer {
       b[l3 + 5] = tcpLen & 0xff;
       ps = pseudo6(b, l3, 6, tcpLen);
     }
-    if (f.psh) b[l4 + 13] = b[l4 + 13]! | TCP_PSH;
+    if (f.psh) b[l4 + 13] = b[l4 + 13] | TCP_PSH;
     b[l4 + 16] = 0;
     b[l4 + 17] = 0;
     const c = finish(csumAdd(b, l4, f.hdrLen - f.l4, ps) + fold(f.paySum));

@@ -57,7 +57,7 @@ export class SuperFrame {
 }
 
 function w16(buf: Uint8Array, o: number): number {
-  return (buf[o]! << 8) | buf[o + 1]!;
+  return (buf[o] << 8) | buf[o + 1];
 }
 
 /** Ones'-complement "minus x" for a 16-bit x. */
@@ -71,7 +71,7 @@ function l3Of(buf: Uint8Array, off: number, len: number): number {
   let p = 12;
   for (let i = 0; i < 3; i++) {
     if (p + 2 > len) return -1;
-    const t = (buf[off + p]! << 8) | buf[off + p + 1]!;
+    const t = (buf[off + p] << 8) | buf[off + p + 1];
     if (t === ETH_P_8021Q || t === ETH_P_8021AD) {
       p += 4;
       continue;
@@ -95,19 +95,19 @@ export function parseSuper(buf: Uint8Array, off: number, len: number, h: VnetHdr
   let l4: number;
   if (gt === GSO_TCPV4) {
     if (etherType !== ETH_P_IP || l3 + 20 > len) return TSO_BAD_TYPE;
-    const vi = buf[off + l3]!;
+    const vi = buf[off + l3];
     if (vi >> 4 !== 4) return TSO_BAD_TYPE;
     const ihl = (vi & 15) << 2;
     if (ihl < 20 || l3 + ihl > len) return TSO_MALFORMED;
     if (buf[off + l3 + 9] !== 6) return TSO_UNSUPPORTED;
-    if ((((buf[off + l3 + 6]! << 8) | buf[off + l3 + 7]!) & 0x3fff) !== 0) return TSO_UNSUPPORTED;
+    if ((((buf[off + l3 + 6] << 8) | buf[off + l3 + 7]) & 0x3fff) !== 0) return TSO_UNSUPPORTED;
     sf.v6 = false;
     sf.ihl = ihl;
-    sf.ipId = (buf[off + l3 + 4]! << 8) | buf[off + l3 + 5]!;
+    sf.ipId = (buf[off + l3 + 4] << 8) | buf[off + l3 + 5];
     l4 = l3 + ihl;
   } else {
     if (etherType !== ETH_P_IPV6 || l3 + 40 > len) return TSO_BAD_TYPE;
-    if (buf[off + l3]! >> 4 !== 6) return TSO_BAD_TYPE;
+    if (buf[off + l3] >> 4 !== 6) return TSO_BAD_TYPE;
     if (buf[off + l3 + 6] !== 6) return TSO_UNSUPPORTED;
     sf.v6 = true;
     sf.ihl = 40;
@@ -115,7 +115,7 @@ export function parseSuper(buf: Uint8Array, off: number, len: number, h: VnetHdr
     l4 = l3 + 40;
   }
   if (l4 + 20 > len) return TSO_MALFORMED;
-  const doff = (buf[off + l4 + 12]! >> 4) << 2;
+  const doff = (buf[off + l4 + 12] >> 4) << 2;
   if (doff < 20 || l4 + doff > len) return TSO_MALFORMED;
   const hdrLen = l4 + doff;
   const payLen = len - hdrLen;
@@ -128,7 +128,7 @@ export function parseSuper(buf: Uint8Array, off: number, len: number, h: VnetHdr
   sf.payLen = payLen;
   sf.mss = mss;
   sf.nseg = Math.ceil(payLen / mss);
-  sf.seq = ((buf[off + l4 + 4]! << 24) | (buf[off + l4 + 5]! << 16) | (buf[off + l4 + 6]! << 8) | buf[off + l4 + 7]!) >>> 0;
+  sf.seq = ((buf[off + l4 + 4] << 24) | (buf[off + l4 + 5] << 16) | (buf[off + l4 + 6] << 8) | buf[off + l4 + 7]) >>> 0;
   sf.flags = buf[off + l4 + 13]!;
   const t = off + l4;
   let base = csumAdd(buf, t, doff, 0) + neg(w16(buf, t + 4)) + neg(w16(buf, t + 6)) + neg(sf.flags) + neg(w16(buf, t + 16));

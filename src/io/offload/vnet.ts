@@ -36,10 +36,10 @@ export function parseVnet(buf: Uint8Array, off: number, len: number, h: VnetHdr)
   if (len < VNET_HDR_LEN || off < 0 || off + VNET_HDR_LEN > buf.length) return false;
   h.flags = buf[off]!;
   h.gsoType = buf[off + 1]!;
-  h.hdrLen = buf[off + 2]! | (buf[off + 3]! << 8);
-  h.gsoSize = buf[off + 4]! | (buf[off + 5]! << 8);
-  h.csumStart = buf[off + 6]! | (buf[off + 7]! << 8);
-  h.csumOffset = buf[off + 8]! | (buf[off + 9]! << 8);
+  h.hdrLen = buf[off + 2] | (buf[off + 3] << 8);
+  h.gsoSize = buf[off + 4] | (buf[off + 5] << 8);
+  h.csumStart = buf[off + 6] | (buf[off + 7] << 8);
+  h.csumOffset = buf[off + 8] | (buf[off + 9] << 8);
   return true;
 }
 

@@ -26,7 +26,7 @@ export class CaptureStage {
     const now = performance.timeOrigin + performance.now();
     const enc = s.txUdp ? ENCAP_UDP : ENCAP_IP;
     const ss = b.slotSize;
-    for (let j = first; j < first + n; j++) captureOne(this.ring, b.buf, j * ss + b.off[j]!, b.len[j]!, DIR_TX, enc, s.cfg.tunnelId, s.cfg.sessionId, now);
+    for (let j = first; j < first + n; j++) captureOne(this.ring, b.buf, j * ss + b.off[j], b.len[j], DIR_TX, enc, s.cfg.tunnelId, s.cfg.sessionId, now);
   }
 
   /** A UDP payload received on tunnel `t`. */

@@ -13,8 +13,9 @@
 import type { Session } from '../../engine/session.js';
 import { IMPAIR_DROPS, IMPAIR_LOST } from '../../engine/stats.js';
 import type { PacketBatch, TunnelSocket } from '../device.js';
-import { impairActive, type ImpairConfig } from '../impair.js';
-import { isBackpressure, type TunnelPort } from '../pump.js';
+import { impairActive, type ImpairConfig } from '../../engine/impair.js';
+import type { TunnelPort } from '../pump.js';
+import { isBackpressure } from '../device.js';
 import { Prng } from './prng.js';
 
 /** Packets queued per session (like netem's default limit of 1000). */
@@ -63,8 +64,8 @@ export class ImpairState {
   private dropFull(): void {
     this.overflow++;
     const s = this.s;
-    s.stats[s.base + IMPAIR_DROPS]!++;
-    s.tunnel.stats[s.tunnel.base + IMPAIR_DROPS]!++;
+    s.stats[s.base + IMPAIR_DROPS]++;
+    s.tunnel.stats[s.tunnel.base + IMPAIR_DROPS]++;
   }
 
   enqueue(src: Buffer, off: number, len: number, now: number): void {
@@ -90,13 +91,13 @@ export class ImpairState {
   /** Moves held (reordered) packets whose turn came into the queue. */
   releaseHeld(now: number, tick: boolean): void {
     for (let k = 0; k < this.holdCount; ) {
-      if (tick) this.holdLeft[k]!--;
-      if (this.holdLeft[k]! <= 0 || this.holdUntil[k]! <= now) {
-        this.enqueue(this.hold, k * SLOT_BYTES, this.holdLen[k]!, now);
+      if (tick) this.holdLeft[k]--;
+      if (this.holdLeft[k] <= 0 || this.holdUntil[k] <= now) {
+        this.enqueue(this.hold, k * SLOT_BYTES, this.holdLen[k], now);
         // Keep the remaining held packets in arrival order.
         const last = this.holdCount - 1;
         for (let m = k; m < last; m++) {
-          this.hold.copy(this.hold, m * SLOT_BYTES, (m + 1) * SLOT_BYTES, (m + 1) * SLOT_BYTES + this.holdLen[m + 1]!);
+          this.hold.copy(this.hold, m * SLOT_BYTES, (m + 1) * SLOT_BYTES, (m + 1) * SLOT_BYTES + this.holdLen[m + 1]);
           this.holdLen[m] = this.holdLen[m + 1]!;
           this.holdLeft[m] = this.holdLeft[m + 1]!;
           this.holdUntil[m] = this.holdUntil[m + 1]!;
@@ -112,8 +113,8 @@ export class ImpairState {
   lose(): void {
     this.lost++;
     const s = this.s;
-    s.stats[s.base + IMPAIR_LOST]!++;
-    s.tunnel.stats[s.tunnel.base + IMPAIR_LOST]!++;
+    s.stats[s.base + IMPAIR_LOST]++;
+    s.tunnel.stats[s.tunnel.base + IMPAIR_LOST]++;
   }
 }
 
@@ -165,8 +166,8 @@ export class Impairer {
     const buf = b.buf;
     const ss = b.slotSize;
     for (let j = first; j < first + n; j++) {
-      const off = j * ss + b.off[j]!;
-      const len = b.len[j]!;
+      const off = j * ss + b.off[j];
+      const len = b.len[j];
       if (c.loss > 0 && st.rng.next() * 100 < c.loss) {
         st.lose();
         if (st.holdCount > 0) st.releaseHeld(now, false);
@@ -195,11 +196,11 @@ export class Impairer {
   private flush(st: ImpairState, now: number): void {
     const b = this.out;
     if (st.holdCount > 0) st.releaseHeld(now, false);
-    while (st.count > 0 && st.due[st.head]! <= now) {
+    while (st.count > 0 && st.due[st.head] <= now) {
       let k = 0;
       let i = st.head;
-      while (k < b.n && k < st.count && st.due[i]! <= now) {
-        const len = st.plen[i]!;
+      while (k < b.n && k < st.count && st.due[i] <= now) {
+        const len = st.plen[i];
         st.slab.copy(b.buf, k * b.slotSize, i * SLOT_BYTES, i * SLOT_BYTES + len);
         b.off[k] = 0;
         b.len[k] = len;
@@ -217,17 +218,17 @@ export class Impairer {
 
   /** Wait loop: sends every impaired session's due packets. */
   flushAll(now: number): void {
-    for (let i = 0; i < this.states.length; i++) this.flush(this.states[i]!, now);
+    for (let i = 0; i < this.states.length; i++) this.flush(this.states[i], now);
   }
 
   /** The wait timeout (ms): `dflt` (-1 = forever) unless a session holds packets, then the time until the first is due. */
   waitMs(dflt: number, now: number): number {
     let best = dflt;
     for (let i = 0; i < this.states.length; i++) {
-      const st = this.states[i]!;
+      const st = this.states[i];
       let next = Infinity;
       if (st.count > 0) next = st.due[st.head]!;
-      for (let k = 0; k < st.holdCount; k++) if (st.holdUntil[k]! < next) next = st.holdUntil[k]!;
+      for (let k = 0; k < st.holdCount; k++) if (st.holdUntil[k] < next) next = st.holdUntil[k]!;
       if (next === Infinity) continue;
       let ms = Math.ceil(next - now);
       if (ms < 0) ms = 0;

@@ -82,8 +82,8 @@ export class TxOffload {
     // extra but the header parse and, for partial checksums, the checksum).
     let j = 0;
     for (; j < n; j++) {
-      const at = j * ss + io.off[j]!;
-      const len = io.len[j]!;
+      const at = j * ss + io.off[j];
+      const len = io.len[j];
       if (!parseVnet(slab, at, len, vh) || vh.gsoType !== GSO_NONE || len < VNET_HDR_LEN + 14) break;
       const fo = at + VNET_HDR_LEN;
       const fl = len - VNET_HDR_LEN;
@@ -94,8 +94,8 @@ export class TxOffload {
     }
     if (j > 0) this.send(s, 0, j);
     for (; j < n; j++) {
-      const at = j * ss + io.off[j]!;
-      const len = io.len[j]!;
+      const at = j * ss + io.off[j];
+      const len = io.len[j];
       if (!parseVnet(slab, at, len, vh)) {
         this.drop(s);
         continue;

@@ -54,7 +54,7 @@ describe('per-namespace daemon', { skip: skip || undefined }, () => {
   });
 
   it('add session returns once the interface exists, DOWN, with the kernel MTU; del session removes it', () => {
-    // Loopback underlay: route MTU 65536 → 65536 - 54 (SPEC.md §3.4).
+    // Loopback underlay: route MTU 65536 → 65536 - 54 (docs/protocol.md §3.4).
     ns.ok('add', 'session', 'tunnel_id', '7', 'session_id', '1', 'peer_session_id', '2');
     const link = ns.exec(IP, ['-o', 'link', 'show', 'l2tpeth0']);
     assert.equal(link.status, 0, 'l2tpeth0 exists as soon as add session returns');

@@ -321,7 +321,7 @@ describe('everyday use: stats, metrics, capture, impairment', { skip: skip || un
     assert.match(bad.stderr, /No such device/);
   });
 
-  it('impairment: loss costs 5 more sequence discards per gap (SPEC §2.6), as counted by the receiver', () => {
+  it('impairment: loss costs 5 more sequence discards per gap (docs/protocol.md §2.6), as counted by the receiver', () => {
     impair('loss', '3', 'seed', '42');
     try {
       const d = burst(300);

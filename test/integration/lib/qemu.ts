@@ -10,7 +10,7 @@
  *
  * The peer is described the way the ul2tp (or Linux `ip l2tp`) side is
  * configured, and `qemuL2tpv3Options` translates it. The mapping (also in
- * docs/qemu-interop.md, from SPEC.md §6.1):
+ * docs/qemu-interop.md, from docs/protocol.md §6.1):
  *
  * | ul2tp / ip l2tp (the other end)  | QEMU -netdev l2tpv3                         |
  * |----------------------------------|---------------------------------------------|
@@ -69,7 +69,7 @@ export interface L2tpPeer {
   peerCookie?: string;
   /** ul2tp's `l2spec_type` (the ip l2tp default is 'default'). */
   l2specType?: 'none' | 'default';
-  /** ul2tp's `seq`; only 'none' and 'send' can work towards QEMU (SPEC.md §6.1). */
+  /** ul2tp's `seq`; only 'none' and 'send' can work towards QEMU (docs/protocol.md §6.1). */
   seq?: 'none' | 'send' | 'recv' | 'both';
 }
 
@@ -100,7 +100,7 @@ export function qemuL2tpv3Options(p: L2tpPeer): string {
   }
   if ((p.l2specType ?? 'default') === 'default') o.push('counter=on');
   if (p.seq === 'recv' || p.seq === 'both') {
-    throw new Error(`seq ${p.seq} towards QEMU drops every frame: QEMU's counter never sets the S bit (SPEC.md §6.1)`);
+    throw new Error(`seq ${p.seq} towards QEMU drops every frame: QEMU's counter never sets the S bit (docs/protocol.md §6.1)`);
   }
   return o.join(',');
 }

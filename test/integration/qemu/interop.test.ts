@@ -5,7 +5,7 @@
  * address. Pings both ways (IPv4 and IPv6 over the overlay) for
  * encap udp/ip × underlay IPv4/IPv6 × cookies 0/4/8 × l2spec none/default
  * (QEMU counter off/on), bulk TCP transfers both ways for a subset, and the
- * sequencing rules that apply towards QEMU (SPEC.md §6.1, §2.5):
+ * sequencing rules that apply towards QEMU (docs/protocol.md §6.1, §2.5):
  * `seq send` is turned off by QEMU's unsequenced packets, `seq both` drops
  * them all. A wrong cookie is also shown to be refused, so the cookie mapping
  * is really exercised.
@@ -265,7 +265,7 @@ function suite(backend: string): void {
     });
   }
 
-  it('seq send towards QEMU: S=1 from 0 until QEMU speaks, then send_seq turns off and S=0 on the wire (LAC rule, SPEC.md §2.5)', async (t) => {
+  it('seq send towards QEMU: S=1 from 0 until QEMU speaks, then send_seq turns off and S=0 on the wire (LAC rule, docs/protocol.md §2.5)', async (t) => {
     const capSkip = captureUnavailable();
     const cap = capSkip ? undefined : await startCapture(u.a, vethOf(u.a));
     let before: boolean | undefined;
@@ -309,7 +309,7 @@ function suite(backend: string): void {
       const early = mine(0, firstFromQemu);
       // Sequence numbers from 0, +1 per frame built. A frame whose send failed
       // (QEMU's port closed until it starts: ECONNREFUSED on the connected
-      // socket) used its number too, like the kernel (SPEC.md §3.1): gaps are
+      // socket) used its number too, like the kernel (docs/protocol.md §3.1): gaps are
       // allowed only up to the session's tx_errors.
       let gaps = 0;
       early.forEach((r, i) => {

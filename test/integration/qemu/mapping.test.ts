@@ -1,5 +1,5 @@
 /**
- * The ip-l2tp → QEMU `-netdev l2tpv3` option mapping (SPEC.md §6.1,
+ * The ip-l2tp → QEMU `-netdev l2tpv3` option mapping (docs/protocol.md §6.1,
  * docs/qemu-interop.md) as pure functions: no root, no QEMU needed.
  */
 import assert from 'node:assert/strict';
@@ -17,7 +17,7 @@ const base: L2tpPeer = {
 };
 
 describe('ip l2tp → QEMU l2tpv3 option mapping', () => {
-  it("reproduces QEMU's documented Linux pairing (SPEC.md §6.1)", () => {
+  it("reproduces QEMU's documented Linux pairing (docs/protocol.md §6.1)", () => {
     // Linux: remote 4.3.2.1 local 1.2.3.4 encap udp udp_sport 16384 udp_dport 16384
     //        session_id 0xFFFFFFFF peer_session_id 0xFFFFFFFF (l2spec default)
     // QEMU:  udp,srcport=16384,dstport=16384,rxsession=0xffffffff,txsession=0xffffffff,counter

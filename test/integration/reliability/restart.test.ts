@@ -139,7 +139,7 @@ describe('crash and restart', { skip: skip || undefined }, () => {
   // A restarted daemon continues from the sequence state it saved (at most a
   // second old), with ns jumped 2^22 ahead so that it lands inside the peer's
   // forward window: the peer drops 5 packets as out of sequence, then resyncs
-  // (SPEC.md §2.6); our nr resyncs on the peer's first packet. The link is kept
+  // (docs/protocol.md §2.6); our nr resyncs on the peer's first packet. The link is kept
   // quiet (no IPv6 of A's own, permanent neighbour entries, which survive the
   // flush when the TAP loses its carrier): otherwise the 5 dropped frames are
   // ARP requests retried once a second and the test would time ARP, not ul2tp.

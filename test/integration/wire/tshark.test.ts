@@ -7,12 +7,12 @@
  * sublayer carries S=1 and a sequence number that starts at 0 and grows by 1
  * per frame with `seq both` (S=0 and 0 without), the inner frame decodes as
  * Ethernet carrying the pings, the IPv4 UDP checksum is 0 with `udp_csum off`,
- * and the outer IPv4 DF bit is 0 (SPEC.md §1, §3.2, §3.3, §7).
+ * and the outer IPv4 DF bit is 0 (docs/protocol.md §1, §3.2, §3.3, §7).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { captureUnavailable, L2TP_NOT_ICMP_ERROR, startCapture, tsharkFields, vethOf } from '../lib/capture.js';
-import { netnsUnavailable, ping, underlay, type Underlay } from '../../../support/netns.js';
+import { netnsUnavailable, underlay, type Underlay } from '../../../support/netns.js';
 import { pings, underlayReady } from '../lib/ready.js';
 import { makeLink, type Link, type LinkOptions } from '../../../support/ul2tp.js';
 
@@ -64,7 +64,7 @@ const CASES: WireCase[] = [
 
 /**
  * Backends: koffi is checked in full. native-free has no raw IP sockets and
- * cannot set IP_MTU_DISCOVER or UDP_NO_CHECK (SPEC.md §6.4): it runs the UDP
+ * cannot set IP_MTU_DISCOVER or UDP_NO_CHECK (docs/protocol.md §6.4): it runs the UDP
  * cases with everything checked except the IPv4 DF bit and the zero UDP checksum.
  */
 const backends = (process.env.UL2TP_WIRE_BACKENDS ?? process.env.UL2TP_E2E_BACKENDS ?? 'koffi,native-free').split(',').filter(Boolean);

@@ -11,7 +11,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, L2tpError, PROTOCOL_VERSION, type SessionInfo, type TunnelInfo, type Ul2tpClient } from '../../../src/index.js';
-import { parseCommand } from '../../../src/cli/parse.js';
+import { parseCommand } from '../../../src/api/parse.js';
 import { LineFramer } from '../../../src/control/framing.js';
 import { validateRequest } from '../../../src/control/validate.js';
 

@@ -11,7 +11,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { USAGE } from '../../../src/cli/usage.js';
+import { USAGE } from '../../../src/api/usage.js';
 import { runDir, socketPath } from '../../../src/control/paths.js';
 import type { TunnelInfo } from '../../../src/control/protocol.js';
 import { LineFramer } from '../../../src/control/framing.js';

@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { CaptureRing, captureOne, drainRing, ringDrops, CTL_ON } from '../../../src/io/capture-ring.js';
-import { formatImpair, impairFromJson, parseRate, type ImpairConfig } from '../../../src/io/impair.js';
+import { impairFromJson, impairToJson, type ImpairJson } from '../../../src/engine/impair.js';
+import { formatImpair, parseRate } from '../../../src/cli/impair-text.js';
 import { formatSessions, formatTunnels } from '../../../src/cli/print.js';
 import { parseCaptureArgs } from '../../../src/cli/capture.js';
 import { parseImpairArgs, runImpair } from '../../../src/cli/impair.js';
@@ -18,7 +19,7 @@ import { parseListen, renderMetrics } from '../../../src/control/metrics.js';
 import type { SessionInfo, TunnelInfo } from '../../../src/control/protocol.js';
 import { validateRequest } from '../../../src/control/validate.js';
 
-const cfg = (o: Record<string, number>): ImpairConfig => impairFromJson(o);
+const cfg = (o: Record<string, number>): ImpairJson => impairToJson(impairFromJson(o));
 
 describe('impairment configuration', () => {
   it('config text and validation', () => {

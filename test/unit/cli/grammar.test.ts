@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { getAddr, getU16, getU32, matches, parseCookie, strtoul } from '../../../src/cli/grammar.js';
+import { getAddr, getU16, getU32, matches, parseCookie, strtoul } from '../../../src/api/grammar.js';
 import { L2tpError } from '../../../src/errors.js';
 
 test('strtoul base 0: decimal, hex, octal, sign, whitespace, end pointer', () => {

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findRealIp, isL2tpObject, planShim } from '../../../src/cli/ip-plan.js';
-import { USAGE } from '../../../src/cli/usage.js';
+import { USAGE } from '../../../src/api/usage.js';
 
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 const SHIM = join(ROOT, 'bin/ul2tp-ip.js');

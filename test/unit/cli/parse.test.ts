@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cliErrorOutput, parseCommand, type Command } from '../../../src/cli/parse.js';
-import { USAGE } from '../../../src/cli/usage.js';
+import { cliErrorOutput, parseCommand, type Command } from '../../../src/api/parse.js';
+import { USAGE } from '../../../src/api/usage.js';
 import { L2tpError } from '../../../src/errors.js';
 
 interface Outcome {
@@ -149,7 +149,7 @@ test('add with both flags carries both requests', () => {
   assert.equal(c.session?.session_id, 1);
 });
 
-test('add: required arguments in iproute2 order (SPEC 4.3)', () => {
+test('add: required arguments in iproute2 order (protocol.md §4.3)', () => {
   fails(`add ${TUNNEL}`, required('tunnel or session'));
   fails('add tunnel', required('tunnel_id'));
   fails('add session session_id 1 peer_session_id 2', required('tunnel_id'));
@@ -204,7 +204,7 @@ test('show: flags, filters, session wins', () => {
   fails('show tunnel tunnel_id x', wrong('x', 'invalid ID\n'));
 });
 
-test('value errors: exact texts and exit codes (SPEC 4.4)', () => {
+test('value errors: exact texts and exit codes (protocol.md §4.4)', () => {
   fails('add tunnel tunnel_id abc', wrong('abc', 'invalid ID\n'));
   for (const k of ['tunnel_id', 'tid', 'peer_tunnel_id', 'ptid', 'session_id', 'sid', 'peer_session_id', 'psid']) {
     fails(`add session ${k} 08`, wrong('08', 'invalid ID\n'));

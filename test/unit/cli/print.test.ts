@@ -63,7 +63,7 @@ const TEXT = { json: false, pretty: false };
 const JSON_COMPACT = { json: true, pretty: false };
 const JSON_PRETTY = { json: true, pretty: true };
 
-test('show tunnel: SPEC 4.7 examples, literally', () => {
+test('show tunnel: protocol.md §4.7 examples, literally', () => {
   assert.equal(
     formatTunnels([TUNNELS[5]], TEXT),
     'Tunnel 3000, encap UDP\n  From 1.2.3.4 to 5.6.7.8\n  Peer tunnel 4000\n  UDP source / dest ports: 5000/6000\n  UDP checksum: disabled\n',
@@ -119,7 +119,7 @@ test('show tunnel: golden text, JSON and pretty JSON (test/fixtures/cli/tunnels.
   assert.deepEqual(JSON.parse(golden('tunnels.json')), JSON.parse(golden('tunnels.pretty.json')));
 });
 
-test('show session: SPEC 4.8 examples, literally', () => {
+test('show session: protocol.md §4.8 examples, literally', () => {
   const base = { tunnel_id: 3000, session_id: 1000, peer_session_id: 2000, peer_tunnel_id: 4000, ifname: 'l2tpeth0' };
   assert.equal(
     formatSessions([session(base)], TEXT),

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runL2tp, type CliIo, type Transport } from '../../../src/cli/run.js';
-import { USAGE } from '../../../src/cli/usage.js';
+import { USAGE } from '../../../src/api/usage.js';
 import type { SessionInfo, TunnelInfo } from '../../../src/control/protocol.js';
 import { L2tpError, kernelError } from '../../../src/errors.js';
 

@@ -1,6 +1,6 @@
 /**
  * Each kind of bad packet increments exactly the counters the kernel would
- * (SPEC.md §2.2–2.9, TV4 a–h) plus our own drop counters, and nothing else:
+ * (docs/protocol.md §2.2–2.9, TV4 a–h) plus our own drop counters, and nothing else:
  * whole slots (session, tunnel, orphan) are compared.
  */
 import { test } from 'node:test';

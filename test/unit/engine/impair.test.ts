@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { IMPAIR_DROPS, IMPAIR_LOST, RX_ERRORS, RX_PACKETS, RX_SEQ_DISCARDS, TX_PACKETS } from '../../../src/engine/stats.js';
-import { impairFromJson, type ImpairConfig } from '../../../src/io/impair.js';
+import { impairFromJson, type ImpairConfig } from '../../../src/engine/impair.js';
 import { MemLink } from '../../../src/io/mem/link.js';
 import { QUEUE_SLOTS } from '../../../src/io/stages/impair.js';
 import { Prng } from '../../../src/io/stages/prng.js';

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rxLayout, txLayout, MAX_HDR_LEN, HEADROOM } from '../../../src/engine/layout.js';
 
-test('hdr_len for every encap × cookie × l2spec (SPEC §3.4 table)', () => {
+test('hdr_len for every encap × cookie × l2spec (docs/protocol.md §3.4 table)', () => {
   const rows: Array<['udp' | 'ip', number, 'none' | 'default', number]> = [
     ['udp', 0, 'default', 12], ['udp', 0, 'none', 8], ['udp', 4, 'default', 16], ['udp', 4, 'none', 12],
     ['udp', 8, 'default', 20], ['udp', 8, 'none', 16], ['ip', 0, 'default', 8], ['ip', 0, 'none', 4],

@@ -1,4 +1,4 @@
-/** Sequencing with the kernel's semantics (SPEC.md §2.5–2.7, TV5). */
+/** Sequencing with the kernel's semantics (docs/protocol.md §2.5–2.7, TV5). */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decapUdp, expire, RX_OK, RX_OUT_OF_WINDOW, RX_QUEUED, RX_QUEUE_FULL, RX_SEQ_DISCARD, RX_SEQ_REQUIRED, RX_RESULT_NAMES } from '../../../src/engine/decap.js';
@@ -61,7 +61,7 @@ function rig(s: Partial<SessionConfig> = {}) {
   };
 }
 
-// ---- SPEC.md §7 TV5, row by row ----
+// ---- docs/protocol.md §7 TV5, row by row ----
 
 const TV5: Array<{ arrivals: number[]; delivered: number[]; seqDiscards: number; errors: number; nr: number }> = [
   { arrivals: [0, 1, 2], delivered: [0, 1, 2], seqDiscards: 0, errors: 0, nr: 3 },
@@ -102,7 +102,7 @@ test('TV5: wrap 0xFFFFFE,0xFFFFFF,0,1 with the session at nr=0xFFFFFE reached by
   assert.equal(r.session.nr, 2);
 });
 
-test('loss without reordering: one lost packet costs 5 more, the 6th resyncs (SPEC §2.6)', () => {
+test('loss without reordering: one lost packet costs 5 more, the 6th resyncs (docs/protocol.md §2.6)', () => {
   const r = rig();
   r.feed([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]); // nr = 10
   r.feed([11, 12, 13, 14, 15, 16, 17]); // 10 lost
@@ -154,7 +154,7 @@ test('duplicates are dropped as outside the window, counted only in rx_errors', 
   assert.equal(r.c(RX_SEQ_DISCARDS), 0);
 });
 
-// ---- seq none|send|recv|both and the LAC rule (SPEC §2.5) ----
+// ---- seq none|send|recv|both and the LAC rule (docs/protocol.md §2.5) ----
 
 test('seq none: a peer sending S=1 turns our send_seq on; S=0 turns it off again; both delivered', () => {
   const r = rig({ sendSeq: false, recvSeq: false });

@@ -1,4 +1,4 @@
-/** Kernel id rules (SPEC.md §5) and table bookkeeping. */
+/** Kernel id rules (docs/protocol.md §5) and table bookkeeping. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Table } from '../../../src/engine/table.js';

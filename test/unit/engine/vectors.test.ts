@@ -51,7 +51,7 @@ for (const name of VECTOR_NAMES) {
     assert.equal(sink.got[0].buf, buf, 'zero-copy: the sink sees the receive buffer');
     assert.equal(sink.got[0].off, off + v.hdrLen);
     assert.deepEqual(sink.got[0].frame, ARP_FRAME);
-    // SPEC §2.4-2.7: rx_bytes = L2TP-level length; a sequenced packet flips send_seq on (LAC rule)
+    // docs/protocol.md §2.4-2.7: rx_bytes = L2TP-level length; a sequenced packet flips send_seq on (LAC rule)
     const seqd = v.sequenced && v.l2spec === 'default';
     assertSlot(s, { [RX_PACKETS]: 1, [RX_BYTES]: v.bytes.length, [SEND_SEQ]: seqd ? 1 : 0 });
     assertSlot(t, { [RX_PACKETS]: 1, [RX_BYTES]: v.bytes.length });
@@ -67,7 +67,7 @@ test('TV2 second packet: ns=1 after ns=0, send_seq on', () => {
   encap(s, buf, HEADROOM, 42);
   const start = encap(s, buf, HEADROOM, 42);
   const second = Buffer.from(v.bytes);
-  second[15] = 0x01; // SPEC §7 TV2: byte 0x2b of the IP packet = L2TP byte 15
+  second[15] = 0x01; // docs/protocol.md §7 TV2: byte 0x2b of the IP packet = L2TP byte 15
   assert.deepEqual(buf.subarray(start), second);
 });
 

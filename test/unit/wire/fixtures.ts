@@ -1,6 +1,6 @@
 /**
  * Loads the hand-written vectors in test/fixtures/wire/*.hex (written from
- * SPEC.md's layouts and test vectors, never from our encoder). A file is
+ * docs/protocol.md's layouts and test vectors (§1, §7), never from our encoder). A file is
  * an annotated hex dump; its `#!` line holds key=value metadata.
  */
 import { readFileSync } from 'node:fs';
@@ -35,7 +35,7 @@ export function loadFixture(name: string): Fixture {
   return { name, meta, bytes: hexDumpToBytes(text) };
 }
 
-/** The 42-byte ARP request of SPEC.md §7, typed from the spec. */
+/** The 42-byte ARP request of docs/protocol.md §7, typed from the spec. */
 export const ARP_FRAME = Buffer.from(
   'ffffffffffff020000000001080600010800060400010200000000010a000001' + '0000000000000a000002',
   'hex',

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bytesToHex, formatHexDump, hexDumpToBytes, hexToBytes, isHex } from '../../../src/wire/hex.js';
 
-test('hexToBytes: two digits per byte, left to right, no byte-order conversion (SPEC §1.4)', () => {
+test('hexToBytes: two digits per byte, left to right, no byte-order conversion (docs/protocol.md §1.4)', () => {
   assert.deepEqual([...hexToBytes('0102030405060708')], [1, 2, 3, 4, 5, 6, 7, 8]);
   assert.deepEqual([...hexToBytes('DEADBEEF')], [0xde, 0xad, 0xbe, 0xef]);
   assert.deepEqual([...hexToBytes('a1B2c3D4')], [0xa1, 0xb2, 0xc3, 0xd4]);

@@ -2,7 +2,7 @@
  * The `ip l2tp` grammar as data: every keyword of iproute2's `parse_args`
  * (ip/ipl2tp.c), its aliases and its value parser, plus the C library
  * behaviour those parsers rely on (strtoul base 0, inet_aton-style IPv4 parts,
- * inet_pton for IPv6, hex2mem). SPEC.md §4.2 is the authority.
+ * inet_pton for IPv6, hex2mem). docs/protocol.md §4.2 is the authority.
  *
  * Each value parser either stores into `Params` or throws the L2tpError whose
  * message is the exact text iproute2 prints (see errors below).

@@ -1,6 +1,6 @@
 /**
  * argv after `ip l2tp` → a command for the daemon, with iproute2's exact
- * behaviour (SPEC.md §4.1-4.4): the command word by prefix, then one flat
+ * behaviour (docs/protocol.md §4.1-4.4): the command word by prefix, then one flat
  * option loop shared by add, del and show (`parse_args`), then the required
  * argument checks in iproute2's order. Errors are thrown as L2tpError whose
  * message is iproute2's text; `cliErrorOutput` turns one into stderr + status.
@@ -109,7 +109,7 @@ function sessionAttrs(p: Params): SessionCreateAttrs {
   return a;
 }
 
-/** `do_add`'s checks, in order (SPEC.md §4.3). */
+/** `do_add`'s checks, in order (docs/protocol.md §4.3). */
 export function checkAdd(p: Params): Command {
   if (!p.tunnel && !p.session) throw missarg('tunnel or session');
   if (p.tunnelId === 0) throw missarg('tunnel_id');
@@ -169,7 +169,7 @@ export interface CliOutput {
 }
 
 /**
- * iproute2's wording and exit status for an error (SPEC.md §4.4). Daemon
+ * iproute2's wording and exit status for an error (docs/protocol.md §4.4). Daemon
  * errors carrying an errno read `RTNETLINK answers: <strerror>` (exit 2, the
  * status of a failed add/del); anything else unexpected is `Error: <message>`.
  */

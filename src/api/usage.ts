@@ -1,5 +1,5 @@
 /**
- * iproute2's `ip l2tp` usage text, verbatim (SPEC.md §4.5), including the
+ * iproute2's `ip l2tp` usage text, verbatim (docs/protocol.md §4.5), including the
  * second "Usage:" line and the `any` that `local`/`remote` do not really
  * accept. It is printed on stderr with exit status 255, and it is the
  * grammar's specification.

@@ -1,0 +1,35 @@
+/** Import rules between ul2tp's layers (docs/ARCHITECTURE.md, "Layers"). */
+/** @type {import('dependency-cruiser').IConfiguration} */
+module.exports = {
+  forbidden: [
+    { name: 'no-circular', severity: 'error', comment: 'no runtime import cycles (type-only references, e.g. a tunnel and its sessions, are allowed)',
+      from: {}, to: { circular: true, viaOnly: { dependencyTypesNot: ['type-only'] } } },
+    { name: 'wire-is-pure', severity: 'error', comment: 'wire/ imports nothing of ours but errors.ts',
+      from: { path: '^src/wire/' }, to: { path: '^(src|native-free)/', pathNot: ['^src/wire/', '^src/errors\\.ts$'] } },
+    { name: 'engine-below-io', severity: 'error', comment: 'engine/ knows wire/ only',
+      from: { path: '^src/engine/' }, to: { path: '^(src|native-free)/', pathNot: ['^src/(engine|wire)/', '^src/errors\\.ts$'] } },
+    { name: 'io-below-control', severity: 'error', comment: 'io/ and native-free/ never reach up into control/ or cli/',
+      from: { path: '^(src/io|native-free)/' }, to: { path: '^src/(control|cli|demo|example)/' } },
+    { name: 'backends-through-pump', severity: 'error', comment: 'only the pump calls encap/decap',
+      from: { path: '^(src|native-free)/', pathNot: ['^src/io/pump\\.ts$', '^src/io/stages/', '^src/engine/'] }, to: { path: '^src/engine/(encap|decap)\\.ts$' } },
+    { name: 'native-free-no-koffi', severity: 'error',
+      from: { path: '^native-free/' }, to: { path: ['^src/io/koffi/', 'node_modules/koffi'] } },
+    { name: 'control-below-api', severity: 'error', comment: 'control/ never reaches up into api/ or cli/',
+      from: { path: '^src/control/' }, to: { path: '^src/(api|cli|index\\.ts$)' } },
+    { name: 'api-below-cli', severity: 'error', comment: 'the library (api/) is what the CLI uses, not the other way round',
+      from: { path: '^src/(api/|index\\.ts$)' }, to: { path: '^src/cli/' } },
+    { name: 'cli-through-control', severity: 'error', comment: 'the CLI reaches the daemon through api/ and control/ only, never engine/ or io/',
+      from: { path: '^src/(cli|api)/' }, to: { path: '^(src/(engine|io)|native-free)/' } },
+    { name: 'product-not-tests', severity: 'error', comment: 'test/ and support/ (the test and bench helper library) are not part of the product',
+      from: { path: '^(src|native-free|bench|support)/' }, to: { path: '^test/' } },
+    { name: 'product-not-support', severity: 'error', from: { path: '^(src|native-free)/' }, to: { path: '^support/' } },
+    { name: 'product-not-bench', severity: 'error', from: { path: '^(src|native-free|support)/' }, to: { path: '^bench/' } },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    exclude: { path: '^(dist|node_modules)/' },
+    tsConfig: { fileName: 'tsconfig.json' },
+    tsPreCompilationDeps: true,
+    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default'], extensions: ['.ts', '.js'] },
+  },
+};
