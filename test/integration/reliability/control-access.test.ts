@@ -48,7 +48,7 @@ let copied = '';
 function readableCopy(): string {
   if (copied !== '') return join(copied, 'bin', 'ul2tp.js');
   copied = mkdtempSync(join(tmpdir(), 'ul2tp-cli-copy-'));
-  for (const p of ['bin', 'package.json', join('dist', 'src'), join('dist', 'native-free'), join('node_modules', 'commander'), join('node_modules', 'ipaddr.js')]) {
+  for (const p of ['bin', 'package.json', join('dist', 'src'), join('dist', 'native-free'), join('node_modules', 'commander')]) {
     cpSync(join(ROOT, p), join(copied, p), { recursive: true });
   }
   run('chmod', ['-R', 'a+rX', copied]);
