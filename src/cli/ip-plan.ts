@@ -4,6 +4,7 @@
  * real `ip` lives.
  */
 import { accessSync, constants, realpathSync } from 'node:fs';
+import { scanOptions } from './option-scan.js';
 
 type OptKind = 'json' | 'pretty' | 'oneline' | 'stats' | 'netns' | 'batch' | 'force' | 'ignore' | 'ip-only';
 
@@ -97,37 +98,33 @@ export function planShim(argv: readonly string[]): ShimPlan {
   let force = false;
   const netnsAt: number[] = [];
   const ipOptions: string[] = [];
-  let i = 0;
-  for (; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--') {
-      i++;
-      break;
-    }
-    if (a[0] !== '-') break;
-    const opt = a[1] === '-' ? a.slice(1) : a;
+  let toIp = false; // an option only ip knows, or one missing its value (ip prints its own error)
+  const i = scanOptions(argv, (opt, at) => {
     const o = findOption(opt);
-    if (o === undefined || o.kind === 'ip-only') return { kind: 'ip' };
+    if (o === undefined || o.kind === 'ip-only' || (o.arg && at + 1 >= argv.length)) {
+      toIp = true;
+      return 0;
+    }
     if (o.arg) {
-      if (i + 1 >= argv.length) return { kind: 'ip' }; // ip prints its own error
       if (o.kind === 'netns') {
-        netns = argv[i + 1]; // like ip, the last one wins
-        netnsAt.push(i);
+        netns = argv[at + 1]; // like ip, the last one wins
+        netnsAt.push(at);
       } else if (o.kind === 'batch') {
-        batch = argv[i + 1];
+        batch = argv[at + 1];
       } else {
-        ipOptions.push(a, argv[i + 1]);
+        ipOptions.push(argv[at], argv[at + 1]);
       }
-      i++;
-      continue;
+      return 2;
     }
     if (o.kind === 'force') force = true;
-    else ipOptions.push(a);
+    else ipOptions.push(argv[at]);
     if (o.kind === 'json') json = true;
     else if (o.kind === 'pretty') pretty = true;
     else if (o.kind === 'oneline') oneline = true;
     else if (o.kind === 'stats') stats = true;
-  }
+    return 1;
+  });
+  if (toIp) return { kind: 'ip' };
   if (batch !== null) {
     // As ip: with -batch, the rest of the command line is ignored.
     if (netns !== null) return { kind: 'netns', netns, argv: argv.filter((_, k) => !netnsAt.some((at) => k === at || k === at + 1)) };
