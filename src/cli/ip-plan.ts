@@ -3,7 +3,6 @@
  * iproute2's global option loop (ip/ip.c), the object word, and where the
  * real `ip` lives.
  */
-import { accessSync, constants, realpathSync } from 'node:fs';
 import { scanOptions } from './option-scan.js';
 
 type OptKind = 'json' | 'pretty' | 'oneline' | 'stats' | 'netns' | 'batch' | 'force' | 'ignore' | 'ip-only';
@@ -138,36 +137,4 @@ export function planShim(argv: readonly string[]): ShimPlan {
   return { kind: 'l2tp', args: argv.slice(i + 1), json, pretty, oneline, stats };
 }
 
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function realpathOr(path: string): string {
-  try {
-    return realpathSync(path);
-  } catch {
-    return path;
-  }
-}
-
-/** The real iproute2 `ip`, never this shim (which may be installed as `ip` in PATH). */
-export function findRealIp(selfPath: string = process.argv[1] ?? ''): string | null {
-  const forced = process.env.UL2TP_REAL_IP;
-  if (forced) return forced;
-  const self = realpathOr(selfPath);
-  const dirs = ['/usr/sbin', '/sbin', ...(process.env.PATH ?? '').split(':').filter((d) => d !== '')];
-  for (const d of dirs) {
-    const cand = `${d}/ip`;
-    if (!isExecutable(cand)) continue;
-    const real = realpathOr(cand);
-    if (real === self || real.endsWith('/ul2tp-ip.js') || real.endsWith('/ip-shim.js')) continue;
-    return cand;
-  }
-  return null;
-}
 

@@ -81,7 +81,7 @@ export async function main(argv: string[], uninstall: () => void = () => {}): Pr
   if (batch !== null) {
     // As ip: the rest of the command line is ignored.
     const { readBatchInput, runBatch } = await import('./batch.js');
-    const { findRealIp } = await import('./ip-plan.js');
+    const { findRealIp } = await import('../control/netinfo.js');
     const { spawnSync } = await import('node:child_process');
     const io = processIo();
     const text = readBatchInput(batch, io);
