@@ -6,7 +6,7 @@
  * itself; the CLI run as that user fails with a clear error and starts nothing.
  */
 import assert from 'node:assert/strict';
-import { chmodSync, cpSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -46,7 +46,9 @@ let copied = '';
 function readableCopy(): string {
   if (copied !== '') return join(copied, 'bin', 'ul2tp.js');
   copied = mkdtempSync(join(tmpdir(), 'ul2tp-cli-copy-'));
-  for (const p of ['bin', 'package.json', join('dist', 'src'), join('dist', 'native-free'), join('node_modules', 'commander'), join('node_modules', 'ipaddr.js')]) {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
+  const deps = Object.keys(pkg.dependencies ?? {}).map((d) => join('node_modules', d));
+  for (const p of ['bin', 'package.json', join('dist', 'src'), join('dist', 'native-free'), ...deps]) {
     cpSync(join(ROOT, p), join(copied, p), { recursive: true });
   }
   run('chmod', ['-R', 'a+rX', copied]);
