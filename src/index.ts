@@ -25,18 +25,6 @@ export {
   type WatchOptions,
 } from './api/client.js';
 export { L2tpError, ERRNO_TEXT, type L2tpErrorCode } from './errors.js';
-export {
-  PROTOCOL_VERSION,
-  MIN_PROTOCOL_VERSION,
-  type Counters,
-  type Encap,
-  type HelloResult,
-  type ImpairJson,
-  type L2specType,
-  type Op,
-  type OpAttrs,
-  type OpResult,
-  type SessionInfo,
-  type StatusResult,
-  type TunnelInfo,
-} from './control/protocol.js';
+export { PROTOCOL_VERSION, MIN_PROTOCOL_VERSION } from './control/protocol.js';
+/** Every message type of the control protocol (docs/control-protocol.md): requests, results, SessionInfo, TunnelInfo, … */
+export type * from './control/protocol.js';

@@ -15,7 +15,7 @@ import { L2tpError } from '../errors.js';
 import type { ConfigSource, DesiredConfig } from '../control/config.js';
 import { readBatch } from './batch-file.js';
 import { classifyLine } from './batch.js';
-import { findRealIp } from './ip-plan.js';
+import { findRealIp } from '../control/netinfo.js';
 import { cliErrorOutput, parseCommand } from '../api/parse.js';
 
 /** Reads and checks a configuration file; throws an Error naming the file and line. */

@@ -3,7 +3,7 @@
  * iproute2's global option loop (ip/ip.c), the object word, and where the
  * real `ip` lives.
  */
-import { accessSync, constants, realpathSync } from 'node:fs';
+import { scanOptions } from './option-scan.js';
 
 type OptKind = 'json' | 'pretty' | 'oneline' | 'stats' | 'netns' | 'batch' | 'force' | 'ignore' | 'ip-only';
 
@@ -97,37 +97,33 @@ export function planShim(argv: readonly string[]): ShimPlan {
   let force = false;
   const netnsAt: number[] = [];
   const ipOptions: string[] = [];
-  let i = 0;
-  for (; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--') {
-      i++;
-      break;
-    }
-    if (a[0] !== '-') break;
-    const opt = a[1] === '-' ? a.slice(1) : a;
+  let toIp = false; // an option only ip knows, or one missing its value (ip prints its own error)
+  const i = scanOptions(argv, (opt, at) => {
     const o = findOption(opt);
-    if (o === undefined || o.kind === 'ip-only') return { kind: 'ip' };
+    if (o === undefined || o.kind === 'ip-only' || (o.arg && at + 1 >= argv.length)) {
+      toIp = true;
+      return 0;
+    }
     if (o.arg) {
-      if (i + 1 >= argv.length) return { kind: 'ip' }; // ip prints its own error
       if (o.kind === 'netns') {
-        netns = argv[i + 1]; // like ip, the last one wins
-        netnsAt.push(i);
+        netns = argv[at + 1]; // like ip, the last one wins
+        netnsAt.push(at);
       } else if (o.kind === 'batch') {
-        batch = argv[i + 1];
+        batch = argv[at + 1];
       } else {
-        ipOptions.push(a, argv[i + 1]);
+        ipOptions.push(argv[at], argv[at + 1]);
       }
-      i++;
-      continue;
+      return 2;
     }
     if (o.kind === 'force') force = true;
-    else ipOptions.push(a);
+    else ipOptions.push(argv[at]);
     if (o.kind === 'json') json = true;
     else if (o.kind === 'pretty') pretty = true;
     else if (o.kind === 'oneline') oneline = true;
     else if (o.kind === 'stats') stats = true;
-  }
+    return 1;
+  });
+  if (toIp) return { kind: 'ip' };
   if (batch !== null) {
     // As ip: with -batch, the rest of the command line is ignored.
     if (netns !== null) return { kind: 'netns', netns, argv: argv.filter((_, k) => !netnsAt.some((at) => k === at || k === at + 1)) };
@@ -141,36 +137,4 @@ export function planShim(argv: readonly string[]): ShimPlan {
   return { kind: 'l2tp', args: argv.slice(i + 1), json, pretty, oneline, stats };
 }
 
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function realpathOr(path: string): string {
-  try {
-    return realpathSync(path);
-  } catch {
-    return path;
-  }
-}
-
-/** The real iproute2 `ip`, never this shim (which may be installed as `ip` in PATH). */
-export function findRealIp(selfPath: string = process.argv[1] ?? ''): string | null {
-  const forced = process.env.UL2TP_REAL_IP;
-  if (forced) return forced;
-  const self = realpathOr(selfPath);
-  const dirs = ['/usr/sbin', '/sbin', ...(process.env.PATH ?? '').split(':').filter((d) => d !== '')];
-  for (const d of dirs) {
-    const cand = `${d}/ip`;
-    if (!isExecutable(cand)) continue;
-    const real = realpathOr(cand);
-    if (real === self || real.endsWith('/ul2tp-ip.js') || real.endsWith('/ip-shim.js')) continue;
-    return cand;
-  }
-  return null;
-}
 

@@ -17,7 +17,8 @@
  * Importing this module runs the shim (bin/ul2tp-ip.js does that).
  */
 import { spawnSync } from 'node:child_process';
-import { findRealIp, planShim } from './ip-plan.js';
+import { planShim } from './ip-plan.js';
+import { findRealIp } from '../control/netinfo.js';
 import { constants as osConstants } from 'node:os';
 
 /** Runs a program with our stdio and returns the exit status the shell would see. */

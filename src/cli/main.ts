@@ -16,6 +16,7 @@
  * Importing this module runs the program (bin/ul2tp.js does that).
  */
 import { matches } from '../api/grammar.js';
+import { scanOptions } from './option-scan.js';
 import type { OwnCommand } from './daemon-cmd.js';
 import { fatal, installFatalHandlers, processIo } from './process-io.js';
 import { runL2tp, type CliOptions } from './run.js';
@@ -56,32 +57,31 @@ export async function main(argv: string[], uninstall: () => void = () => {}): Pr
   const opts: CliOptions = { json: false, pretty: false, oneline: false, stats: false };
   let batch: string | null = null;
   let force = false;
-  let i = 0;
-  for (; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--') {
-      i++;
-      break;
-    }
-    if (a.length < 2 || a[0] !== '-') break;
-    const opt = a.startsWith('--') ? a.slice(1) : a;
+  let stop: 'incomplete' | 'other' | null = null;
+  const i = scanOptions(argv, (opt, at) => {
     if (matches(opt, '-json')) opts.json = true;
     else if (matches(opt, '-pretty')) opts.pretty = true;
     else if (matches(opt, '-stats') || matches(opt, '-statistics')) opts.stats = true;
     else if (matches(opt, '-oneline')) opts.oneline = true;
     else if (opt.length >= 3 && matches(opt, '-force')) force = true;
-    else if (matches(opt, '-batch')) {
-      if (i + 1 >= argv.length) {
-        process.stderr.write('Command line is not complete. Try option "help"\n');
-        return 255;
-      }
-      batch = argv[++i];
-    } else return (await import('./daemon-cmd.js')).runCommander(argv.slice(i));
+    else if (matches(opt, '-batch') && at + 1 < argv.length) {
+      batch = argv[at + 1];
+      return 2;
+    } else {
+      stop = matches(opt, '-batch') ? 'incomplete' : 'other';
+      return 0;
+    }
+    return 1;
+  });
+  if (stop === 'incomplete') {
+    process.stderr.write('Command line is not complete. Try option "help"\n');
+    return 255;
   }
+  if (stop === 'other') return (await import('./daemon-cmd.js')).runCommander(argv.slice(i));
   if (batch !== null) {
     // As ip: the rest of the command line is ignored.
     const { readBatchInput, runBatch } = await import('./batch.js');
-    const { findRealIp } = await import('./ip-plan.js');
+    const { findRealIp } = await import('../control/netinfo.js');
     const { spawnSync } = await import('node:child_process');
     const io = processIo();
     const text = readBatchInput(batch, io);

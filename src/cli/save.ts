@@ -9,7 +9,7 @@
 import { spawnSync } from 'node:child_process';
 import { type SessionInfo, type TunnelInfo } from '../control/protocol.js';
 import { checkSessionList, checkTunnelList } from '../control/validate.js';
-import { findRealIp } from './ip-plan.js';
+import { findRealIp } from '../control/netinfo.js';
 import type { CliIo } from './run.js';
 import { withDaemon } from './own-command.js';
 

@@ -1,27 +1,53 @@
 /**
- * Facts about the host network the control plane needs: the path MTU towards
+ * Facts about the host network the control plane needs: the real iproute2 `ip`
+ * (the one lookup the daemon, the CLI and the shim share), the path MTU towards
  * a tunnel's peer (docs/protocol.md §3.4), free interface names (l2tpeth%d), and the
  * default MTU of a session interface. Control path only; never per packet.
  */
 import { execFileSync } from 'node:child_process';
-import { accessSync, constants, readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync, realpathSync } from 'node:fs';
 import type { Encap, L2specType } from '../engine/config.js';
 import { interfaceExists } from '../io/ifexists.js';
 import { tunnelOverhead } from '../wire/l2tpv3.js';
 
 export { interfaceExists };
 
-/** `ip` binary of iproute2 (the daemon never goes through our own shim). */
-export function ipBinary(): string {
-  for (const p of ['/usr/sbin/ip', '/sbin/ip', '/usr/bin/ip', '/bin/ip']) {
-    try {
-      accessSync(p, constants.X_OK); // exists and can be run
-      return p;
-    } catch {
-      /* try the next */
-    }
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
   }
-  return 'ip';
+}
+
+function realpathOr(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
+}
+
+/** The real iproute2 `ip`, never this shim (which may be installed as `ip` in PATH). */
+export function findRealIp(selfPath: string = process.argv[1] ?? ''): string | null {
+  const forced = process.env.UL2TP_REAL_IP;
+  if (forced) return forced;
+  const self = realpathOr(selfPath);
+  const dirs = ['/usr/sbin', '/sbin', ...(process.env.PATH ?? '').split(':').filter((d) => d !== '')];
+  for (const d of dirs) {
+    const cand = `${d}/ip`;
+    if (!isExecutable(cand)) continue;
+    const real = realpathOr(cand);
+    if (real === self || real.endsWith('/ul2tp-ip.js') || real.endsWith('/ip-shim.js')) continue;
+    return cand;
+  }
+  return null;
+}
+
+/** `ip` for the daemon's own queries (path MTU): the real one, as for the CLI. */
+export function ipBinary(): string {
+  return findRealIp() ?? 'ip';
 }
 
 interface RouteEntry {

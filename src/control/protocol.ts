@@ -71,16 +71,8 @@ export interface SessionDeleteAttrs {
 export type EmptyAttrs = Record<string, never>;
 
 /** A session's transmit impairment as `session_get` reports it (percent, ms, bit/s; seed null = random). */
-export interface ImpairJson {
-  loss: number;
-  duplicate: number;
-  reorder: number;
-  distance: number;
-  delay: number;
-  jitter: number;
-  rate: number;
-  seed: number | null;
-}
+import type { ImpairJson } from '../engine/impair.js';
+export type { ImpairJson };
 
 /** `impair`: set (or with `off`, clear) a session's transmit impairment (src/io/impair.ts). */
 export interface ImpairAttrs {

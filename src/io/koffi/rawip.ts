@@ -10,23 +10,15 @@
  */
 import {
   libc,
-  setIntOpt,
   AF_INET,
   AF_INET6,
   SOCK_RAW,
   SOCK_NONBLOCK,
   SOCK_CLOEXEC,
-  SOL_IP,
-  IP_MTU_DISCOVER,
-  IP_PMTUDISC_DONT,
-  SOL_IPV6,
-  IPV6_MTU_DISCOVER,
-  IPV6_PMTUDISC_DONT,
-  IPV6_V6ONLY,
   IPPROTO_L2TP,
 } from './libc.js';
 import { throwErrno } from './errno.js';
-import { setBigBuffers, sockaddr, parseAddr, writeSockaddrIn, writeSockaddrIn6 } from './udp.js';
+import { setBigBuffers, setTunnelSocketBasics, sockaddr, parseAddr, writeSockaddrIn, writeSockaddrIn6 } from './udp.js';
 
 export interface RawIpSocketOptions {
   family: 4 | 6;
@@ -50,13 +42,7 @@ export function openRawIpSocket(o: RawIpSocketOptions): number {
   const fd = c.socket(o.family === 4 ? AF_INET : AF_INET6, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_L2TP);
   if (fd < 0) throwErrno(c.errno(), 'socket(SOCK_RAW, 115)');
   try {
-    let r: number;
-    if (o.family === 4) r = setIntOpt(fd, SOL_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DONT);
-    else {
-      setIntOpt(fd, SOL_IPV6, IPV6_V6ONLY, 1);
-      r = setIntOpt(fd, SOL_IPV6, IPV6_MTU_DISCOVER, IPV6_PMTUDISC_DONT);
-    }
-    if (r < 0) throwErrno(r, 'MTU_DISCOVER');
+    setTunnelSocketBasics(fd, o.family);
     setBigBuffers(fd, o.bufBytes);
     if (c.bind(fd, la, la.length) < 0) throwErrno(c.errno(), `bind ${o.local}`);
     if (ra && c.connect(fd, ra, ra.length) < 0) throwErrno(c.errno(), `connect ${o.remote}`);

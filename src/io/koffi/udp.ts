@@ -218,6 +218,19 @@ function must(r: number, what: string): void {
 }
 
 /**
+ * What every tunnel socket (UDP or raw IP) needs: DF off, as the kernel's L2TP
+ * sockets send (docs/protocol.md §3.3), and IPv6 sockets for IPv6 only.
+ */
+export function setTunnelSocketBasics(fd: number, family: 4 | 6): void {
+  if (family === 4) {
+    must(setIntOpt(fd, SOL_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DONT), 'IP_MTU_DISCOVER');
+  } else {
+    must(setIntOpt(fd, SOL_IPV6, IPV6_V6ONLY, 1), 'IPV6_V6ONLY');
+    must(setIntOpt(fd, SOL_IPV6, IPV6_MTU_DISCOVER, IPV6_PMTUDISC_DONT), 'IPV6_MTU_DISCOVER');
+  }
+}
+
+/**
  * A nonblocking, close-on-exec UDP socket bound to local:sport and connected to
  * remote:dport, as the kernel's tunnel socket: only the peer's packets are received.
  * No SO_REUSEADDR. DF=0 / local fragmentation (IP_PMTUDISC_DONT, IPV6_PMTUDISC_DONT).
@@ -247,14 +260,12 @@ export function openUdpTunnelSocket(cfg: UdpTunnelSocketOptions | TunnelConfig):
   const fd = c.socket(family === 4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) throwErrno(c.errno() || EAFNOSUPPORT, 'socket');
   try {
+    setTunnelSocketBasics(fd, family);
     if (family === 4) {
       must(setIntOpt(fd, SOL_SOCKET, SO_NO_CHECK, o.udpCsum ? 0 : 1), 'SO_NO_CHECK');
-      must(setIntOpt(fd, SOL_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DONT), 'IP_MTU_DISCOVER');
     } else {
-      must(setIntOpt(fd, SOL_IPV6, IPV6_V6ONLY, 1), 'IPV6_V6ONLY');
       if (o.udp6CsumTx === false) must(setIntOpt(fd, SOL_UDP, UDP_NO_CHECK6_TX, 1), 'UDP_NO_CHECK6_TX');
       if (o.udp6CsumRx === false) must(setIntOpt(fd, SOL_UDP, UDP_NO_CHECK6_RX, 1), 'UDP_NO_CHECK6_RX');
-      must(setIntOpt(fd, SOL_IPV6, IPV6_MTU_DISCOVER, IPV6_PMTUDISC_DONT), 'IPV6_MTU_DISCOVER');
     }
     setBigBuffers(fd, o.bufBytes);
     if (c.bind(fd, la, la.length) < 0) throwErrno(c.errno(), `bind ${local}:${o.sport}`);

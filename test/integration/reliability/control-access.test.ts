@@ -6,14 +6,14 @@
  * itself; the CLI run as that user fails with a clear error and starts nothing.
  */
 import assert from 'node:assert/strict';
-import { chmodSync, cpSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { IP } from '../../../support/ip.js';
 import { Netns, netnsUnavailable } from '../../../support/netns.js';
 import { CLI, ROOT, run } from '../../../support/proc.js';
 import { control } from '../../../support/ul2tp.js';
-import { IP } from '../../../support/ip.js';
 
 const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => {
   try {
@@ -48,7 +48,9 @@ let copied = '';
 function readableCopy(): string {
   if (copied !== '') return join(copied, 'bin', 'ul2tp.js');
   copied = mkdtempSync(join(tmpdir(), 'ul2tp-cli-copy-'));
-  for (const p of ['bin', 'package.json', join('dist', 'src'), join('dist', 'native-free'), join('node_modules', 'commander')]) {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
+  const deps = Object.keys(pkg.dependencies ?? {}).map((d) => join('node_modules', d));
+  for (const p of ['bin', 'package.json', join('dist', 'src'), join('dist', 'native-free'), ...deps]) {
     cpSync(join(ROOT, p), join(copied, p), { recursive: true });
   }
   run('chmod', ['-R', 'a+rX', copied]);

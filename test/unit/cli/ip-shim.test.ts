@@ -5,7 +5,8 @@ import { existsSync, mkdtempSync, realpathSync, rmSync, symlinkSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { findRealIp, isL2tpObject, planShim } from '../../../src/cli/ip-plan.js';
+import { isL2tpObject, planShim } from '../../../src/cli/ip-plan.js';
+import { findRealIp } from '../../../src/control/netinfo.js';
 import { USAGE } from '../../../src/api/usage.js';
 
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
