@@ -43,7 +43,7 @@ export function run(cmd: string, args: string[], o: RunOptions = {}): RunResult 
     input: o.input,
     maxBuffer: 64 * 1024 * 1024,
   });
-  const timedOut = (r.error as NodeJS.ErrnoException | undefined)?.code === 'ETIMEDOUT';
+  const timedOut = r.error !== undefined && 'code' in r.error && r.error.code === 'ETIMEDOUT';
   const stderr = (r.stderr ?? '') + (r.error && !timedOut ? String(r.error.message) : '');
   return { status: r.status ?? -1, stdout: r.stdout ?? '', stderr, timedOut };
 }
@@ -65,8 +65,8 @@ export function runAsync(cmd: string, args: string[], o: RunOptions = {}): { chi
   let stdout = '';
   let stderr = '';
   let timedOut = false;
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   const timer = setTimeout(() => {
     timedOut = true;
     killPid(child.pid, 'SIGKILL');
@@ -282,7 +282,7 @@ export function cpuTicks(pid: number): number {
 /** utime+stime per thread of a process: tid → { comm, ticks }. */
 export function threadTicks(pid: number): Map<number, { comm: string; ticks: number }> {
   const out = new Map<number, { comm: string; ticks: number }>();
-  let tids: string[] = [];
+  let tids: string[];
   try {
     tids = readdirSync(`/proc/${pid}/task`);
   } catch {

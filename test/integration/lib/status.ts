@@ -5,12 +5,12 @@
  * Talks through the library client (src/api/client.ts); never starts a daemon.
  */
 import { connect } from '../../../src/api/client.js';
-import type { Op, OpAttrs } from '../../../src/control/protocol.js';
+import type { Op } from '../../../src/control/protocol.js';
 
 const op = (process.argv[2] ?? 'status') as Op;
 try {
   const c = await connect({ autostart: false });
-  const r = await c.request(op, {} as OpAttrs[Op]);
+  const r = await c.request(op, {});
   c.close();
   process.stdout.write(JSON.stringify(r) + '\n');
   process.exit(0);
