@@ -329,8 +329,8 @@ async function main(): Promise<void> {
   const md = markdown(samples, pathInfo, metrics, { qemu: REF_QEMU, ceiling: REF_CEILING, vxlan: REF_VXLAN }, full);
   const m = info.machine as { cpu: string; cores: number };
   const header =
-    `ul2tp e2e benchmark, ${info.date}: ${m.cpu} × ${m.cores} cores, Linux ${info.kernel}, node ${info.node}, ` +
-    `QEMU ${info.qemu}, iperf3 ${info.iperf3}, commit ${(info.git as { commit: string }).commit.slice(0, 12)}; ` +
+    `ul2tp e2e benchmark, ${String(info.date)}: ${m.cpu} × ${m.cores} cores, Linux ${String(info.kernel)}, node ${String(info.node)}, ` +
+    `QEMU ${String(info.qemu)}, iperf3 ${String(info.iperf3)}, commit ${(info.git as { commit: string }).commit.slice(0, 12)}; ` +
     `${o.rounds} rounds × ${o.duration} s per test, underlay veth MTU ${UNDERLAY_MTU}; ` +
     `fixed rates: UDP ${o.rates.udpKpps} kpps × 64 B, TCP ${o.rates.tcpGbps} Gbit/s` +
     `${o.workers.length ? `; --workers ${o.workers.join(',')}${workers.length ? '' : ' (skipped: no --workers option)'}` : ''}.\n\n`;

@@ -5,7 +5,7 @@
  * network namespace (the socket path is keyed by the namespace inode).
  */
 import { connect, type Ul2tpClient } from '../../src/api/client.js';
-import type { Op, OpAttrs } from '../../src/control/protocol.js';
+import type { Op } from '../../src/control/protocol.js';
 
 export class CtlClient {
   private constructor(readonly client: Ul2tpClient) {}
@@ -17,7 +17,7 @@ export class CtlClient {
   }
 
   request<T = unknown>(op: string, attrs: Record<string, unknown> = {}): Promise<T> {
-    return this.client.request(op as Op, attrs as OpAttrs[Op]) as Promise<T>;
+    return this.client.request(op as Op, attrs) as Promise<T>;
   }
 
   /**

@@ -42,7 +42,7 @@ export function cpuTicks(pid: number): number {
 /** utime+stime per thread of a process: tid → { comm, ticks }. */
 export function threadTicks(pid: number): Map<number, { comm: string; ticks: number }> {
   const out = new Map<number, { comm: string; ticks: number }>();
-  let tids: string[] = [];
+  let tids: string[];
   try {
     tids = readdirSync(`/proc/${pid}/task`);
   } catch {

@@ -106,7 +106,7 @@ async function main(): Promise<void> {
     const t0 = performance.now();
     const d = spawn(IP, ['netns', 'exec', ns.name, process.execPath, CLI, 'daemon', '--config', f.conf], { env, stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
-    d.stderr!.setEncoding('utf8').on('data', (s: string) => (err += s));
+    d.stderr.setEncoding('utf8').on('data', (s: string) => (err += s));
     while (!/listening on/.test(err)) {
       if (d.exitCode !== null) throw new BenchError(`daemon --config exited: ${err}`);
       if (performance.now() - t0 > 1800_000) throw new BenchError('daemon --config: no start');

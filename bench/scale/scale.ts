@@ -234,7 +234,7 @@ async function main(): Promise<void> {
   const drv = new Driver(a, envA);
   const failures: string[] = [];
   const check = (what: string, r: Record<string, unknown>) => {
-    if (Number(r.failed) > 0) failures.push(`${what}: ${r.failed} failed, first: ${String(r.firstError)}`);
+    if (Number(r.failed) > 0) failures.push(`${what}: ${String(r.failed)} failed, first: ${String(r.firstError)}`);
   };
   log(`creating ${o.tunnels - 1} more tunnels…`);
   let r = await drv.do({ do: 'tunnels', from: 2, to: o.tunnels, local: '192.0.2.1', remote: '192.0.2.2' });
@@ -334,7 +334,7 @@ async function main(): Promise<void> {
   const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
   const ok = (b: boolean) => (b ? 'met' : '**not met**');
   const md = [
-    `ul2tp scale benchmark, ${results.date}: ${o.tunnels} tunnels × ${o.per} sessions = ${total} sessions, backend ${o.backend}, node ${process.version}.`,
+    `ul2tp scale benchmark, ${String(results.date)}: ${o.tunnels} tunnels × ${o.per} sessions = ${total} sessions, backend ${o.backend}, node ${process.version}.`,
     '',
     '| phase | wall time |',
     '|---|---:|',

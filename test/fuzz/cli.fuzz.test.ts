@@ -196,7 +196,7 @@ function tunnel(id: number): TunnelInfo {
     udp6_csum_tx: true,
     udp6_csum_rx: true,
     stats: {},
-  } as TunnelInfo;
+  };
 }
 function session(tid: number, sid: number): SessionInfo {
   return {
@@ -212,7 +212,7 @@ function session(tid: number, sid: number): SessionInfo {
     recv_seq: true,
     reorder_timeout: 0,
     stats: {},
-  } as SessionInfo;
+  };
 }
 
 /** A fake daemon: answers like the real one, with an errno error now and then. */
@@ -224,7 +224,7 @@ function fakeIo(r: Rng): { io: CliIo; out: () => string; err: () => string } {
     async request(op) {
       const roll = r.int(6);
       if (roll === 0) {
-        const e = kernelError(['EEXIST', 'ENODEV', 'EINVAL', 'EADDRINUSE', 'EADDRNOTAVAIL'][r.int(5)] as 'EEXIST');
+        const e = kernelError(['EEXIST', 'ENODEV', 'EINVAL', 'EADDRINUSE', 'EADDRNOTAVAIL'][r.int(5)]);
         replies.add(e);
         throw e;
       }

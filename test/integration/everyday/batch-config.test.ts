@@ -110,8 +110,8 @@ describe('batch mode and --config', { skip: skip || undefined }, () => {
     const r = ns.ul2tp('-batch', good);
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stderr, '');
-    assert.match(r.stdout, /Session 1 in tunnel 71\n.*\n  interface name: bt0\n/);
-    assert.match(r.stdout, /Session 2 in tunnel 71\n.*\n  interface name: bt1\n/);
+    assert.match(r.stdout, /Session 1 in tunnel 71\n.*\n {2}interface name: bt0\n/);
+    assert.match(r.stdout, /Session 2 in tunnel 71\n.*\n {2}interface name: bt1\n/);
 
     // A failing line: its error, then "Command failed FILE:LINE"; the rest is not run.
     const bad = join(dir, 'bad.batch');

@@ -311,7 +311,7 @@ describe('everyday use: stats, metrics, capture, impairment', { skip: skip || un
   it('impairment: show lists it only while set; off restores iproute2 output', () => {
     impair('loss', '5%', 'delay', '10ms', 'jitter', '2', 'rate', '10mbit', 'seed', '7');
     const s = u.a.ok('show', 'session');
-    assert.match(s, /\n  sequence numbering: send recv\n  impairment: loss 5% delay 10ms jitter 2ms rate 10mbit seed 7\n$/);
+    assert.match(s, /\n {2}sequence numbering: send recv\n {2}impairment: loss 5% delay 10ms jitter 2ms rate 10mbit seed 7\n$/);
     const j = JSON.parse(u.a.ok('-j', 'show', 'session')) as Array<{ impairment?: Record<string, number> }>;
     assert.equal(j[0].impairment?.loss, 5);
     impair('off');

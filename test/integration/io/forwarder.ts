@@ -18,8 +18,8 @@ const b = new Batch({ n: BATCH, slotSize: 2048, headroom: 32 });
 const ep = new EpollSet(16);
 const STOP = 0xffff;
 for (let i = 0; i < taps.length; i++) {
-  ep.add(taps[i]!, EPOLLIN, i * 2);
-  ep.add(udps[i]!, EPOLLIN, i * 2 + 1);
+  ep.add(taps[i], EPOLLIN, i * 2);
+  ep.add(udps[i], EPOLLIN, i * 2 + 1);
 }
 ep.add(evfd, EPOLLIN, STOP);
 parentPort!.postMessage('ready');
@@ -37,35 +37,35 @@ while (running) {
     const i = d >> 1;
     if ((d & 1) === 0) {
       for (;;) {
-        const m = readFrames(taps[i]!, b, BATCH, 32);
+        const m = readFrames(taps[i], b, BATCH, 32);
         if (m <= 0) break;
         let done = 0;
         while (done < m) {
-          const r = sendBatch(udps[i]!, b, done, m - done);
+          const r = sendBatch(udps[i], b, done, m - done);
           if (r > 0) done += r;
-          else if (r === -11 || r === -105) waitWritable(udps[i]!, 5);
+          else if (r === -11 || r === -105) waitWritable(udps[i], 5);
           else {
-            cnt[2]!++;
+            cnt[2]++;
             done++;
           }
         }
-        cnt[0]! += m;
+        cnt[0] += m;
         if (m < BATCH) break;
       }
     } else {
       for (;;) {
-        const m = recvBatch(udps[i]!, b, BATCH, 32);
+        const m = recvBatch(udps[i], b, BATCH, 32);
         if (m <= 0) break;
         let done = 0;
         while (done < m) {
-          const r = writeFrames(taps[i]!, b, done, m - done);
+          const r = writeFrames(taps[i], b, done, m - done);
           if (r > 0) done += r;
           else {
-            cnt[2]!++;
+            cnt[2]++;
             done++;
           }
         }
-        cnt[1]! += m;
+        cnt[1] += m;
         if (m < BATCH) break;
       }
     }

@@ -42,11 +42,18 @@ export function inNetns<T>(ns: string, fn: () => T): T {
   }
   try {
     if (c.setns(target, CLONE_NEWNET) < 0) throw new Error(`setns ${ns}: errno ${c.errno()}`);
-    try {
-      return fn();
-    } finally {
+    const back = (): void => {
       if (c.setns(self, CLONE_NEWNET) < 0) throw new Error(`setns back: errno ${c.errno()}`);
+    };
+    let out: T;
+    try {
+      out = fn();
+    } catch (e) {
+      back();
+      throw e;
     }
+    back();
+    return out;
   } finally {
     c.close(target);
     c.close(self);
@@ -115,7 +122,7 @@ export async function startCapture(ns: string, dev: string, file: string, filter
   await new Promise<void>((resolve, reject) => {
     let err = '';
     const t = setTimeout(() => reject(new Error(`tcpdump did not start: ${err}`)), 10000);
-    p.stderr!.on('data', (d: Buffer) => {
+    p.stderr.on('data', (d: Buffer) => {
       err += d.toString();
       if (err.includes('listening on')) {
         clearTimeout(t);
@@ -158,7 +165,7 @@ export function parseUdp(frame: Buffer): { v: 4 | 6; df: boolean; sport: number;
   const et = frame.readUInt16BE(12);
   let o = 14;
   if (et === 0x0800) {
-    const ihl = (frame[o]! & 0xf) * 4;
+    const ihl = (frame[o] & 0xf) * 4;
     if (frame[o + 9] !== 17) return null;
     const df = (frame.readUInt16BE(o + 6) & 0x4000) !== 0;
     o += ihl;

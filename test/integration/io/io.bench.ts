@@ -26,7 +26,7 @@ function now(): number {
 
 function stats(xs: number[]): { min: number; med: number } {
   const a = [...xs].sort((x, y) => x - y);
-  return { min: a[0]!, med: a[a.length >> 1]! };
+  return { min: a[0], med: a[a.length >> 1] };
 }
 
 function fmt(x: { min: number; med: number }): string {
@@ -201,7 +201,7 @@ function tap(ns: string): void {
       }
       // cost of the final empty read
       const E = 20000;
-      let t = now();
+      const t = now();
       for (let k = 0; k < E; k++) readFrames(B.fd, rx, 1);
       const emptyNs = ((now() - t) * 1e6) / E;
       if (r < w * 0.9) console.log(`# note: read ${r} of ${w} frames`);

@@ -61,7 +61,7 @@ for (const family of [4, 6] as const) {
     assert.equal(n, 4);
     for (let i = 0; i < n; i++) {
       let off = rx.at(i);
-      let len = rx.len[i]!;
+      let len = rx.len[i];
       if (family === 4) {
         // IPv4 raw sockets include the IP header: protocol 115, source = a
         const ihl = ipv4HeaderLen(rx.buf, off);
@@ -73,7 +73,7 @@ for (const family of [4, 6] as const) {
         len -= ihl;
       } else {
         // IPv6: payload only; the source comes from msg_name
-        assert.ok(rx.srcLen[i]! >= 24);
+        assert.ok(rx.srcLen[i] >= 24);
         assert.equal(readSockaddr(rx.src, rx.srcAt(i))!.addr, la);
         const so = rx.srcAddrOff(i);
         assert.ok(rx.src.subarray(so, so + 16).equals(addrBytes(6, la)));

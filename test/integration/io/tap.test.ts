@@ -21,7 +21,7 @@ before(() => {
 after(() => cleanup());
 
 function link(name: string): { ifname: string; mtu: number; address: string; flags: string[]; txqlen?: number } {
-  return JSON.parse(ip('-n', ns, '-j', '-d', 'link', 'show', 'dev', name))[0];
+  return (JSON.parse(ip('-n', ns, '-j', '-d', 'link', 'show', 'dev', name)) as Array<ReturnType<typeof link>>)[0];
 }
 
 function kernelErrno(fn: () => unknown): string | undefined {
@@ -51,7 +51,7 @@ test('openTap creates a DOWN TAP with the requested name; MTU, MAC, flags, txque
       setMtu(name, 1446);
       assert.equal(getMtu(name), 1446);
       const mac = randomMac();
-      assert.equal(mac[0]! & 0x03, 0x02, 'unicast + locally administered');
+      assert.equal(mac[0] & 0x03, 0x02, 'unicast + locally administered');
       setMac(name, mac);
       assert.deepEqual(getMac(name), mac);
       setTxQueueLen(name, 1000);
@@ -173,7 +173,7 @@ test('300 TAPs: create with MTU+MAC; deleteLinks removes them all in one request
       // one-by-one deletion in the same run; a test on a shared machine only logs it.
       // fds of deleted TAPs fail (EBADFD) and can still be closed
       const b = Buffer.alloc(64);
-      assert.equal(libc().readBuf(open[0]!, b, 64), -1);
+      assert.equal(libc().readBuf(open[0], b, 64), -1);
       assert.equal(libc().errno(), 77);
       names.length = 0;
     } finally {

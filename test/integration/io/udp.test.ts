@@ -49,7 +49,7 @@ async function recvAll(fd: number, b: Batch, want: number): Promise<Buffer[]> {
       await sleep(10);
       continue;
     }
-    for (let i = 0; i < n; i++) out.push(Buffer.from(b.buf.subarray(b.at(i), b.at(i) + b.len[i]!)));
+    for (let i = 0; i < n; i++) out.push(Buffer.from(b.buf.subarray(b.at(i), b.at(i) + b.len[i])));
   }
   return out;
 }
@@ -66,8 +66,8 @@ function fill(b: Batch, count: number, seed: number): void {
 function check(tx: Batch, got: Buffer[], count: number): void {
   assert.equal(got.length, count);
   for (let i = 0; i < count; i++) {
-    assert.equal(got[i]!.length, tx.len[i], `len of ${i}`);
-    assert.ok(got[i]!.equals(tx.buf.subarray(tx.at(i), tx.at(i) + tx.len[i]!)), `content of ${i}`);
+    assert.equal(got[i].length, tx.len[i], `len of ${i}`);
+    assert.ok(got[i].equals(tx.buf.subarray(tx.at(i), tx.at(i) + tx.len[i])), `content of ${i}`);
   }
 }
 
@@ -163,7 +163,7 @@ test('checksum options are visible on the wire (tcpdump in the peer namespace); 
   const tx = new Batch({ n: 4, slotSize: 2048 });
   try {
     for (let i = 0; i < cases.length; i++) {
-      const c = cases[i]!;
+      const c = cases[i];
       const la = c.family === 4 ? p.a4 : p.a6;
       const lb = c.family === 4 ? p.b4 : p.b6;
       const fd = open(p.a, { family: c.family, local: la, sport: 2000 + i, remote: lb, dport: 2000 + i, ...c.opts });
@@ -180,7 +180,7 @@ test('checksum options are visible on the wire (tcpdump in the peer namespace); 
   }
   const pkts = readPcap(readFileSync(file)).map(parseUdp).filter((x) => x !== null);
   for (let i = 0; i < cases.length; i++) {
-    const c = cases[i]!;
+    const c = cases[i];
     const mine = pkts.filter((u) => u.sport === 2000 + i);
     assert.equal(mine.length, 2, `${c.name}: captured`);
     for (const u of mine) {

@@ -56,7 +56,7 @@ test('io_uring batched TAP writes and reads move the same frames as write/read',
     assert.equal(readFramesUring(ring, B.fd, rx, 16, 8), 0, 'nothing ready → 0');
     for (let i = 0; i < 20; i++) frame(tx, i, 60 + i * 50, i);
     assert.equal(writeFramesUring(ring, A.fd, tx, 0, 20), 20);
-    for (let j = 0; j < 20; j++) assert.equal(ring.res[j], tx.len[ring.tag[j]!], 'every write complete');
+    for (let j = 0; j < 20; j++) assert.equal(ring.res[j], tx.len[ring.tag[j]], 'every write complete');
     await sleep(20);
     const got: Buffer[] = [];
     for (let tries = 0; tries < 50 && got.length < 20; tries++) {
@@ -64,14 +64,14 @@ test('io_uring batched TAP writes and reads move the same frames as write/read',
       assert.ok(n >= 0, `errno ${-n}`);
       for (let i = 0; i < n; i++) {
         assert.equal(rx.off[i], 16);
-        got.push(Buffer.from(rx.buf.subarray(rx.at(i), rx.at(i) + rx.len[i]!)));
+        got.push(Buffer.from(rx.buf.subarray(rx.at(i), rx.at(i) + rx.len[i])));
       }
       if (n === 0) await sleep(10);
     }
     const mine = got.filter((f) => f[5] === 0x99);
     assert.equal(mine.length, 20);
     for (let i = 0; i < 20; i++) {
-      assert.ok(mine[i]!.equals(tx.buf.subarray(tx.at(i), tx.at(i) + tx.len[i]!)), `frame ${i} content/order`);
+      assert.ok(mine[i].equals(tx.buf.subarray(tx.at(i), tx.at(i) + tx.len[i])), `frame ${i} content/order`);
     }
     // a down TAP refuses writes with EIO, reported per frame
     inNetns(ns, () => setUp('uqa', false));

@@ -61,7 +61,7 @@ describe('native-free dataplane over a veth underlay', { skip: reason ?? false }
     assert.equal(await pa.line(), `READY ${ifa}`);
     assert.equal(await pb.line(), `READY ${ifb}`);
     // created DOWN with the requested MTU, like the kernel's l2tpeth
-    const info = JSON.parse(sh(IP, ['-n', u.a, '-j', 'link', 'show', 'dev', ifa]))[0] as { mtu: number; flags: string[]; address: string };
+    const info = (JSON.parse(sh(IP, ['-n', u.a, '-j', 'link', 'show', 'dev', ifa])) as Array<{ mtu: number; flags: string[]; address: string }>)[0];
     assert.equal(info.mtu, m);
     assert.ok(!info.flags.includes('UP'), `${ifa} must be created down`);
     assert.match(info.address, /^[0-9a-f][26ae]:/, 'locally administered unicast MAC');

@@ -154,7 +154,7 @@ export class Peer {
     this.send('stats');
     for (;;) {
       const l = await this.line();
-      if (l.startsWith('STATS ')) return JSON.parse(l.slice(6));
+      if (l.startsWith('STATS ')) return JSON.parse(l.slice(6)) as Awaited<ReturnType<Peer['stats']>>;
     }
   }
 
@@ -219,8 +219,8 @@ export function links(ns: string): string[] {
 export function runIn(ns: string, args: string[]): { proc: ChildProcess; done: Promise<string> } {
   const proc = spawn(IP, ['netns', 'exec', ns, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
-  proc.stdout!.setEncoding('utf8');
-  proc.stdout!.on('data', (d: string) => (out += d));
+  proc.stdout.setEncoding('utf8');
+  proc.stdout.on('data', (d: string) => (out += d));
   const done = new Promise<string>((resolve) => proc.on('exit', () => resolve(out)));
   return { proc, done };
 }

@@ -39,7 +39,7 @@ async function udp64(u: Underlay, addr: string): Promise<number> {
   return (j.end.sum.packets - j.end.sum.lost_packets) / j.end.sum.seconds;
 }
 
-const med = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
+const med = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
 
 async function main(): Promise<void> {
   const skip = netnsUnavailable();
@@ -72,13 +72,13 @@ async function main(): Promise<void> {
     }
   }
   for (const p of [1, 4]) {
-    const off = res[`off P${p}`]!;
-    const on = res[`on  P${p}`]!;
+    const off = res[`off P${p}`];
+    const on = res[`on  P${p}`];
     const f = (a: number[]) => `${med(a).toFixed(2)} (${Math.min(...a).toFixed(2)}–${Math.max(...a).toFixed(2)})`;
     console.log(`TCP ${p} stream${p > 1 ? 's' : ''} (Gbit/s): off ${f(off)}  on ${f(on)}  ratio ${(med(on) / med(off)).toFixed(2)}×`);
   }
-  const uo = res['off udp64']!;
-  const un = res['on  udp64']!;
+  const uo = res['off udp64'];
+  const un = res['on  udp64'];
   const g = (a: number[]) => `${med(a).toFixed(0)} (${Math.min(...a).toFixed(0)}–${Math.max(...a).toFixed(0)})`;
   console.log(`UDP 64-byte (kpps received): off ${g(uo)}  on ${g(un)}  ratio ${(med(un) / med(uo)).toFixed(2)}×`);
 }

@@ -49,7 +49,7 @@ async function transfer(from: Netns, to: Netns, addr: string, port: number, byte
   assert.equal(sent.status, 0, sent.stderr);
   assert.ok(await waitFor(() => out.split('\n').length >= 3, 30_000), 'receiver did not finish');
   if (server.exitCode === null && server.signalCode === null) await once(server, 'exit');
-  return [sent.stdout.trim(), out.split('\n')[1]!.trim()];
+  return [sent.stdout.trim(), out.split('\n')[1].trim()];
 }
 
 /** UDP datagrams of sizes 1..1472 (step) from `from` to addr:port; returns [sent, received, ok]. */
@@ -84,8 +84,8 @@ async function udpBurst(from: Netns, to: Netns, bindAddr: string, addr: string, 
   const r = from.exec(process.execPath, ['-e', UDP_SCRIPT, 'send', addr, String(port)], 30_000);
   assert.equal(r.status, 0, r.stderr);
   if (server.exitCode === null && server.signalCode === null) await once(server, 'exit');
-  const [got, bad] = out.split('\n')[1]!.trim().split(' ').map(Number);
-  return { sent: Number(r.stdout.trim()), got: got!, bad: bad! };
+  const [got, bad] = out.split('\n')[1].trim().split(' ').map(Number);
+  return { sent: Number(r.stdout.trim()), got: got, bad: bad };
 }
 
 /** Sends five 802.1Q frames (VLAN 7, ethertype 0x88b5, 1000-byte payload) on an interface. */

@@ -64,8 +64,8 @@ async function main(): Promise<void> {
     const wall = (Date.now() - w0) / 1000;
     const pk = [0, 1].map((d) => Number(u[d ? 'b' : 'a'].exec('cat', [`/sys/class/net/${d ? l.ifB : l.ifA}/statistics/${d ? 'rx_packets' : 'tx_packets'}`]).stdout));
     for (let d = 0; d < 2; d++) {
-      for (const t of t1[d]!) {
-        const o = t0[d]!.find((x) => x.tid === t.tid);
+      for (const t of t1[d]) {
+        const o = t0[d].find((x) => x.tid === t.tid);
         if (!o) continue;
         const us = ((t.user - o.user) / HZ / wall) * 100;
         const sy = ((t.sys - o.sys) / HZ / wall) * 100;

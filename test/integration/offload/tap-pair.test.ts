@@ -144,7 +144,7 @@ describe('offload against the kernel: TAP ⇄ segment ⇄ coalesce ⇄ TAP', { s
         const [code] = (await once(sender, 'exit')) as [number];
         assert.equal(code, 0);
         assert.ok(await waitFor(() => out.split('\n').length >= 3, 30_000), 'receiver did not finish');
-        assert.equal(out.split('\n')[1]!.trim(), sent.trim(), `${dst}: received bytes and sha256 match`);
+        assert.equal(out.split('\n')[1].trim(), sent.trim(), `${dst}: received bytes and sha256 match`);
       }
     } finally {
       running = false;

@@ -172,9 +172,9 @@ describe('TxOffload on loopback', { skip: skip || undefined }, () => {
           continue;
         }
         for (let j = 0; j < n; j++) {
-          const base = j * b.slotSize + b.off[j]!;
-          const len = b.len[j]!;
-          const seg = b.gso[j]!;
+          const base = j * b.slotSize + b.off[j];
+          const len = b.len[j];
+          const seg = b.gso[j];
           if (seg !== 0 && seg < len) coalesced++;
           const step = seg === 0 ? len : seg;
           for (let o = 0; o < len; o += step) pkts.push(Buffer.from(b.buf.subarray(base + o, base + Math.min(len, o + step))));
@@ -221,7 +221,7 @@ describe('TxOffload on loopback', { skip: skip || undefined }, () => {
       for (let round = 0; round < 40; round++) {
         const n = 1 + rnd(64);
         for (let j = 0; j < n; j++) {
-          const f = Buffer.from(base[rnd(3)]!);
+          const f = Buffer.from(base[rnd(3)]);
           for (let k = rnd(4); k > 0; k--) f[rnd(60)] = rnd(256);
           const at = j * io.slotSize + HEADROOM;
           for (let k = 0; k < 10; k++) io.buf[at + k] = rnd(3) === 0 ? rnd(256) : 0;
@@ -234,8 +234,8 @@ describe('TxOffload on loopback', { skip: skip || undefined }, () => {
         }
         txo.run(s, n);
       }
-      assert.ok(stats[SLOT_SIZE + TX_PACKETS]! > 100);
-      assert.ok(stats[SLOT_SIZE + TX_ERRORS]! > 10);
+      assert.ok(stats[SLOT_SIZE + TX_PACKETS] > 100);
+      assert.ok(stats[SLOT_SIZE + TX_ERRORS] > 10);
       assert.equal(txo.malformed, stats[SLOT_SIZE + TX_ERRORS]);
     } finally {
       closeFd(fd);

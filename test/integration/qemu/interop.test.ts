@@ -175,7 +175,7 @@ function suite(backend: string): void {
         ...pw,
         q: qq,
         why: () => {
-          let cnt = '';
+          let cnt: string;
           try {
             cnt = JSON.stringify(sessionCounters(u.a, tid, p.sessionId));
           } catch (e) {
@@ -269,7 +269,7 @@ function suite(backend: string): void {
     const capSkip = captureUnavailable();
     const cap = capSkip ? undefined : await startCapture(u.a, vethOf(u.a));
     let before: boolean | undefined;
-    let txErrors = 0;
+    let txErrors: number;
     try {
       const pw = await pseudowire(
         { encap: 'udp', fam: 4, cookieLen: 4, l2spec: 'default' },

@@ -309,7 +309,7 @@ test('applyConfig: adds what is missing, removes what is gone or changed (sessio
 
   // Empty file: everything goes.
   t.calls.length = 0;
-  r = await applyConfig(t, { tunnels: [], sessions: [], ipLines: [] }, src);
+  await applyConfig(t, { tunnels: [], sessions: [], ipLines: [] }, src);
   assert.deepEqual(t.calls, ['-s1/1,2/1', '-t1', '-t2']);
   assert.equal(t.t.size + t.s.size, 0);
 });

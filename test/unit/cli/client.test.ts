@@ -26,7 +26,7 @@ function serve(name: string, onLine: (sock: Socket, req: { id: number; op: strin
       while ((nl = buf.indexOf('\n')) >= 0) {
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
-        onLine(sock, JSON.parse(line));
+        onLine(sock, JSON.parse(line) as { id: number; op: string; attrs: unknown });
       }
     });
   });

@@ -156,7 +156,7 @@ describe('CLI parsing and printing', () => {
     assert.ok(j.endsWith(',"stats":{"tx_packets":1,"tx_bytes":2,"tx_errors":3,"rx_packets":4,"rx_bytes":5,"rx_errors":6,"rx_seq_discards":7,"rx_oos_packets":8,"rx_cookie_discards":9,"rx_invalid":10},"drops":{"rx_no_session":11,"rx_control":12,"rx_short":13,"rx_dev_drops":14,"tx_impair_lost":15,"tx_impair_drops":16}}]\n'), j);
     const p = formatTunnels([t], { json: true, pretty: true, stats: true });
     assert.match(p, /"peer_tunnel": 2,\n {8}"stats": \{\n {12}"tx_packets": 1,\n[^]*"rx_invalid": 10\n {8}\},\n {8}"drops": \{/);
-    assert.deepEqual(JSON.parse(p)[0].drops.rx_dev_drops, 14);
+    assert.deepEqual((JSON.parse(p) as Array<{ drops: Record<string, number> }>)[0].drops.rx_dev_drops, 14);
     const s = { tunnel_id: 1, session_id: 2, peer_session_id: 3, peer_tunnel_id: 2, ifname: 'x', cookie: '', peer_cookie: '', l2spec_type: 'default', send_seq: false, recv_seq: false, reorder_timeout: 0, stats, impairment: { loss: 5, duplicate: 0, reorder: 0, distance: 1, delay: 0, jitter: 0, rate: 0, seed: null } } as SessionInfo;
     assert.equal(formatSessions([s], { json: false, pretty: false }), 'Session 2 in tunnel 1\n  Peer session 3, tunnel 2\n  interface name: x\n  offset 0, peer offset 0\n\n  impairment: loss 5%\n');
   });

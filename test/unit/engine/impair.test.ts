@@ -69,15 +69,15 @@ describe('impairment stage over the in-memory link', () => {
       else lostNs.push(ns);
     }
     assert.ok(lostNs.length >= 5, `some losses: ${lostNs.length}`);
-    const gaps = lostNs.filter((ns, i) => i === 0 || ns - lostNs[i - 1]! > 6).length;
-    const isolated = lostNs.every((ns, i) => i === 0 || ns - lostNs[i - 1]! > 6);
+    const gaps = lostNs.filter((ns, i) => i === 0 || ns - lostNs[i - 1] > 6).length;
+    const isolated = lostNs.every((ns, i) => i === 0 || ns - lostNs[i - 1] > 6);
     const st = r.rx.stats;
     const b = r.rx.base;
-    const discards = st[b + RX_SEQ_DISCARDS]!;
+    const discards = st[b + RX_SEQ_DISCARDS];
     assert.ok(isolated, 'seed 51 gives isolated losses (a fixed seed makes this deterministic)');
     assert.equal(discards, 5 * gaps);
     assert.equal(st[b + RX_ERRORS], discards, 'rx_errors == rx_seq_discards');
-    assert.equal(st[b + RX_PACKETS]! + discards + lostNs.length, 400, 'every packet delivered, discarded or lost');
+    assert.equal(st[b + RX_PACKETS] + discards + lostNs.length, 400, 'every packet delivered, discarded or lost');
     assert.equal(r.tx.stats[r.tx.base + TX_PACKETS], 400, 'lost packets count as sent');
     assert.equal(r.tx.stats[r.tx.base + IMPAIR_LOST], lostNs.length, 'tx_impair_lost counts exactly the lost ones');
     assert.equal(r.tx.stats[r.tx.base + IMPAIR_DROPS], 0);
@@ -113,12 +113,12 @@ describe('impairment stage over the in-memory link', () => {
     r.advance(1000);
     r.impair(null);
     assert.equal(r.sent.length, 400, 'nothing lost');
-    const late = r.sent.filter((ns, i) => i > 0 && ns < r.sent[i - 1]!).length;
+    const late = r.sent.filter((ns, i) => i > 0 && ns < r.sent[i - 1]).length;
     assert.ok(late > 3, `reordered ${late}`);
     const st = r.rx.stats;
     const b = r.rx.base;
-    assert.ok(st[b + RX_SEQ_DISCARDS]! > 0, 'seq discards');
-    assert.ok(st[b + RX_ERRORS]! > st[b + RX_SEQ_DISCARDS]!, 'plus out-of-window errors');
+    assert.ok(st[b + RX_SEQ_DISCARDS] > 0, 'seq discards');
+    assert.ok(st[b + RX_ERRORS] > st[b + RX_SEQ_DISCARDS], 'plus out-of-window errors');
   });
 
   it('delay and rate hold packets until due; the wait loop sleeps exactly that long', () => {
@@ -135,9 +135,9 @@ describe('impairment stage over the in-memory link', () => {
     // 1 Mbit/s: a 76-byte packet takes 0.608 ms; 100 of them about 61 ms.
     r.impair(cfg({ rate: 1_000_000 }));
     r.send(100, 0);
-    assert.ok(r.sent.length <= 2, `rate-limited: ${r.sent.length}`);
+    assert.ok(r.sent.length <= 2, `rate-limited: ${String(r.sent.length)}`);
     r.advance(30);
-    assert.ok(r.sent.length > 40 && r.sent.length < 60, `half way: ${r.sent.length}`);
+    assert.ok(r.sent.length > 40 && r.sent.length < 60, `half way: ${String(r.sent.length)}`);
     r.advance(40);
     assert.equal(r.sent.length, 101);
     r.impair(null);

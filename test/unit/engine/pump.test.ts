@@ -24,7 +24,7 @@ class ScriptedSocket implements TunnelSocket {
   send(b: PacketBatch, first: number, n: number): number {
     const r = this.script.length > 0 ? this.script.shift()! : n;
     const k = r > 0 ? Math.min(r, n) : r;
-    for (let j = first; j < first + (k > 0 ? k : 0); j++) this.sent.push(b.len[j]!);
+    for (let j = first; j < first + (k > 0 ? k : 0); j++) this.sent.push(b.len[j]);
     return k;
   }
   waitWritable(): void {

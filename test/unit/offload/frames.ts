@@ -6,7 +6,7 @@
 /** Reference checksum: plain big-endian 16-bit ones'-complement sum, byte by byte. */
 export function refSum(bytes: Uint8Array, init = 0): number {
   let s = init;
-  for (let i = 0; i < bytes.length; i += 2) s += (bytes[i]! << 8) + (i + 1 < bytes.length ? bytes[i + 1]! : 0);
+  for (let i = 0; i < bytes.length; i += 2) s += (bytes[i] << 8) + (i + 1 < bytes.length ? bytes[i + 1] : 0);
   while (s > 0xffff) s = (s & 0xffff) + Math.floor(s / 65536);
   return s;
 }
@@ -123,10 +123,10 @@ export function parseFrame(b: Buffer): Parsed {
     l3 = 18;
   }
   const v6 = et === 0x86dd;
-  const ipHl = v6 ? 40 : (b[l3]! & 15) * 4;
+  const ipHl = v6 ? 40 : (b[l3] & 15) * 4;
   const ipLen = v6 ? b.readUInt16BE(l3 + 4) + 40 : b.readUInt16BE(l3 + 2);
   const l4 = l3 + ipHl;
-  const tcpHl = (b[l4 + 12]! >> 4) * 4;
+  const tcpHl = (b[l4 + 12] >> 4) * 4;
   const end = l3 + ipLen;
   const tcpLen = end - l4;
   const ps = pseudoRef(b, l3, v6, tcpLen);
@@ -137,7 +137,7 @@ export function parseFrame(b: Buffer): Parsed {
     ipLen,
     id: v6 ? 0 : b.readUInt16BE(l3 + 4),
     seq: b.readUInt32BE(l4 + 4),
-    flags: b[l4 + 13]!,
+    flags: b[l4 + 13],
     payload: b.subarray(l4 + tcpHl, end),
     tcpOk: refSum(b.subarray(l4, end), ps) === 0xffff,
     ipOk: v6 || refSum(b.subarray(l3, l3 + ipHl)) === 0xffff,

@@ -182,7 +182,7 @@ function resegment(w: Written, expect: Buffer[]): void {
   assert.ok(p.ipOk);
   const segs = segmentAll(w.frame, w.vnet.gsoSize, w.vnet.gsoType);
   assert.equal(segs.length, expect.length);
-  for (let i = 0; i < segs.length; i++) assert.ok(segs[i]!.equals(expect[i]!), `segment ${i} identical after GRO + TSO`);
+  for (let i = 0; i < segs.length; i++) assert.ok(segs[i].equals(expect[i]), `segment ${i} identical after GRO + TSO`);
 }
 
 for (const v6 of [false, true]) {
@@ -196,11 +196,11 @@ for (const v6 of [false, true]) {
       const c = new Coalescer(write, stats, 1);
       feed(c, segs, 3, inPlace);
       assert.equal(out.length, 1);
-      assert.equal(out[0]!.vnet.gsoType, v6 ? GSO_TCPV6 : GSO_TCPV4);
-      assert.equal(out[0]!.vnet.gsoSize, 1400);
-      assert.equal(out[0]!.vnet.hdrLen, (v6 ? 54 : 34) + 32);
-      assert.equal(parseFrame(out[0]!.frame).flags & 0x08, 0x08, 'PSH of the last kept');
-      resegment(out[0]!, segs);
+      assert.equal(out[0].vnet.gsoType, v6 ? GSO_TCPV6 : GSO_TCPV4);
+      assert.equal(out[0].vnet.gsoSize, 1400);
+      assert.equal(out[0].vnet.hdrLen, (v6 ? 54 : 34) + 32);
+      assert.equal(parseFrame(out[0].frame).flags & 0x08, 0x08, 'PSH of the last kept');
+      resegment(out[0], segs);
       assert.equal(c.merged, segs.length - 1);
       assert.equal(stats[1], 0);
     }
@@ -220,7 +220,7 @@ test('GRO: flows stored in the receive slab itself (arena) give the same super-f
   });
   c.flush();
   assert.equal(out.length, 1);
-  resegment(out[0]!, segs);
+  resegment(out[0], segs);
 });
 
 test('GRO: detach() lets flows grow over several batches while the slab is reused', () => {
@@ -231,8 +231,8 @@ test('GRO: detach() lets flows grow over several batches while the slab is reuse
   const c = new Coalescer(write, new Float64Array(2), 1, 2, slab, 10 * 2048, stride);
   for (let i = 0; i < segs.length; i++) {
     const at = (i % 10) * 2048 + 48;
-    segs[i]!.copy(slab, at);
-    c.add(3, 0, slab, at, segs[i]!.length, true);
+    segs[i].copy(slab, at);
+    c.add(3, 0, slab, at, segs[i].length, true);
     if (i % 10 === 9) {
       c.detach();
       slab.fill(0xee, 0, 10 * 2048); // the next batch overwrites the receive slots
@@ -240,7 +240,7 @@ test('GRO: detach() lets flows grow over several batches while the slab is reuse
   }
   c.flush();
   assert.equal(out.length, 1);
-  resegment(out[0]!, segs);
+  resegment(out[0], segs);
 });
 
 test('GRO: bounded at 64 segments and 65535 bytes', () => {
@@ -249,14 +249,14 @@ test('GRO: bounded at 64 segments and 65535 bytes', () => {
   const c = new Coalescer(write, new Float64Array(2), 1);
   feed(c, segs);
   assert.equal(out.length, 2);
-  assert.equal(parseFrame(out[0]!.frame).payload.length, 100 * MAX_SEGS);
+  assert.equal(parseFrame(out[0].frame).payload.length, 100 * MAX_SEGS);
   const big = segmentAll(tcpFrame({ payload: bytes(1448 * 60, 2), csum: 'pseudo' }), 1448, GSO_TCPV4);
   const o2 = collector();
   const c2 = new Coalescer(o2.write, new Float64Array(2), 1);
   feed(c2, big);
   assert.equal(o2.out.length, 2);
   for (const w of o2.out) assert.ok(parseFrame(w.frame).ipLen <= 65535);
-  resegment(o2.out[0]!, big.slice(0, Math.floor((65535 - 52) / 1448)));
+  resegment(o2.out[0], big.slice(0, Math.floor((65535 - 52) / 1448)));
 });
 
 test('GRO: what must not merge is written as it came, in flow order', () => {
@@ -290,9 +290,9 @@ test('GRO: what must not merge is written as it came, in flow order', () => {
     assert.equal(out.length, n, name);
     if (n === frames.length) {
       for (let i = 0; i < n; i++) {
-        assert.ok(out[i]!.frame.equals(frames[i]!), `${name}: frame ${i} unchanged and in order`);
-        assert.equal(out[i]!.vnet.gsoType, GSO_NONE);
-        assert.equal(out[i]!.vnet.flags, 0);
+        assert.ok(out[i].frame.equals(frames[i]), `${name}: frame ${i} unchanged and in order`);
+        assert.equal(out[i].vnet.gsoType, GSO_NONE);
+        assert.equal(out[i].vnet.flags, 0);
       }
     }
   }
@@ -311,7 +311,7 @@ test('GRO: a damaged segment makes the whole super-frame fail the checksum (odd 
       const { out, write } = collector();
       feed(new Coalescer(write, new Float64Array(2), 1), frames);
       assert.equal(out.length, 1);
-      assert.equal(parseFrame(out[0]!.frame).tcpOk, bad < 0, `mss ${mss}, bad segment ${bad}`);
+      assert.equal(parseFrame(out[0].frame).tcpOk, bad < 0, `mss ${mss}, bad segment ${bad}`);
     }
   }
 });
@@ -340,11 +340,11 @@ test('GRO: interleaved flows and TAPs coalesce separately; non-TCP passes at onc
   put(3, a(2));
   c.flush();
   assert.equal(out.length, 4);
-  assert.ok(out[0]!.frame.equals(arp));
-  assert.equal(parseFrame(out[1]!.frame).payload.length, 3000);
-  assert.equal(parseFrame(out[2]!.frame).payload.length, 2000);
-  assert.equal(out[3]!.fd, 4);
-  assert.equal(out[3]!.vnet.gsoType, GSO_NONE);
+  assert.ok(out[0].frame.equals(arp));
+  assert.equal(parseFrame(out[1].frame).payload.length, 3000);
+  assert.equal(parseFrame(out[2].frame).payload.length, 2000);
+  assert.equal(out[3].fd, 4);
+  assert.equal(out[3].vnet.gsoType, GSO_NONE);
 });
 
 test('GRO: a failed TAP write counts every segment as a drop', () => {
@@ -384,7 +384,7 @@ test('fuzz: random vnet headers and mutated frames never throw', () => {
   let segments = 0;
   let refused = 0;
   for (let iter = 0; iter < 20000; iter++) {
-    const f = Buffer.from(base[rnd(base.length)]!);
+    const f = Buffer.from(base[rnd(base.length)]);
     const flips = rnd(6);
     for (let i = 0; i < flips; i++) f[rnd(Math.min(f.length, 80))] = rnd(256);
     const len = rnd(4) === 0 ? rnd(f.length + 1) : f.length;
@@ -443,6 +443,6 @@ test('recorded TSO super-frames from the kernel: segments valid, coalesce back t
     const { out, write } = collector();
     feed(new Coalescer(write, new Float64Array(2), 1), segs);
     assert.equal(out.length, 1, `${f}: one super-frame again`);
-    resegment(out[0]!, segs);
+    resegment(out[0], segs);
   }
 });

@@ -27,10 +27,10 @@ function validate(obj: Record<string, unknown>): void {
   const key = `${String(obj.apiVersion)}/${String(obj.kind)}`;
   switch (key) {
     case 'v1/Pod':
-      new Pod(obj as unknown as IPod).validate();
+      new Pod(obj).validate();
       return;
     case 'v1/ConfigMap':
-      new ConfigMap(obj as unknown as IConfigMap).validate();
+      new ConfigMap(obj).validate();
       return;
     default:
       assert.fail(`no schema wired up for ${key}: add it to this test`);
