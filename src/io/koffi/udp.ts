@@ -219,15 +219,11 @@ function must(r: number, what: string): void {
 
 /**
  * What every tunnel socket (UDP or raw IP) needs: DF off, as the kernel's L2TP
- * sockets send (docs/protocol.md §3.3), and IPv6 sockets for IPv6 only.
+ * sockets send (docs/protocol.md §3.3).
  */
 export function setTunnelSocketBasics(fd: number, family: 4 | 6): void {
-  if (family === 4) {
-    must(setIntOpt(fd, SOL_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DONT), 'IP_MTU_DISCOVER');
-  } else {
-    must(setIntOpt(fd, SOL_IPV6, IPV6_V6ONLY, 1), 'IPV6_V6ONLY');
-    must(setIntOpt(fd, SOL_IPV6, IPV6_MTU_DISCOVER, IPV6_PMTUDISC_DONT), 'IPV6_MTU_DISCOVER');
-  }
+  if (family === 4) must(setIntOpt(fd, SOL_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DONT), 'IP_MTU_DISCOVER');
+  else must(setIntOpt(fd, SOL_IPV6, IPV6_MTU_DISCOVER, IPV6_PMTUDISC_DONT), 'IPV6_MTU_DISCOVER');
 }
 
 /**
@@ -264,6 +260,7 @@ export function openUdpTunnelSocket(cfg: UdpTunnelSocketOptions | TunnelConfig):
     if (family === 4) {
       must(setIntOpt(fd, SOL_SOCKET, SO_NO_CHECK, o.udpCsum ? 0 : 1), 'SO_NO_CHECK');
     } else {
+      must(setIntOpt(fd, SOL_IPV6, IPV6_V6ONLY, 1), 'IPV6_V6ONLY'); // a raw socket refuses this (EINVAL): UDP only
       if (o.udp6CsumTx === false) must(setIntOpt(fd, SOL_UDP, UDP_NO_CHECK6_TX, 1), 'UDP_NO_CHECK6_TX');
       if (o.udp6CsumRx === false) must(setIntOpt(fd, SOL_UDP, UDP_NO_CHECK6_RX, 1), 'UDP_NO_CHECK6_RX');
     }

@@ -153,6 +153,12 @@ describe('daemon lifecycle', { skip: skip || undefined }, () => {
       assert.match(r.stdout, /backend (koffi|native-free)/);
       assert.match(r.stdout, /1 tunnel\(s\), 0 session\(s\)/);
       assert.match(r.stdout, /uptime \d+ s/);
+      r = ns.ul2tp('-j', 'daemon', 'status');
+      assert.equal(r.status, 0, r.stderr);
+      const st = JSON.parse(r.stdout) as { running: boolean; pid: number; backend: string; tunnels: number; sessions: number; uptime_s: number };
+      assert.deepEqual([st.running, st.pid, st.tunnels, st.sessions], [true, pid, 1, 0]);
+      assert.match(st.backend, /^(koffi|native-free)$/);
+      assert.equal(typeof st.uptime_s, 'number');
       r = ns.ul2tp('daemon', 'stop');
       assert.equal(r.status, 0, r.stderr);
       assert.ok(!alive(pid), 'stopped when the command returns');
@@ -160,6 +166,9 @@ describe('daemon lifecycle', { skip: skip || undefined }, () => {
       r = ns.ul2tp('daemon', 'stop');
       assert.equal(r.status, 0, 'stopping a stopped daemon is not an error');
       assert.match(r.stdout, /not running/);
+      r = ns.ul2tp('-j', 'daemon', 'status');
+      assert.equal(r.status, 3);
+      assert.equal((JSON.parse(r.stdout) as { running: boolean }).running, false);
       assert.match(ns.ok('show', 'tunnel'), /Tunnel 1,/, 'the next command restores the configuration');
     } finally {
       ns.destroy();

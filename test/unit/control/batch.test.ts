@@ -12,7 +12,7 @@ import type { BatchRequest } from '../../../src/control/protocol.js';
 import { SLOT_SIZE } from '../../../src/engine/stats.js';
 import type { Dataplane } from '../../../src/io/types.js';
 
-function recordingDataplane(batchDelete: boolean): Dataplane & { calls: string[] } {
+function recordingDataplane(): Dataplane & { calls: string[] } {
   let next = 1;
   const calls: string[] = [];
   const dp = {
@@ -31,13 +31,11 @@ function recordingDataplane(batchDelete: boolean): Dataplane & { calls: string[]
     async removeTunnel(t: number) {
       calls.push(`rmt ${t}`);
     },
+    async removeSessions(keys: ReadonlyArray<readonly [number, number]>) {
+      calls.push(`rm* ${keys.map(([t, s]) => `${t}/${s}`).join(',')}`);
+    },
     async close() {},
   } as unknown as Dataplane & { calls: string[] };
-  if (batchDelete) {
-    (dp as { removeSessions?: unknown }).removeSessions = async (keys: ReadonlyArray<readonly [number, number]>) => {
-      calls.push(`rm* ${keys.map(([t, s]) => `${t}/${s}`).join(',')}`);
-    };
-  }
   return dp;
 }
 
@@ -52,7 +50,7 @@ const session = (s: number): BatchRequest => ({
 const del = (s: number): BatchRequest => ({ op: 'session_delete', attrs: { tunnel_id: 1, session_id: s } });
 
 test('batch: consecutive session deletions go to the dataplane together; bad ones are answered one by one', async () => {
-  const dp = recordingDataplane(true);
+  const dp = recordingDataplane();
   const ctl = new Controller(dp);
   let r = await ctl.batch({ lines: [[tunnel], ...[1, 2, 3, 4, 5].map((s) => [session(s)])], stop_on_error: true });
   assert.ok(r.lines.every((l) => l.every((o) => o.ok)), JSON.stringify(r));
@@ -77,14 +75,4 @@ test('batch: consecutive session deletions go to the dataplane together; bad one
   r = await ctl.batch({ lines: [[tunnel, session(6)], [session(6)], [session(7)]], stop_on_error: true });
   assert.deepEqual(r.lines.map((l) => l.map((o) => (o.ok ? 'ok' : o.error.errno))), [['EEXIST', 'ok'], ['EEXIST']]);
   assert.equal(ctl.counts().sessions, 2, 'session 7 was not created');
-});
-
-test('batch: without a batch-capable dataplane, deletions go one by one', async () => {
-  const dp = recordingDataplane(false);
-  const ctl = new Controller(dp);
-  await ctl.batch({ lines: [[tunnel], [session(1)], [session(2)]], stop_on_error: true });
-  const r = await ctl.batch({ lines: [[del(1)], [del(2)]], stop_on_error: true });
-  assert.ok(r.lines.every((l) => l[0].ok));
-  assert.deepEqual(dp.calls, ['rm 1/1', 'rm 1/2']);
-  assert.equal(ctl.counts().sessions, 0);
 });
