@@ -322,10 +322,11 @@ const openvpn: PathDef = {
 };
 
 export const PATHS: PathDef[] = [
+  // The default sends IPv4 UDP checksums, so the offload mode sends UDP GSO batches;
+  // `udp_csum off` (zero checksums, as the kernel's default) means one sendmmsg slot per
+  // packet (the kernel refuses GSO without checksums); no-offload is the per-frame baseline.
   ul2tpPath('ul2tp-udp', 'ul2tp encap udp', { encap: 'udp', backend: 'koffi' }),
-  // udp_csum on lets the offload mode send UDP GSO batches (no checksum, as the IPv4
-  // default, means one sendmmsg slot per packet); the no-offload path is the per-frame baseline.
-  ul2tpPath('ul2tp-udp-csum', 'ul2tp udp, udp_csum on (UDP GSO)', { encap: 'udp', backend: 'koffi', tunnelArgs: ['udp_csum', 'on'] }),
+  ul2tpPath('ul2tp-udp-nocsum', 'ul2tp udp, udp_csum off (no GSO)', { encap: 'udp', backend: 'koffi', tunnelArgs: ['udp_csum', 'off'] }),
   ul2tpPath('ul2tp-udp-nooff', 'ul2tp udp, offloads off', {
     encap: 'udp',
     backend: 'koffi',

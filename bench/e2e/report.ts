@@ -294,7 +294,7 @@ const KERNEL_PATHS = new Set(['vxlan', 'veth']);
 
 const COLORS: Record<string, string> = {
   'ul2tp-udp': '#1f77b4',
-  'ul2tp-udp-csum': '#0b4f8a',
+  'ul2tp-udp-nocsum': '#0b4f8a',
   'ul2tp-udp-nooff': '#9ec9ef',
   'ul2tp-ip': '#2b8fd6',
   'ul2tp-seq-cookie': '#5aa9e6',

@@ -88,7 +88,7 @@ export interface Params {
   peerSessionId: number;
   udpSport: number;
   udpDport: number;
-  udpCsum: boolean;
+  udpCsum: boolean | undefined; // undefined: not given (see engine/config.ts)
   udp6CsumTx: boolean;
   udp6CsumRx: boolean;
   cookie: string; // '' = none
@@ -113,7 +113,7 @@ export function defaultParams(): Params {
     peerSessionId: 0,
     udpSport: 0,
     udpDport: 0,
-    udpCsum: false,
+    udpCsum: undefined,
     udp6CsumTx: true,
     udp6CsumRx: true,
     cookie: '',

@@ -87,7 +87,7 @@ function tunnelAttrs(p: Params): TunnelCreateAttrs {
     remote: p.remote.text,
     udp_sport: udp ? p.udpSport : 0,
     udp_dport: udp ? p.udpDport : 0,
-    udp_csum: p.udpCsum,
+    ...(p.udpCsum !== undefined ? { udp_csum: p.udpCsum } : {}), // absent: not given
     udp6_csum_tx: p.udp6CsumTx,
     udp6_csum_rx: p.udp6CsumRx,
   };

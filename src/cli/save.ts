@@ -25,7 +25,9 @@ link-local and dynamic addresses are left out.
 export function tunnelLine(t: TunnelInfo): string {
   const w = ['l2tp', 'add', 'tunnel', 'tunnel_id', t.tunnel_id, 'peer_tunnel_id', t.peer_tunnel_id, 'encap', t.encap, 'local', t.local, 'remote', t.remote];
   if (t.encap === 'udp') w.push('udp_sport', t.udp_sport, 'udp_dport', t.udp_dport);
+  // What was given: not given sends checksums but shows as off (docs/cli-differences.md, item 10)
   if (t.udp_csum) w.push('udp_csum', 'on');
+  else if (t.encap === 'udp' && t.family === 4 && t.udp_csum_tx === false) w.push('udp_csum', 'off');
   if (t.family === 6 && !t.udp6_csum_tx) w.push('udp6_csum_tx', 'off');
   if (t.family === 6 && !t.udp6_csum_rx) w.push('udp6_csum_rx', 'off');
   return w.join(' ');

@@ -11,6 +11,7 @@ import { L2tpError, kernelError } from '../errors.js';
 import {
   SESSION_DEFAULTS,
   TUNNEL_DEFAULTS,
+  sendsUdpChecksums,
   type SessionConfig,
   type TunnelConfig,
 } from '../engine/config.js';
@@ -63,7 +64,7 @@ export function tunnelConfigFrom(a: Attrs): TunnelConfig {
     remote: remote.text,
     udpSport: encap === 'udp' ? num(a, 'udp_sport') : 0,
     udpDport: encap === 'udp' ? num(a, 'udp_dport') : 0,
-    udpCsum: bool(a, 'udp_csum', TUNNEL_DEFAULTS.udpCsum),
+    udpCsum: typeof a.udp_csum === 'boolean' ? a.udp_csum : undefined,
     udp6CsumTx: bool(a, 'udp6_csum_tx', TUNNEL_DEFAULTS.udp6CsumTx),
     udp6CsumRx: bool(a, 'udp6_csum_rx', TUNNEL_DEFAULTS.udp6CsumRx),
   };
@@ -310,7 +311,8 @@ export class Controller implements ConfigTarget {
         remote: c.remote,
         udp_sport: c.udpSport,
         udp_dport: c.udpDport,
-        udp_csum: c.udpCsum,
+        udp_csum: c.udpCsum === true,
+        udp_csum_tx: sendsUdpChecksums(c),
         udp6_csum_tx: c.udp6CsumTx,
         udp6_csum_rx: c.udp6CsumRx,
         stats: readCounters(this.dp.stats, t.base),

@@ -41,7 +41,7 @@ export interface TunnelCreateAttrs {
   remote: string;
   udp_sport: number; // 0..65535, default 0
   udp_dport: number;
-  udp_csum: boolean; // default false
+  udp_csum?: boolean; // absent: not given (shown as off; checksums sent, engine/config.ts sendsUdpChecksums)
   udp6_csum_tx: boolean; // default true
   udp6_csum_rx: boolean; // default true
 }
@@ -171,7 +171,10 @@ export interface TunnelInfo {
   remote: string;
   udp_sport: number;
   udp_dport: number;
+  /** `udp_csum on` was given (what `show` prints). */
   udp_csum: boolean;
+  /** The datagrams carry UDP checksums (IPv4: unless `udp_csum off` was given; IPv6: udp6_csum_tx). Added in 0.2; absent from older daemons. */
+  udp_csum_tx?: boolean;
   udp6_csum_tx: boolean;
   udp6_csum_rx: boolean;
   stats: Counters;

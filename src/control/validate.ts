@@ -57,7 +57,7 @@ const SCHEMA: Readonly<Record<Op, Readonly<Record<string, AttrRule>>>> = {
     remote: req('addr'),
     udp_sport: opt('u16', 0),
     udp_dport: opt('u16', 0),
-    udp_csum: opt('bool', false),
+    udp_csum: opt('bool'),
     udp6_csum_tx: opt('bool', true),
     udp6_csum_rx: opt('bool', true),
   },
@@ -250,6 +250,7 @@ export function checkTunnelList(result: unknown): TunnelInfo[] {
     for (const k of ['tunnel_id', 'peer_tunnel_id', 'udp_sport', 'udp_dport', 'family']) field(t, k, 'number', 'tunnel_get');
     for (const k of ['encap', 'local', 'remote']) field(t, k, 'string', 'tunnel_get');
     for (const k of ['udp_csum', 'udp6_csum_tx', 'udp6_csum_rx']) field(t, k, 'boolean', 'tunnel_get');
+    if (t.udp_csum_tx !== undefined) field(t, 'udp_csum_tx', 'boolean', 'tunnel_get');
   }
   return list as TunnelInfo[];
 }

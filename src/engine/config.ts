@@ -18,7 +18,12 @@ export interface TunnelConfig {
   readonly remote: string;
   readonly udpSport: number; // 0 for encap ip
   readonly udpDport: number;
-  readonly udpCsum: boolean; // IPv4 UDP: send checksums (default off)
+  /**
+   * IPv4 UDP checksums as the user asked: true (`udp_csum on`), false (`udp_csum off`:
+   * zero checksums, as the kernel sends by default) or undefined (not given). `show`
+   * reports undefined as off, like ip l2tp; on the wire see sendsUdpChecksums.
+   */
+  readonly udpCsum?: boolean;
   readonly udp6CsumTx: boolean; // IPv6 UDP: send checksums (default on)
   readonly udp6CsumRx: boolean; // IPv6 UDP: require checksums on receive (default on)
 }
@@ -45,7 +50,6 @@ export const TUNNEL_DEFAULTS = {
   encap: 'udp' as Encap,
   udpSport: 0,
   udpDport: 0,
-  udpCsum: false,
   udp6CsumTx: true,
   udp6CsumRx: true,
 } as const;
@@ -59,3 +63,14 @@ export const SESSION_DEFAULTS = {
   recvSeq: false,
   reorderTimeoutMs: 0,
 } as const;
+
+/**
+ * Whether the tunnel's UDP datagrams carry checksums. IPv6 follows udp6_csum_tx.
+ * IPv4 sends them unless the user said `udp_csum off`: the kernel refuses UDP
+ * segmentation offload (GSO) on a socket that sends zero checksums, and with
+ * checksum offload they cost nothing, while every receiver accepts them
+ * (docs/protocol.md §3.2, docs/cli-differences.md).
+ */
+export function sendsUdpChecksums(c: Pick<TunnelConfig, 'family' | 'udpCsum' | 'udp6CsumTx'>): boolean {
+  return c.family === 4 ? c.udpCsum !== false : c.udp6CsumTx;
+}

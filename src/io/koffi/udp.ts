@@ -189,7 +189,7 @@ export interface UdpTunnelSocketOptions {
   sport: number;
   remote: string;
   dport: number;
-  /** IPv4: send real UDP checksums (default false = checksum 0, like the kernel's default). */
+  /** IPv4: false = checksum 0 (the kernel's default); true or undefined = real checksums (engine/config.ts sendsUdpChecksums). */
   udpCsum?: boolean;
   /** IPv6: send checksums (default true). false → zero checksum (UDP_NO_CHECK6_TX). */
   udp6CsumTx?: boolean;
@@ -238,6 +238,9 @@ export function setTunnelSocketBasics(fd: number, family: 4 | 6): void {
  */
 export function openUdpTunnelSocket(cfg: UdpTunnelSocketOptions | TunnelConfig): number {
   const o = normalize(cfg);
+  // Zero checksums only when asked (engine/config.ts sendsUdpChecksums); a v4-mapped
+  // IPv6 tunnel keeps its IPv6 setting on the IPv4 socket it gets.
+  const zeroCsum = o.family === 4 ? o.udpCsum === false : o.udp6CsumTx === false;
   let family = o.family;
   let local = o.local;
   let remote = o.remote;
@@ -258,10 +261,10 @@ export function openUdpTunnelSocket(cfg: UdpTunnelSocketOptions | TunnelConfig):
   try {
     setTunnelSocketBasics(fd, family);
     if (family === 4) {
-      must(setIntOpt(fd, SOL_SOCKET, SO_NO_CHECK, o.udpCsum ? 0 : 1), 'SO_NO_CHECK');
+      must(setIntOpt(fd, SOL_SOCKET, SO_NO_CHECK, zeroCsum ? 1 : 0), 'SO_NO_CHECK');
     } else {
       must(setIntOpt(fd, SOL_IPV6, IPV6_V6ONLY, 1), 'IPV6_V6ONLY'); // a raw socket refuses this (EINVAL): UDP only
-      if (o.udp6CsumTx === false) must(setIntOpt(fd, SOL_UDP, UDP_NO_CHECK6_TX, 1), 'UDP_NO_CHECK6_TX');
+      if (zeroCsum) must(setIntOpt(fd, SOL_UDP, UDP_NO_CHECK6_TX, 1), 'UDP_NO_CHECK6_TX');
       if (o.udp6CsumRx === false) must(setIntOpt(fd, SOL_UDP, UDP_NO_CHECK6_RX, 1), 'UDP_NO_CHECK6_RX');
     }
     setBigBuffers(fd, o.bufBytes);

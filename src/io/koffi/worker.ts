@@ -15,7 +15,7 @@
  * the last write: no allocation, no throwing, indexed loops (docs/ARCHITECTURE.md, Hot path rules).
  */
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
-import type { TunnelConfig } from '../../engine/config.js';
+import { sendsUdpChecksums, type TunnelConfig } from '../../engine/config.js';
 import { HEADROOM } from '../../engine/layout.js';
 import { purge, Session } from '../../engine/session.js';
 import { RX_DEV_DROPS, SLOT_SIZE } from '../../engine/stats.js';
@@ -150,7 +150,7 @@ function onCommand(m: WorkerCommand): string | undefined {
       const t = new Tunnel(c, stats, m.base);
       const remote = c.encap === 'ip' ? addrBytes(c) : Buffer.alloc(0);
       const dest = c.encap === 'ip' ? addDest(sockaddrFor(c.family, c.remote, 0)) : -1;
-      const csum = c.family === 4 ? c.udpCsum : c.udp6CsumTx;
+      const csum = sendsUdpChecksums(c);
       const sock = c.encap === 'ip' ? new RawIpSocket(m.fd, dest) : new UdpSocket(m.fd, csum ? gso : null);
       const tp = new KoffiTunnelPort(sock, remote, m.fd, dest);
       t.ctx = tp;

@@ -140,8 +140,11 @@ test('bind errors map to kernelError EADDRINUSE / EADDRNOTAVAIL; nothing leaks',
 test('v4-mapped IPv6 tunnel addresses open an IPv4 socket', { skip }, () => {
   const fd = open(p.a, { family: 6, local: `::ffff:${p.a4}`, sport: 1901, remote: `::ffff:${p.b4}`, dport: 1901 });
   assert.deepEqual(localAddress(fd), { family: 4, addr: p.a4, port: 1901 });
-  assert.equal(getIntOpt(fd, SOL_SOCKET, SO_NO_CHECK), 1);
+  assert.equal(getIntOpt(fd, SOL_SOCKET, SO_NO_CHECK), 0, 'checksums, as udp6_csum_tx (on by default) says');
   close(fd);
+  const zero = open(p.a, { family: 6, local: `::ffff:${p.a4}`, sport: 1902, remote: `::ffff:${p.b4}`, dport: 1902, udp6CsumTx: false });
+  assert.equal(getIntOpt(zero, SOL_SOCKET, SO_NO_CHECK), 1, 'udp6_csum_tx off: zero checksums');
+  close(zero);
 });
 
 interface Case {
@@ -155,6 +158,7 @@ test('checksum options are visible on the wire (tcpdump in the peer namespace); 
   const cases: Case[] = [
     { name: 'v4 udp_csum off', family: 4, opts: { udpCsum: false }, zero: true },
     { name: 'v4 udp_csum on', family: 4, opts: { udpCsum: true }, zero: false },
+    { name: 'v4 udp_csum not given', family: 4, opts: {}, zero: false },
     { name: 'v6 csum_tx on', family: 6, opts: {}, zero: false },
     { name: 'v6 csum_tx off', family: 6, opts: { udp6CsumTx: false }, zero: true },
   ];

@@ -318,6 +318,11 @@ test('save: lines that parse back to the same configuration', () => {
   const t = { tunnel_id: 3, peer_tunnel_id: 4, encap: 'udp' as const, family: 6 as const, local: '2001:db8::1', remote: '2001:db8::2', udp_sport: 5, udp_dport: 6, udp_csum: true, udp6_csum_tx: false, udp6_csum_rx: true, stats: {} };
   assert.equal(tunnelLine(t), 'l2tp add tunnel tunnel_id 3 peer_tunnel_id 4 encap udp local 2001:db8::1 remote 2001:db8::2 udp_sport 5 udp_dport 6 udp_csum on udp6_csum_tx off');
   assert.equal(tunnelLine({ ...t, encap: 'ip', family: 4, local: '10.0.0.1', remote: '10.0.0.2', udp_csum: false }), 'l2tp add tunnel tunnel_id 3 peer_tunnel_id 4 encap ip local 10.0.0.1 remote 10.0.0.2');
+  // IPv4 UDP: an explicit off is kept (zero checksums); not given stays not given (checksums, shown as off)
+  const v4 = { ...t, family: 4 as const, local: '10.0.0.1', remote: '10.0.0.2', udp6_csum_tx: true };
+  assert.equal(tunnelLine({ ...v4, udp_csum: false, udp_csum_tx: false }), 'l2tp add tunnel tunnel_id 3 peer_tunnel_id 4 encap udp local 10.0.0.1 remote 10.0.0.2 udp_sport 5 udp_dport 6 udp_csum off');
+  assert.equal(tunnelLine({ ...v4, udp_csum: false, udp_csum_tx: true }), 'l2tp add tunnel tunnel_id 3 peer_tunnel_id 4 encap udp local 10.0.0.1 remote 10.0.0.2 udp_sport 5 udp_dport 6');
+  assert.equal(tunnelLine({ ...v4, udp_csum: false }), 'l2tp add tunnel tunnel_id 3 peer_tunnel_id 4 encap udp local 10.0.0.1 remote 10.0.0.2 udp_sport 5 udp_dport 6', 'an older daemon: as before');
   const s = { tunnel_id: 3, session_id: 7, peer_session_id: 8, peer_tunnel_id: 4, ifname: 'eth%x', cookie: '0a0b0c0d', peer_cookie: '', l2spec_type: 'none' as const, send_seq: true, recv_seq: false, reorder_timeout: 0, stats: {} };
   assert.equal(sessionLine(s), 'l2tp add session name eth%x tunnel_id 3 session_id 7 peer_session_id 8 cookie 0a0b0c0d seq send l2spec_type none');
   assert.deepEqual(

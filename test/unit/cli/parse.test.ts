@@ -70,12 +70,19 @@ test('add tunnel: full attributes, defaults, aliases, later values win', () => {
       remote: '5.6.7.8',
       udp_sport: 5000,
       udp_dport: 6000,
-      udp_csum: false,
       udp6_csum_tx: true,
       udp6_csum_rx: true,
     },
     session: null,
   });
+  // Not given and `off` differ (off: zero checksums, not given: checksums sent; both print as off)
+  const tunnelOf = (line: string) => {
+    const c = run(line).cmd;
+    assert.ok(c !== null && c.verb === 'add' && c.tunnel !== null);
+    return c.tunnel;
+  };
+  assert.equal(tunnelOf(`add tunnel ${TUNNEL} udp_csum off`).udp_csum, false);
+  assert.equal('udp_csum' in tunnelOf(`add tunnel ${TUNNEL}`), false);
   assert.deepEqual(
     run('add tid 010 ptid 0x10 tunnel local 2001:DB8::1 remote 2001:db8:0::2 encap ip udp_sport 1 udp6_csum_tx off udp6_csum_rx off udp_csum on').cmd,
     {

@@ -45,7 +45,6 @@ test('validateRequest accepts what the CLI sends and fills defaults', () => {
         remote: '2001:db8::2',
         udp_sport: 0,
         udp_dport: 0,
-        udp_csum: false,
         udp6_csum_tx: true,
         udp6_csum_rx: true,
       },
