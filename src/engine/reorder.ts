@@ -12,6 +12,7 @@
  * Removal happens only at the head (the kernel's dequeue loop removes the head
  * or stops); insertion may be anywhere (ordered by ns).
  */
+import { Ring } from './ring.js';
 
 /** Default number of queued packets per reorder-mode session. */
 export const REORDER_CAPACITY = 64;
@@ -31,13 +32,11 @@ export class ReorderQueue {
   readonly frameLen: Uint32Array;
   /** Arrival + (reorderTimeoutMs || 1000); dropped when now > expires. */
   readonly expires: Float64Array;
-  /** Logical order: order[(head + i) % capacity] is the physical slot of entry i. */
+  /** Logical order: order[ring.slot(i)] is the physical slot of entry i. */
   private readonly order: Int32Array;
+  private readonly ring: Ring;
   private readonly free: Int32Array;
   private nFree: number;
-  private head = 0;
-  /** Number of queued packets. */
-  count = 0;
 
   constructor(capacity = 0, slotBytes = REORDER_SLOT_BYTES) {
     this.capacity = capacity;
@@ -49,14 +48,20 @@ export class ReorderQueue {
     this.frameLen = new Uint32Array(capacity);
     this.expires = new Float64Array(capacity);
     this.order = new Int32Array(capacity);
+    this.ring = new Ring(capacity);
     this.free = new Int32Array(capacity);
     for (let i = 0; i < capacity; i++) this.free[i] = capacity - 1 - i;
     this.nFree = capacity;
   }
 
+  /** Number of queued packets. */
+  get count(): number {
+    return this.ring.count;
+  }
+
   /** Physical slot of the i-th queued entry (0 = head). */
   slotAt(i: number): number {
-    return this.order[(this.head + i) % this.capacity];
+    return this.order[this.ring.slot(i)];
   }
 
   /** Byte offset of a physical slot's frame in `data`. */
@@ -96,26 +101,25 @@ export class ReorderQueue {
     this.pktLen[slot] = pktLen;
     this.frameLen[slot] = frameLen;
     this.expires[slot] = expires;
-    const cap = this.capacity;
-    for (let i = this.count; i > pos; i--) this.order[(this.head + i) % cap] = this.order[(this.head + i - 1) % cap];
-    this.order[(this.head + pos) % cap] = slot;
-    this.count++;
+    const r = this.ring;
+    r.push();
+    for (let i = r.count - 1; i > pos; i--) this.order[r.slot(i)] = this.order[r.slot(i - 1)];
+    this.order[r.slot(pos)] = slot;
     return slot;
   }
 
   /** Remove the head entry and free its slot. Its bytes stay readable until the next insert. */
   shift(): void {
-    const slot = this.order[this.head];
-    this.head = (this.head + 1) % this.capacity;
-    this.count--;
+    const slot = this.order[this.ring.head];
+    this.ring.shift(1);
     this.free[this.nFree++] = slot;
   }
 
   /** Drop everything; returns how many were queued. */
   clear(): number {
     const n = this.count;
-    while (this.count > 0) this.shift();
-    this.head = 0;
+    while (this.ring.count > 0) this.shift();
+    this.ring.clear();
     return n;
   }
 }

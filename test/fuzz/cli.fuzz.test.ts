@@ -16,10 +16,11 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { runL2tp, type CliIo, type Transport } from '../../src/cli/run.js';
+import { runL2tp } from '../../src/cli/run.js';
 import type { SessionInfo, TunnelInfo } from '../../src/control/protocol.js';
 import { L2tpError, kernelError } from '../../src/errors.js';
 import { Rng } from '../../src/io/mem/fault-injector.js';
+import { fakeCliIo, sessionInfo, tunnelInfo, type FakeCliIo } from '../../support/fake-daemon.js';
 import { IP } from '../../support/ip.js';
 import { Netns, netnsUnavailable } from '../../support/netns.js';
 import { CLI } from '../../support/proc.js';
@@ -182,83 +183,31 @@ function checkOutput(args: string[], status: number, stdout: string, stderr: str
   }
 }
 
-function tunnel(id: number): TunnelInfo {
-  return {
-    tunnel_id: id,
-    peer_tunnel_id: id + 1,
-    encap: 'udp',
-    family: 4,
-    local: '192.0.2.1',
-    remote: '192.0.2.2',
-    udp_sport: 5000,
-    udp_dport: 6000,
-    udp_csum: false,
-    udp6_csum_tx: true,
-    udp6_csum_rx: true,
-    stats: {},
-  };
-}
-function session(tid: number, sid: number): SessionInfo {
-  return {
-    tunnel_id: tid,
-    session_id: sid,
-    peer_session_id: sid + 1,
-    peer_tunnel_id: tid + 1,
-    ifname: `l2tpeth${sid}`,
-    cookie: 'deadbeef',
-    peer_cookie: '',
-    l2spec_type: 'default',
-    send_seq: false,
-    recv_seq: true,
-    reorder_timeout: 0,
-    stats: {},
-  };
-}
+const tunnel = (id: number): TunnelInfo => tunnelInfo({ tunnel_id: id });
+const session = (tid: number, sid: number): SessionInfo => sessionInfo({ tunnel_id: tid, session_id: sid, cookie: 'deadbeef', recv_seq: true });
 
 /** A fake daemon: answers like the real one, with an errno error now and then. */
-function fakeIo(r: Rng): { io: CliIo; out: () => string; err: () => string } {
-  let out = '';
-  let err = '';
-  const replies = new WeakSet<object>();
-  const transport: Transport = {
-    async request(op) {
+function fakeIo(r: Rng): FakeCliIo {
+  return fakeCliIo(
+    (op) => {
       const roll = r.int(6);
-      if (roll === 0) {
-        const e = kernelError(['EEXIST', 'ENODEV', 'EINVAL', 'EADDRINUSE', 'EADDRNOTAVAIL'][r.int(5)]);
-        replies.add(e);
-        throw e;
-      }
-      if (roll === 1 && r.int(4) === 0) {
-        const e = new L2tpError('PROTOCOL', 'tunnel_create: attribute "x" must be weird');
-        replies.add(e);
-        throw e;
-      }
+      if (roll === 0) throw kernelError(['EEXIST', 'ENODEV', 'EINVAL', 'EADDRINUSE', 'EADDRNOTAVAIL'][r.int(5)]);
+      if (roll === 1 && r.int(4) === 0) throw new L2tpError('PROTOCOL', 'tunnel_create: attribute "x" must be weird');
       switch (op) {
         case 'tunnel_get':
-          return { tunnels: [tunnel(1), tunnel(7)] } as never;
+          return { tunnels: [tunnel(1), tunnel(7)] };
         case 'session_get':
-          return { sessions: [session(1, 1), session(7, 9)] } as never;
+          return { sessions: [session(1, 1), session(7, 9)] };
         case 'session_create':
-          return { ifname: 'l2tpeth0' } as never;
+          return { ifname: 'l2tpeth0' };
         default:
-          return {} as never;
+          return {};
       }
     },
-    close() {},
-  };
-  return {
-    io: {
-      stdout: (s) => (out += s),
-      stderr: (s) => (err += s),
-      async connect() {
-        if (r.int(50) === 0) throw new L2tpError('DAEMON', 'cannot start ul2tp daemon: test');
-        return transport;
-      },
-      isReply: (e) => typeof e === 'object' && e !== null && replies.has(e),
+    () => {
+      if (r.int(50) === 0) throw new L2tpError('DAEMON', 'cannot start ul2tp daemon: test');
     },
-    out: () => out,
-    err: () => err,
-  };
+  );
 }
 
 describe('CLI grammar fuzz', () => {

@@ -14,6 +14,7 @@ import type { Session } from '../../engine/session.js';
 import { IMPAIR_DROPS, IMPAIR_LOST } from '../../engine/stats.js';
 import type { PacketBatch, TunnelSocket } from '../device.js';
 import { impairActive, type ImpairConfig } from '../../engine/impair.js';
+import { Ring } from '../../engine/ring.js';
 import type { TunnelPort } from '../pump.js';
 import { isBackpressure } from '../device.js';
 import { Prng } from './prng.js';
@@ -33,8 +34,8 @@ export class ImpairState {
   readonly slab: Buffer;
   readonly due: Float64Array;
   readonly plen: Uint32Array;
-  head = 0;
-  count = 0;
+  /** The delay queue's order: slot i holds slab[i * SLOT_BYTES, + plen[i]), leaving at due[i]. */
+  readonly queue = new Ring(QUEUE_SLOTS);
   lastDepart = 0;
   readonly hold: Buffer;
   readonly holdLen: Uint32Array;
@@ -69,7 +70,7 @@ export class ImpairState {
   }
 
   enqueue(src: Buffer, off: number, len: number, now: number): void {
-    if (this.count >= QUEUE_SLOTS || len > SLOT_BYTES) {
+    if (this.queue.full || len > SLOT_BYTES) {
       this.dropFull();
       return;
     }
@@ -80,12 +81,10 @@ export class ImpairState {
     if (at < this.lastDepart) at = this.lastDepart; // keep order
     if (c.rateBps > 0) at += (len * 8000) / c.rateBps;
     this.lastDepart = at;
-    let i = this.head + this.count;
-    if (i >= QUEUE_SLOTS) i -= QUEUE_SLOTS;
+    const i = this.queue.push();
     src.copy(this.slab, i * SLOT_BYTES, off, off + len);
     this.plen[i] = len;
     this.due[i] = at;
-    this.count++;
   }
 
   /** Moves held (reordered) packets whose turn came into the queue. */
@@ -196,23 +195,22 @@ export class Impairer {
   private flush(st: ImpairState, now: number): void {
     const b = this.out;
     if (st.holdCount > 0) st.releaseHeld(now, false);
-    while (st.count > 0 && st.due[st.head] <= now) {
+    const q = st.queue;
+    while (q.count > 0 && st.due[q.head] <= now) {
       let k = 0;
-      let i = st.head;
-      while (k < b.n && k < st.count && st.due[i] <= now) {
+      for (; k < b.n && k < q.count; k++) {
+        const i = q.slot(k);
+        if (st.due[i] > now) break;
         const len = st.plen[i];
         st.slab.copy(b.buf, k * b.slotSize, i * SLOT_BYTES, i * SLOT_BYTES + len);
         b.off[k] = 0;
         b.len[k] = len;
-        k++;
-        if (++i === QUEUE_SLOTS) i = 0;
       }
       const r = st.sock.send(b, 0, k);
       // Backpressure: keep them for the next round; other errors drop one.
       const done = r > 0 ? r : isBackpressure(r) ? 0 : 1;
       if (done === 0) return;
-      st.head = (st.head + done) % QUEUE_SLOTS;
-      st.count -= done;
+      q.shift(done);
     }
   }
 
@@ -227,7 +225,7 @@ export class Impairer {
     for (let i = 0; i < this.states.length; i++) {
       const st = this.states[i];
       let next = Infinity;
-      if (st.count > 0) next = st.due[st.head]!;
+      if (st.queue.count > 0) next = st.due[st.queue.head]!;
       for (let k = 0; k < st.holdCount; k++) if (st.holdUntil[k] < next) next = st.holdUntil[k]!;
       if (next === Infinity) continue;
       let ms = Math.ceil(next - now);

@@ -319,7 +319,8 @@ function suite(backend: string): void {
         assert.ok(ns > prev, `sequence increases (${prev} then ${ns})`);
         gaps += ns - prev - 1;
       });
-      assert.ok(gaps <= txErrors, `sequence gaps ${gaps} only from failed sends (tx_errors ${txErrors})`);
+      const seen = early.map((r) => r['l2tp.l2_spec_sequence']).join(' ');
+      assert.ok(gaps <= txErrors, `sequence gaps ${gaps} only from failed sends (tx_errors ${txErrors}); sequence numbers seen: ${seen}; tcpdump: ${cap.stderr()}`);
       if (process.env.UL2TP_DEBUG_ROWS) console.log(rows.map((r) => `${r['ip.src']} S=${r['l2tp.l2_spec_s']} ${r['l2tp.l2_spec_sequence']}`).join('\n'));
       const late = mine(firstFromQemu, rows.length).slice(2); // allow frames already in flight
       assert.ok(late.length >= 4, `ul2tp frames after QEMU spoke: ${late.length}`); // 6 echo frames at least, less the 2 allowed in flight

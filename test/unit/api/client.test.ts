@@ -7,13 +7,13 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, L2tpError, PROTOCOL_VERSION, type SessionInfo, type TunnelInfo, type Ul2tpClient } from '../../../src/index.js';
 import { parseCommand } from '../../../src/api/parse.js';
-import { LineFramer } from '../../../src/control/framing.js';
 import { validateRequest } from '../../../src/control/validate.js';
+import { rejection, serveLines, sessionInfo, tunnelInfo, type LineServer } from '../../../support/fake-daemon.js';
 
 let tmp = '';
 before(() => {
@@ -21,97 +21,33 @@ before(() => {
 });
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
-const TUNNEL: TunnelInfo = {
-  tunnel_id: 3000,
-  peer_tunnel_id: 4000,
-  encap: 'udp',
-  family: 4,
-  local: '192.0.2.1',
-  remote: '192.0.2.2',
-  udp_sport: 5000,
-  udp_dport: 6000,
-  udp_csum: false,
-  udp6_csum_tx: true,
-  udp6_csum_rx: true,
-  stats: {},
-};
-const session = (tid: number, sid: number, rx: number): SessionInfo => ({
-  tunnel_id: tid,
-  session_id: sid,
-  peer_session_id: sid + 1,
-  peer_tunnel_id: 1,
-  ifname: `l2tpeth${sid}`,
-  cookie: '',
-  peer_cookie: '',
-  l2spec_type: 'default',
-  send_seq: false,
-  recv_seq: false,
-  reorder_timeout: 0,
-  stats: { rx_packets: rx },
-  drops: { rx_dev_drops: 0 },
-});
+const TUNNEL: TunnelInfo = tunnelInfo({ tunnel_id: 3000, peer_tunnel_id: 4000 });
+const session = (tid: number, sid: number, rx: number): SessionInfo =>
+  sessionInfo({ tunnel_id: tid, session_id: sid, peer_tunnel_id: 1, stats: { rx_packets: rx }, drops: { rx_dev_drops: 0 } });
 
-interface Fake {
-  server: Server;
-  path: string;
+interface Fake extends LineServer {
   requests: Array<Record<string, unknown>>;
-  sockets: Set<Socket>;
-  close(): void;
 }
 
 /** A daemon that validates every request as the real one does and answers from a script. */
-function fakeDaemon(name: string, answer: (req: ReturnType<typeof validateRequest>, sock: Socket) => unknown): Promise<Fake> {
-  const path = join(tmp, name);
+async function fakeDaemon(name: string, answer: (req: ReturnType<typeof validateRequest>, sock: Socket) => unknown): Promise<Fake> {
   const requests: Array<Record<string, unknown>> = [];
-  const sockets = new Set<Socket>();
-  const server = createServer((sock) => {
-    sockets.add(sock);
-    sock.on('close', () => sockets.delete(sock));
-    const framer = new LineFramer(
-      (line) => {
-        const raw = JSON.parse(line) as Record<string, unknown>;
-        requests.push(raw);
-        let req;
-        try {
-          req = validateRequest(raw);
-        } catch (e) {
-          sock.write(JSON.stringify({ id: raw.id ?? null, ok: false, error: { code: 'PROTOCOL', message: (e as Error).message } }) + '\n');
-          return;
-        }
-        const r = answer(req, sock);
-        if (r === undefined) return; // answered (or not) by the script itself
-        if (r instanceof L2tpError) sock.write(JSON.stringify({ id: req.id, ok: false, error: { code: r.code, errno: r.errno, message: r.message } }) + '\n');
-        else sock.write(JSON.stringify({ id: req.id, ok: true, result: r }) + '\n');
-      },
-      () => sock.destroy(),
-    );
-    sock.on('data', (c: Buffer) => framer.push(c));
-    sock.on('error', () => {});
+  const server = await serveLines(join(tmp, name), (sock, line) => {
+    const raw = JSON.parse(line) as Record<string, unknown>;
+    requests.push(raw);
+    let req;
+    try {
+      req = validateRequest(raw);
+    } catch (e) {
+      sock.write(JSON.stringify({ id: raw.id ?? null, ok: false, error: { code: 'PROTOCOL', message: (e as Error).message } }) + '\n');
+      return;
+    }
+    const r = answer(req, sock);
+    if (r === undefined) return; // answered (or not) by the script itself
+    if (r instanceof L2tpError) sock.write(JSON.stringify({ id: req.id, ok: false, error: { code: r.code, errno: r.errno, message: r.message } }) + '\n');
+    else sock.write(JSON.stringify({ id: req.id, ok: true, result: r }) + '\n');
   });
-  return new Promise((resolve) =>
-    server.listen(path, () =>
-      resolve({
-        server,
-        path,
-        requests,
-        sockets,
-        close() {
-          for (const s of sockets) s.destroy();
-          server.close();
-        },
-      }),
-    ),
-  );
-}
-
-async function error(p: Promise<unknown>): Promise<L2tpError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof L2tpError, String(e));
-    return e;
-  }
-  assert.fail('resolved');
+  return { ...server, requests };
 }
 
 /** What the CLI's grammar throws for `argv`. */
@@ -197,15 +133,15 @@ test("bad arguments fail before the daemon, with the CLI's code and text; daemon
       [c.addTunnel({ ...base, mtu: 1400 } as never), 'add tunnel mtu 1400'],
     ];
     for (const [p, argv] of cases) {
-      const got = await error(p);
+      const got = await rejection(p);
       const want = cliError(argv);
       assert.equal(got.code, want.code, argv);
       assert.equal(got.message, want.message, argv);
     }
     assert.equal(fake.requests.length, 0, 'nothing reached the daemon');
-    const dup = await error(c.addTunnel(base));
+    const dup = await rejection(c.addTunnel(base));
     assert.deepEqual([dup.code, dup.errno, dup.message], ['KERNEL', 'EEXIST', 'File exists']);
-    const imp = await error(c.impair(1, 2, { loss: 101 }));
+    const imp = await rejection(c.impair(1, 2, { loss: 101 }));
     assert.equal(imp.code, 'PROTOCOL');
     assert.match(imp.message, /"loss"/);
   } finally {
@@ -266,8 +202,8 @@ test('capture: resolves once the daemon captures, yields packets, stops on break
     );
     const capReq = fake.requests.find((r) => r.op === 'capture');
     assert.deepEqual(capReq, { id: 1, version: PROTOCOL_VERSION, op: 'capture', attrs: { tunnel_id: 3000, session_id: 0 } });
-    assert.match((await error(c.request('capture', {}))).message, /use capture\(\)/);
-    const refused = await error(c.capture({ tunnel_id: 9 }));
+    assert.match((await rejection(c.request('capture', {}))).message, /use capture\(\)/);
+    const refused = await rejection(c.capture({ tunnel_id: 9 }));
     assert.equal(refused.code, 'DAEMON');
     assert.match(refused.message, /native-free/);
     // A capture whose daemon goes away ends with an error, not silently.
@@ -282,7 +218,7 @@ test('capture: resolves once the daemon captures, yields packets, stops on break
 });
 
 test('no daemon and no autostart: a DAEMON error naming the socket', async () => {
-  const e = await error(connect({ socketPath: join(tmp, 'nobody', 'ctl.sock'), autostart: false }));
+  const e = await rejection(connect({ socketPath: join(tmp, 'nobody', 'ctl.sock'), autostart: false }));
   assert.equal(e.code, 'DAEMON');
   assert.match(e.message, /nobody\/ctl\.sock/);
 });

@@ -7,15 +7,15 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
+import type { Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { USAGE } from '../../../src/api/usage.js';
 import { runDir, socketPath } from '../../../src/control/paths.js';
 import type { TunnelInfo } from '../../../src/control/protocol.js';
-import { LineFramer } from '../../../src/control/framing.js';
 import { validateRequest } from '../../../src/control/validate.js';
+import { serveLines } from '../../../support/fake-daemon.js';
 import { mkdirSync } from 'node:fs';
 
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
@@ -116,52 +116,46 @@ test('first command in a namespace starts the daemon, silently', async () => {
 });
 
 /** A tiny daemon in this process: tunnels only, kernel errnos for duplicates and unknown ids. */
-function fakeDaemon(): Promise<{ server: Server; requests: unknown[] }> {
+async function fakeDaemon(): Promise<{ server: Server; requests: unknown[] }> {
   const tunnels = new Map<number, TunnelInfo>();
   const requests: unknown[] = [];
-  const server = createServer((sock) => {
-    const framer = new LineFramer(
-      (line) => {
-        const raw = JSON.parse(line) as { id: number };
-        requests.push(raw);
-        const reply = (body: object): boolean => sock.write(JSON.stringify({ id: raw.id, ...body }) + '\n');
-        const req = validateRequest(raw);
-        const kernel = (errno: string, message: string): boolean => reply({ ok: false, error: { code: 'KERNEL', errno, message } });
-        switch (req.op) {
-          case 'tunnel_create': {
-            const a = req.attrs;
-            if (tunnels.has(a.tunnel_id)) return void kernel('EEXIST', 'File exists');
-            tunnels.set(a.tunnel_id, {
-              tunnel_id: a.tunnel_id,
-              peer_tunnel_id: a.peer_tunnel_id,
-              encap: a.encap,
-              family: a.local.includes(':') ? 6 : 4,
-              local: a.local,
-              remote: a.remote,
-              udp_sport: a.udp_sport,
-              udp_dport: a.udp_dport,
-              udp_csum: a.udp_csum === true,
-              udp6_csum_tx: a.udp6_csum_tx,
-              udp6_csum_rx: a.udp6_csum_rx,
-              stats: {},
-            });
-            return void reply({ ok: true, result: {} });
-          }
-          case 'tunnel_delete':
-            if (!tunnels.delete(req.attrs.tunnel_id)) return void kernel('ENODEV', 'No such device');
-            return void reply({ ok: true, result: {} });
-          case 'tunnel_get':
-            return void reply({ ok: true, result: { tunnels: [...tunnels.values()].sort((x, y) => x.tunnel_id - y.tunnel_id) } });
-          default:
-            return void kernel('ENODEV', 'No such device');
-        }
-      },
-      () => sock.destroy(),
-    );
-    sock.on('data', (d: Buffer) => framer.push(d));
-  });
   mkdirSync(runDir(), { recursive: true, mode: 0o700 });
-  return new Promise((resolve) => server.listen(socketPath(), () => resolve({ server, requests })));
+  const { server } = await serveLines(socketPath(), (sock, line) => {
+    const raw = JSON.parse(line) as { id: number };
+    requests.push(raw);
+    const reply = (body: object): boolean => sock.write(JSON.stringify({ id: raw.id, ...body }) + '\n');
+    const req = validateRequest(raw);
+    const kernel = (errno: string, message: string): boolean => reply({ ok: false, error: { code: 'KERNEL', errno, message } });
+    switch (req.op) {
+      case 'tunnel_create': {
+        const a = req.attrs;
+        if (tunnels.has(a.tunnel_id)) return void kernel('EEXIST', 'File exists');
+        tunnels.set(a.tunnel_id, {
+          tunnel_id: a.tunnel_id,
+          peer_tunnel_id: a.peer_tunnel_id,
+          encap: a.encap,
+          family: a.local.includes(':') ? 6 : 4,
+          local: a.local,
+          remote: a.remote,
+          udp_sport: a.udp_sport,
+          udp_dport: a.udp_dport,
+          udp_csum: a.udp_csum === true,
+          udp6_csum_tx: a.udp6_csum_tx,
+          udp6_csum_rx: a.udp6_csum_rx,
+          stats: {},
+        });
+        return void reply({ ok: true, result: {} });
+      }
+      case 'tunnel_delete':
+        if (!tunnels.delete(req.attrs.tunnel_id)) return void kernel('ENODEV', 'No such device');
+        return void reply({ ok: true, result: {} });
+      case 'tunnel_get':
+        return void reply({ ok: true, result: { tunnels: [...tunnels.values()].sort((x, y) => x.tunnel_id - y.tunnel_id) } });
+      default:
+        return void kernel('ENODEV', 'No such device');
+    }
+  });
+  return { server, requests };
 }
 
 test('add/show/del through the control socket: output and exit codes', async () => {

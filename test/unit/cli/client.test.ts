@@ -1,12 +1,12 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ControlClient, connectDaemon, isDaemonReply, request } from '../../../src/control/client.js';
-import { L2tpError } from '../../../src/errors.js';
 import { PROTOCOL_VERSION } from '../../../src/control/protocol.js';
+import { rejection, serveLines, type LineServer } from '../../../support/fake-daemon.js';
 
 let tmp = '';
 before(() => {
@@ -14,33 +14,9 @@ before(() => {
 });
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
-/** A server whose reaction to each request line is `onLine`. */
-function serve(name: string, onLine: (sock: Socket, req: { id: number; op: string; attrs: unknown }) => void): Promise<{ server: Server; path: string }> {
-  const path = join(tmp, name);
-  const server = createServer((sock) => {
-    let buf = '';
-    sock.setEncoding('utf8');
-    sock.on('data', (d: string) => {
-      buf += d;
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        onLine(sock, JSON.parse(line) as { id: number; op: string; attrs: unknown });
-      }
-    });
-  });
-  return new Promise((resolve) => server.listen(path, () => resolve({ server, path })));
-}
-
-async function rejection(p: Promise<unknown>): Promise<L2tpError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof L2tpError, String(e));
-    return e;
-  }
-  assert.fail('resolved');
+/** A server whose reaction to each request is `onLine`. */
+function serve(name: string, onLine: (sock: Socket, req: { id: number; op: string; attrs: unknown }) => void): Promise<LineServer> {
+  return serveLines(join(tmp, name), (sock, line) => onLine(sock, JSON.parse(line) as { id: number; op: string; attrs: unknown }));
 }
 
 test('requests carry increasing ids; replies may come out of order', async () => {

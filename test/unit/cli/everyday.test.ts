@@ -13,7 +13,7 @@ import { parseCaptureArgs } from '../../../src/cli/capture.js';
 import { parseImpairArgs, runImpair } from '../../../src/cli/impair.js';
 import { parseStatsArgs, rateLine, formatBits, runStats } from '../../../src/cli/stats.js';
 import { L2tpError } from '../../../src/errors.js';
-import type { CliIo } from '../../../src/cli/run.js';
+import { fakeCliIo, type FakeCliIo } from '../../../support/fake-daemon.js';
 import { outerPacket, innerFrame, pcapHeader, pcapRecord, summarize, summaryLine, describeFrame } from '../../../src/cli/pcap.js';
 import { parseListen, renderMetrics } from '../../../src/control/metrics.js';
 import type { SessionInfo, TunnelInfo } from '../../../src/control/protocol.js';
@@ -184,42 +184,31 @@ describe('CLI parsing and printing', () => {
 });
 
 describe('stats and impair commands with a fake daemon', () => {
-  function fakeIo(handler: (op: string, attrs: unknown) => unknown): CliIo & { out: string; err: string; ops: string[] } {
-    const io = {
-      out: '',
-      err: '',
-      ops: [] as string[],
-      stdout: (t: string) => void (io.out += t),
-      stderr: (t: string) => void (io.err += t),
-      isReply: () => true,
-      connect: async () => ({
-        request: async (op: string, attrs: unknown) => {
-          io.ops.push(op);
-          return handler(op, attrs);
-        },
-        close: () => {},
-      }),
-    };
-    return io as never;
-  }
-
-  it('stats: one line per session per interval, from counter deltas', async () => {
+  /**
+   * A daemon whose sessions 1 and 2 (tunnel 1) grow by 100 packets / 125 kB received and 50 packets / 1 kB sent
+   * per session_get; from the second reply on, each also has 5 rx_errors and `seqDiscards` rx_seq_discards.
+   */
+  function growingSessions(seqDiscards: number): FakeCliIo {
     let n = 0;
-    const io = fakeIo(() => {
+    return fakeCliIo(() => {
       n++;
       const mk = (sid: number, k: number) => ({
         tunnel_id: 1, session_id: sid, peer_session_id: 9, peer_tunnel_id: 9, ifname: `l2tpeth${sid}`, cookie: '', peer_cookie: '',
         send_seq: true, recv_seq: true,
-        stats: { rx_packets: 100 * k, rx_bytes: 125_000 * k, tx_packets: 50 * k, tx_bytes: 1000 * k, rx_errors: k > 1 ? 5 : 0, rx_seq_discards: k > 1 ? 5 : 0 },
+        stats: { rx_packets: 100 * k, rx_bytes: 125_000 * k, tx_packets: 50 * k, tx_bytes: 1000 * k, rx_errors: k > 1 ? 5 : 0, rx_seq_discards: k > 1 ? seqDiscards : 0 },
         drops: { rx_dev_drops: 0 },
       });
       return { sessions: [mk(1, n), mk(2, n)] };
     });
+  }
+
+  it('stats: one line per session per interval, from counter deltas', async () => {
+    const io = growingSessions(5);
     const slept: number[] = [];
-    const code = await runStats(['session_id', '1', '-c', '2', '-i', '0.5'], io, async (ms) => void slept.push(ms));
-    assert.equal(code, 0, io.err);
+    const code = await runStats(['session_id', '1', '-c', '2', '-i', '0.5'], io.io, async (ms) => void slept.push(ms));
+    assert.equal(code, 0, io.err());
     assert.deepEqual(slept, [500, 500]);
-    const lines = io.out.trim().split('\n');
+    const lines = io.out().trim().split('\n');
     assert.equal(lines.length, 2, 'session 2 filtered out');
     // The fake sleep takes no time: the rates use half the nominal interval (0.25 s) as the floor.
     assert.match(lines[0], /^\d\d:\d\d:\d\d tunnel 1 session 1 l2tpeth1: rx 400 pkt\/s 4\.00 Mbit\/s, tx 200 pkt\/s 32\.00 kbit\/s, drops rx_errors 5 rx_seq_discards 5$/);
@@ -227,20 +216,10 @@ describe('stats and impair commands with a fake daemon', () => {
   });
 
   it('stats -j: one JSON object per interval with every session\'s rates and drops', async () => {
-    let n = 0;
-    const io = fakeIo(() => {
-      n++;
-      const mk = (sid: number, k: number) => ({
-        tunnel_id: 1, session_id: sid, peer_session_id: 9, peer_tunnel_id: 9, ifname: `l2tpeth${sid}`, cookie: '', peer_cookie: '',
-        send_seq: true, recv_seq: true,
-        stats: { rx_packets: 100 * k, rx_bytes: 125_000 * k, tx_packets: 50 * k, tx_bytes: 1000 * k, rx_errors: k > 1 ? 5 : 0, rx_seq_discards: 0 },
-        drops: { rx_dev_drops: 0 },
-      });
-      return { sessions: [mk(1, n), mk(2, n)] };
-    });
-    const code = await runStats(['-c', '2', '-i', '0.5'], io, async () => {}, true);
-    assert.equal(code, 0, io.err);
-    const objs = io.out.trimEnd().split('\n').map((l: string) => JSON.parse(l) as { time: string; interval: number; sessions: Array<Record<string, unknown>> });
+    const io = growingSessions(0);
+    const code = await runStats(['-c', '2', '-i', '0.5'], io.io, async () => {}, true);
+    assert.equal(code, 0, io.err());
+    const objs = io.out().trimEnd().split('\n').map((l: string) => JSON.parse(l) as { time: string; interval: number; sessions: Array<Record<string, unknown>> });
     assert.equal(objs.length, 2);
     assert.equal(objs[0].interval, 0.5);
     assert.ok(!Number.isNaN(Date.parse(objs[0].time)));
@@ -258,18 +237,18 @@ describe('stats and impair commands with a fake daemon', () => {
   });
 
   it('impair: daemon errors map to RTNETLINK text / Error and exit 2; usage errors exit 255', async () => {
-    const enodev = fakeIo(() => {
+    const enodev = fakeCliIo(() => {
       throw new L2tpError('KERNEL', 'no such session', 'ENODEV');
     });
-    assert.equal(await runImpair(['tid', '1', 'sid', '2', 'loss', '1'], enodev), 2);
-    assert.equal(enodev.err, 'RTNETLINK answers: No such device\n');
+    assert.equal(await runImpair(['tid', '1', 'sid', '2', 'loss', '1'], enodev.io), 2);
+    assert.equal(enodev.err(), 'RTNETLINK answers: No such device\n');
     let got: unknown;
-    const ok = fakeIo((op, attrs) => ((got = { op, attrs }), {}));
-    assert.equal(await runImpair(['tid', '1', 'sid', '2', 'reorder', '5', 'distance', '3', 'seed', '0'], ok), 0);
+    const ok = fakeCliIo((op, attrs) => ((got = { op, attrs }), {}));
+    assert.equal(await runImpair(['tid', '1', 'sid', '2', 'reorder', '5', 'distance', '3', 'seed', '0'], ok.io), 0);
     assert.deepEqual(got, { op: 'impair', attrs: { tunnel_id: 1, session_id: 2, reorder: 5, distance: 3, seed: 0 } });
-    const bad = fakeIo(() => ({}));
-    assert.equal(await runImpair(['tid', '1'], bad), 255);
-    assert.match(bad.err, /^Error: argument "session_id" is required\nUsage: ul2tp impair/);
-    assert.deepEqual(bad.ops, [], 'nothing sent for a usage error');
+    const bad = fakeCliIo(() => ({}));
+    assert.equal(await runImpair(['tid', '1'], bad.io), 255);
+    assert.match(bad.err(), /^Error: argument "session_id" is required\nUsage: ul2tp impair/);
+    assert.deepEqual(bad.calls, [], 'nothing sent for a usage error');
   });
 });

@@ -3,38 +3,20 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { formatSessions, formatTunnels, jsonArray, jsonString } from '../../../src/cli/print.js';
 import type { SessionInfo, TunnelInfo } from '../../../src/control/protocol.js';
+import { sessionInfo, tunnelInfo } from '../../../support/fake-daemon.js';
 
 // dist/test/unit/cli/ → repository root
 const FIXTURES = new URL('../../../../test/fixtures/cli/', import.meta.url);
 const golden = (name: string): string => readFileSync(new URL(name, FIXTURES), 'utf8');
 
-const NO_STATS = {};
-
+/** A tunnel with every field the output depends on given (ports default to 0). */
 function tunnel(t: Partial<TunnelInfo> & Pick<TunnelInfo, 'tunnel_id' | 'peer_tunnel_id' | 'local' | 'remote'>): TunnelInfo {
-  return {
-    encap: 'udp',
-    family: t.local.includes(':') ? 6 : 4,
-    udp_sport: 0,
-    udp_dport: 0,
-    udp_csum: false,
-    udp6_csum_tx: true,
-    udp6_csum_rx: true,
-    stats: NO_STATS,
-    ...t,
-  };
+  return tunnelInfo({ udp_sport: 0, udp_dport: 0, ...t });
 }
 
+/** A session with every id and its interface name given. */
 function session(s: Partial<SessionInfo> & Pick<SessionInfo, 'tunnel_id' | 'session_id' | 'peer_session_id' | 'peer_tunnel_id' | 'ifname'>): SessionInfo {
-  return {
-    cookie: '',
-    peer_cookie: '',
-    l2spec_type: 'default',
-    send_seq: false,
-    recv_seq: false,
-    reorder_timeout: 0,
-    stats: NO_STATS,
-    ...s,
-  };
+  return sessionInfo(s);
 }
 
 /** The configurations of test/fixtures/cli/tunnels.*. */

@@ -1,99 +1,24 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runL2tp, type CliIo, type Transport } from '../../../src/cli/run.js';
+import { runL2tp } from '../../../src/cli/run.js';
 import { USAGE } from '../../../src/api/usage.js';
 import type { SessionInfo, TunnelInfo } from '../../../src/control/protocol.js';
 import { L2tpError, kernelError } from '../../../src/errors.js';
-
-type Handler = (op: string, attrs: unknown) => unknown;
-
-interface Fake {
-  io: CliIo;
-  out: () => string;
-  err: () => string;
-  calls: Array<[string, unknown]>;
-  connects: () => number;
-  closes: () => number;
-}
+import { fakeCliIo, sessionInfo, tunnelInfo, type FakeCliIo } from '../../../support/fake-daemon.js';
 
 /** A CliIo whose daemon is `handler`; thrown L2tpErrors come back as error replies. */
-function fake(handler: Handler, connectError?: Error): Fake {
-  let out = '';
-  let err = '';
-  let connects = 0;
-  let closes = 0;
-  const replies = new WeakSet<object>();
-  const calls: Array<[string, unknown]> = [];
-  const transport: Transport = {
-    async request(op, attrs) {
-      calls.push([op, attrs]);
-      try {
-        return handler(op, attrs) as never;
-      } catch (e) {
-        if (e instanceof L2tpError) replies.add(e);
-        throw e;
-      }
-    },
-    close() {
-      closes++;
-    },
-  };
-  return {
-    io: {
-      stdout: (s) => (out += s),
-      stderr: (s) => (err += s),
-      async connect() {
-        connects++;
-        if (connectError) throw connectError;
-        return transport;
-      },
-      isReply: (e) => typeof e === 'object' && e !== null && replies.has(e),
-    },
-    out: () => out,
-    err: () => err,
-    calls,
-    connects: () => connects,
-    closes: () => closes,
-  };
+function fake(handler: (op: string, attrs: unknown) => unknown, connectError?: Error): FakeCliIo {
+  return fakeCliIo(handler, () => {
+    if (connectError) throw connectError;
+  });
 }
 
 const TEXT = { json: false, pretty: false };
 const argv = (s: string): string[] => s.split(' ');
 const ADD_BOTH = 'add tunnel session tunnel_id 3000 peer_tunnel_id 4000 local 1.2.3.4 remote 5.6.7.8 udp_sport 5000 udp_dport 6000 session_id 1000 peer_session_id 2000';
 
-function t(id: number): TunnelInfo {
-  return {
-    tunnel_id: id,
-    peer_tunnel_id: id + 1,
-    encap: 'ip',
-    family: 4,
-    local: '192.0.2.1',
-    remote: '192.0.2.2',
-    udp_sport: 0,
-    udp_dport: 0,
-    udp_csum: false,
-    udp6_csum_tx: true,
-    udp6_csum_rx: true,
-    stats: {},
-  };
-}
-
-function s(tid: number, sid: number): SessionInfo {
-  return {
-    tunnel_id: tid,
-    session_id: sid,
-    peer_session_id: sid,
-    peer_tunnel_id: tid,
-    ifname: `l2tpeth${sid}`,
-    cookie: '',
-    peer_cookie: '',
-    l2spec_type: 'default',
-    send_seq: false,
-    recv_seq: false,
-    reorder_timeout: 0,
-    stats: {},
-  };
-}
+const t = (id: number): TunnelInfo => tunnelInfo({ tunnel_id: id, encap: 'ip', udp_sport: 0, udp_dport: 0 });
+const s = (tid: number, sid: number): SessionInfo => sessionInfo({ tunnel_id: tid, session_id: sid, peer_session_id: sid, peer_tunnel_id: tid });
 
 test('parse errors never contact the daemon', async () => {
   const f = fake(() => assert.fail('no request expected'));
