@@ -14,7 +14,7 @@ import { basename, dirname } from 'node:path';
 import { createServer, type Server, type Socket } from 'node:net';
 import { L2tpError } from '../errors.js';
 import { selectBackend, type BackendChoice } from '../io/select.js';
-import { Controller } from './handlers.js';
+import { Controller, type SavedState } from './handlers.js';
 import type { ApplyResult, ConfigSource } from './config.js';
 import { captureHubOf, impairOp, startCapture } from './capture.js';
 import { parseListen, startMetrics } from './metrics.js';
@@ -26,7 +26,7 @@ import { MAX_LINE } from './framing.js';
 import { validateRequest } from './validate.js';
 import { MIN_PROTOCOL_VERSION, OPS, PROTOCOL_VERSION } from './protocol.js';
 import { loadStateFile, writeStateFile } from './state-file.js';
-import { HEARTBEAT_MS } from './seq-restart.js';
+import { GUARD_MS, HEARTBEAT_MS, resumeSessions } from './seq-restart.js';
 import { removeOrphans } from './reconcile.js';
 
 export interface DaemonOptions {
@@ -197,7 +197,15 @@ export async function runDaemon(opts: DaemonOptions = {}): Promise<void> {
   if (loaded.kind === 'ok') {
     // How long the crashed daemon can have sent since its last write (seq-restart.ts).
     const runMs = loaded.state.saved_at !== undefined ? Math.max(0, loaded.mtimeMs - loaded.state.saved_at) : 1000;
-    const problems = await ctl.restore(loaded.state, runMs);
+    // Sequence numbers move past anything it can have sent, and that is on disk
+    // before the dataplane gets a session: a crash during the restore restarts from there.
+    const resumed: SavedState = { ...loaded.state, sessions: resumeSessions(loaded.state.sessions, runMs), saved_at: Date.now() };
+    try {
+      writeStateFile(statePath, resumed);
+    } catch (e) {
+      log(`cannot write state file: ${(e as Error).message}`);
+    }
+    const problems = await ctl.restore(resumed);
     for (const p of problems) log(`restore: ${p}`);
     const c = ctl.counts();
     log(`restored ${c.tunnels} tunnel(s) and ${c.sessions} session(s) from ${statePath}`);
@@ -213,7 +221,6 @@ export async function runDaemon(opts: DaemonOptions = {}): Promise<void> {
     }
   }
   let savedFingerprint = ctl.seqFingerprint();
-  // The restored sequence numbers are on disk before anything is sent with them.
   let dirty = loaded.kind === 'ok';
   // Group commit: a change marks the configuration dirty; it is written once the
   // request queue drains, before the replies of the requests it covers are sent
@@ -233,19 +240,18 @@ export async function runDaemon(opts: DaemonOptions = {}): Promise<void> {
       log(`cannot write state file: ${(e as Error).message}`);
     }
   };
-  // Sequenced sessions: keep the saved ns/nr at most a second old, so that a
-  // daemon restarted after a crash continues close to where the peer is.
-  const seqSaver = setInterval(() => {
-    if (ctl.seqFingerprint() === savedFingerprint) return;
-    dirty = true;
-    if (queued === 0) flushState();
-  }, 1000);
-  seqSaver.unref();
-  // Heartbeat: the state file's mtime says until when the daemon ran (and so
-  // could send), and the sessions' send rates are sampled (seq-restart.ts).
+  // Sequenced sessions (seq-restart.ts). Heartbeat: the sessions' send rates are
+  // sampled, then the saved ns/nr are rewritten when they moved (so that a daemon
+  // restarted after a crash continues close to where the peer is), else the state
+  // file's mtime is touched: it says until when the daemon ran, and so could send.
   const heartbeat = setInterval(() => {
     const now = Date.now();
     ctl.sampleRates(now);
+    if (ctl.seqFingerprint() !== savedFingerprint && queued === 0) {
+      dirty = true;
+      flushState();
+      return;
+    }
     try {
       lutimesSync(statePath, now / 1000, now / 1000);
     } catch {
@@ -253,6 +259,15 @@ export async function runDaemon(opts: DaemonOptions = {}): Promise<void> {
     }
   }, HEARTBEAT_MS);
   heartbeat.unref();
+  // A burst since the last write (more than half of what a restart would jump):
+  // written at once, with the rate that burst makes.
+  const seqGuard = setInterval(() => {
+    if (!ctl.seqBurst()) return;
+    ctl.sampleRates(Date.now());
+    dirty = true;
+    flushState();
+  }, GUARD_MS);
+  seqGuard.unref();
   flushState();
 
   const path = socketPath();
@@ -293,7 +308,7 @@ export async function runDaemon(opts: DaemonOptions = {}): Promise<void> {
     if (stopping) return;
     stopping = true;
     log(gone ? `${sig}: removing ${dir} and exiting` : `${sig}: stopping (configuration kept in ${statePath})`);
-    clearInterval(seqSaver);
+    clearInterval(seqGuard);
     clearInterval(heartbeat);
     server.close();
     try {

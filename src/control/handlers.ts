@@ -19,6 +19,7 @@ import { Session } from '../engine/session.js';
 import { Table } from '../engine/table.js';
 import { Tunnel } from '../engine/tunnel.js';
 import { NR_SHADOW, NS_SHADOW, RECV_SEQ, SEND_SEQ, readCounters, readExtraCounters, type ExtraCounters } from '../engine/stats.js';
+import { seqDelta } from '../engine/seq.js';
 import type { Dataplane } from '../io/types.js';
 import type { BatchAttrs, BatchOutcome, BatchRequest, SessionInfo, TunnelInfo } from './protocol.js';
 import { errorBody } from './validate.js';
@@ -26,7 +27,7 @@ import { parseAddress } from '../wire/address.js';
 import { applyConfig, type ApplyResult, type ConfigSource, type ConfigTarget } from './config.js';
 import { impairToJson } from '../engine/impair.js';
 import { allocIfname, defaultSessionMtu, interfaceExists, pathMtu, releaseIfname } from './netinfo.js';
-import { RateTracker, resumeSequence, type SavedSession } from './seq-restart.js';
+import { RateTracker, burstHalf, type SavedSession } from './seq-restart.js';
 
 /** What the state file holds: enough to rebuild every tunnel and session. */
 export interface SavedState {
@@ -348,11 +349,16 @@ export class Controller implements ConfigTarget {
     return { sessions };
   }
 
-  /** The configuration to persist (tunnels ascending, then their sessions). */
+  /** Sequenced sessions at the last saved(): stats base, ns written, and how far ns may move before seqBurst(). */
+  private guard: Array<[base: number, ns: number, half: number]> = [];
+
+  /** The configuration to persist (tunnels ascending, then their sessions); remembered for seqBurst(). */
   saved(): SavedState {
     const tunnels: TunnelConfig[] = [];
     const sessions: SavedSession[] = [];
     const st = this.dp.stats;
+    const guard: Array<[number, number, number]> = [];
+    this.guard = guard;
     for (const t of this.table.tunnels()) tunnels.push(t.cfg);
     for (const s of this.table.sessions()) {
       const key = Controller.key(s.cfg.tunnelId, s.cfg.sessionId);
@@ -366,6 +372,7 @@ export class Controller implements ConfigTarget {
         continue;
       }
       sessions.push({ ...c, initialNs: ns, initialNr: nr, nsAhead: undefined, nsRate });
+      if (st[s.base + SEND_SEQ] !== 0) guard.push([s.base, ns, burstHalf(nsRate)]);
     }
     return { version: 1, tunnels, sessions, saved_at: Date.now() };
   }
@@ -374,6 +381,21 @@ export class Controller implements ConfigTarget {
   sampleRates(now: number): void {
     const st = this.dp.stats;
     for (const s of this.table.sessions()) this.rates.sample(Controller.key(s.cfg.tunnelId, s.cfg.sessionId), st[s.base + NS_SHADOW], now);
+  }
+
+  /**
+   * True when a sequenced session has sent half of the jump its last write allows
+   * (seq-restart.ts burstHalf): the daemon then writes at once, so that a crash right
+   * after a burst still restarts ahead of everything sent.
+   */
+  seqBurst(): boolean {
+    const st = this.dp.stats;
+    const g = this.guard;
+    for (let i = 0; i < g.length; i++) {
+      const [base, ns, half] = g[i];
+      if (seqDelta(st[base + NS_SHADOW], ns) >= half) return true;
+    }
+    return false;
   }
 
   /** A number that changes whenever a session's sequence state does (cheap; for periodic saves). */
@@ -388,8 +410,10 @@ export class Controller implements ConfigTarget {
    * Rebuild from a state file. Persistent session interfaces are adopted by the
    * backend, so addresses, MTU, up state and bridge membership survive. Returns
    * one line per object that could not be restored (the rest still comes back).
+   * Sequence numbers are used as they are: the daemon has already moved them past
+   * what the crashed daemon can have sent, and written them (seq-restart.ts).
    */
-  async restore(state: SavedState, runMs: number): Promise<string[]> {
+  async restore(state: SavedState): Promise<string[]> {
     const problems: string[] = [];
     for (const cfg of state.tunnels) {
       try {
@@ -406,7 +430,7 @@ export class Controller implements ConfigTarget {
       }
       try {
         this.table.checkSession(cfg);
-        const { nsRate, ...resumed } = resumeSequence(cfg, runMs);
+        const { nsRate, ...resumed } = cfg;
         this.rates.seed(Controller.key(cfg.tunnelId, cfg.sessionId), nsRate);
         await this.createSession(resumed, rec);
       } catch (e) {

@@ -19,15 +19,24 @@
  *
  *   ns' = S + J,  J = clamp(rate x (mtime - saved_at + SLACK_MS), MIN_JUMP, MAX_JUMP)
  *
- * covers (a) (with a 2x margin on the rate, and RATE_UNKNOWN when no rate
- * was measured yet), and the new ns is written before the dataplane sends
- * anything, so the next restart starts from ns' whatever happens in between.
+ * covers (a) (with a 2x margin on the rate, a floor of RATE_FLOOR, and
+ * RATE_UNKNOWN when no rate was measured yet), and the new ns is written
+ * before the dataplane gets the session, so the next restart starts from ns'
+ * whatever happens in between.
+ *
+ * The rate is history, and a burst right after a write is not in it: 20,000
+ * frames sent in the 0.3 s after a quiet session's last write, then a crash,
+ * would leave ns' = S + ~6,000 behind the peer, which then discards every
+ * packet until we have sent the difference again (with pings: never). So the
+ * daemon also writes as soon as a session has sent half of the jump its
+ * last write allows (burstHalf, checked every GUARD_MS): what the dataplane
+ * sends after the last write stays under J unless a session goes from quiet
+ * to more than ~100,000 packets/s within one GUARD_MS.
+ *
  * For (b), every restart moves ns by J only, which is what the time the
- * daemon ran can have consumed: a session sending a few packets a second
- * moves by MIN_JUMP per restart, so thousands of back-to-back restarts fit
- * in the window even if the peer never resyncs in between. Only a burst far
- * above the session's peak rate in its last second can leave ns' behind the
- * peer; it then catches up within that burst's packet count (never wedged).
+ * daemon ran can have consumed: a quiet session moves by about 10,000 per
+ * restart, so hundreds of back-to-back restarts fit in the window even if the
+ * peer never resyncs in between.
  */
 import type { SessionConfig } from '../engine/config.js';
 import { SEQ_MASK } from '../engine/seq.js';
@@ -37,8 +46,10 @@ export const MIN_JUMP = 256;
 export const MAX_JUMP = 1 << 22;
 /** Send rate assumed before one was measured (packets/s per session). */
 export const RATE_UNKNOWN = 1 << 19;
-/** Lowest rate assumed once measured (margin for a quiet session that starts a burst). */
-export const RATE_FLOOR = 1024;
+/** Lowest rate assumed once measured (margin for a quiet session that starts a burst; see GUARD_MS). */
+export const RATE_FLOOR = 4096;
+/** How often the daemon looks for a session that has sent half of its jump since the last write. */
+export const GUARD_MS = 25;
 /** How often the daemon touches the state file (and samples send rates). */
 export const HEARTBEAT_MS = 500;
 /** Heartbeat period plus scheduling slack. */
@@ -58,6 +69,19 @@ export function restartJump(rate: number | undefined, runMs: number): number {
 export function resumeSequence(cfg: SavedSession, runMs: number): SavedSession {
   const j = restartJump(cfg.nsRate, runMs);
   return { ...cfg, initialNs: ((cfg.initialNs ?? 0) + j) & SEQ_MASK, nsAhead: undefined };
+}
+
+/** The sessions of a state file as they restart after a crash (`runMs`: see the module comment). */
+export function resumeSessions(sessions: readonly SavedSession[], runMs: number): SavedSession[] {
+  return sessions.map((s) => resumeSequence(s, runMs));
+}
+
+/**
+ * How far a session's ns may move past its last written value before the daemon
+ * writes again: half of the smallest jump a restart would make from that write.
+ */
+export function burstHalf(rate: number | undefined): number {
+  return Math.floor(restartJump(rate, 0) / 2);
 }
 
 /** Peak send rate per session, sampled every HEARTBEAT_MS from the ns counters. */

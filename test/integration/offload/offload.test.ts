@@ -245,7 +245,9 @@ describe('offload e2e: a daemon restarted with the other mode adopts its TAPs', 
   // alone, after the e2e, everyday, io and native-free files and under CPU load (6 runs), but
   // failed "traffic resumes" in both full-suite runs. `todo` keeps it running and reported,
   // with the counters and daemon logs below, without failing the suite.
-  it('on → kill -9 → off → kill -9 → on: TSO follows the mode, traffic intact each time', { todo: 'fails in full-suite runs only; see the diagnostics it prints' }, async (t) => {
+  // (It once failed now and then: a kill right after the transfers, before the next
+  // state write, restarted behind the peer's window; see restart.test.ts "right after a burst".)
+  it('on → kill -9 → off → kill -9 → on: TSO follows the mode, traffic intact each time', async (t) => {
     const l = makeLink(u, { n: 6, seq: 'both' });
     const why = (round: string): string => {
       const side = (ns: Netns): string => {

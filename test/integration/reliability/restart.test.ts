@@ -14,7 +14,7 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Netns, netnsUnavailable, ping, underlay, uniq, type Underlay } from '../../../support/netns.js';
@@ -216,6 +216,58 @@ describe('crash and restart', { skip: skip || undefined }, () => {
       } finally {
         l.remove();
       }
+    }
+  });
+
+  // The jump is sized from the send rate known at the last write; a burst right after
+  // it is not known. The daemon writes again once a session has sent half of its jump
+  // (seq-restart.ts GUARD_MS): without that, a quiet session's restart jumped ~2,000
+  // while ~15,000 frames had gone out since the write, and the peer discarded
+  // everything after the restart as behind its window.
+  it('kill -9 right after a burst that followed the last write: traffic resumes, nothing behind the peer window', async () => {
+    const l = makeLink(u, { n: 30, seq: 'both' });
+    // Sends 20,000 small datagrams as fast as it can on SIGUSR1 (started beforehand:
+    // node's start-up would otherwise eat the time between the write and the kill).
+    const FLOOD = `
+const s = require('node:dgram').createSocket('udp4');
+const m = Buffer.alloc(18);
+let left = 20000;
+process.once('SIGUSR1', () => {
+  for (let i = 0; i < 20000; i++) s.send(m, 9, process.argv[1], () => { if (--left === 0) { console.log('done'); process.exit(0); } });
+});
+setTimeout(() => process.exit(1), 60000); // alive until told
+console.log('ready');`;
+    const flood = u.a.spawn(process.execPath, ['-e', FLOOD, l.b4]);
+    let out = '';
+    flood.stdout!.on('data', (d: string) => (out += d));
+    try {
+      quietLink(u, l);
+      assert.equal(ping(u.a, l.b4, 3), 3, 'in sync before');
+      await new Promise((r) => setTimeout(r, 1200)); // a (quiet) send rate is measured
+      assert.ok(await waitFor(() => out.includes('ready'), 10_000), 'flooder ready');
+      const pid = control<{ pid: number }>(u.a).pid;
+      const state = join(daemonDir(u.a), 'state.json');
+      const ino = statSync(state).ino;
+      u.a.exec('ping', ['-c', '1', '-W', '1', l.b4]); // moves ns: the next save writes a new file
+      assert.ok(await waitFor(() => statSync(state).ino !== ino, 3000, 5), 'a state write');
+      const wrote = Date.now();
+      process.kill(flood.pid!, 'SIGUSR1');
+      assert.ok(await waitFor(() => out.includes('done'), 10_000, 5), 'flood sent');
+      process.kill(pid, 'SIGKILL');
+      const killedAfter = Date.now() - wrote;
+      assert.ok(await waitFor(() => !alive(pid), 5000));
+      const b0 = sessionCounters(u.b, l.tidB, l.sidB);
+      u.a.ok('show', 'tunnel');
+      const got = ping(u.a, l.b4, 10);
+      const cb = sessionCounters(u.b, l.tidB, l.sidB);
+      const discards = cb.rx_seq_discards - b0.rx_seq_discards;
+      const behind = cb.rx_errors - b0.rx_errors - discards;
+      console.log(`# killed ${killedAfter} ms after a write; the peer received ${cb.rx_packets} packets in all; after the restart: ${got}/10 replies, seq discards +${discards}, behind the window ${behind}`);
+      assert.ok(got >= 4, `traffic resumes within 2 s: ${got}/10 replies (seq discards +${discards}, behind the window ${behind})`);
+      assert.equal(behind, 0, "nothing fell behind the peer's window");
+    } finally {
+      if (flood.exitCode === null && flood.signalCode === null) flood.kill('SIGKILL');
+      l.remove();
     }
   });
 
