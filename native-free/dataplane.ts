@@ -135,7 +135,7 @@ export class NativeFreeDataplane implements Dataplane {
         throw e;
       }
       const t = this.table.addTunnel(cfg, this.stats, base);
-      t.ctx = new TunnelIo(new DgramSocket(sock));
+      t.ctx = new TunnelIo(new DgramSocket(sock, this.pump));
       const pump = this.pump;
       sock.on('message', (msg: Buffer) => {
         pump.rxUdp(t, msg, 0, msg.length, Date.now());

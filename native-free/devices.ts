@@ -11,7 +11,8 @@
  */
 import fs from 'node:fs';
 import type dgram from 'node:dgram';
-import type { FrameDevice, PacketBatch, TunnelSocket } from '../src/io/device.js';
+import type { FrameDevice, LateFailures, PacketBatch, TunnelSocket } from '../src/io/device.js';
+import type { Session } from '../src/engine/session.js';
 import { VNET_HDR_LEN } from './vnet.js';
 
 /** -EBADF: the socket was closed under us. */
@@ -65,24 +66,30 @@ export class MacvtapDevice implements FrameDevice {
 }
 
 /**
- * A connected dgram tunnel socket. Accepted sends count as sent; a failure dgram reports
- * later (an ICMP error queued on the connected socket) is not a transmit error, as with
- * the kernel's tunnel socket and the koffi backend.
+ * A connected dgram tunnel socket. Accepted sends count as sent; dgram reports a failure
+ * later, in the completion callback: then the datagram was not sent (typically the
+ * ICMP port-unreachable error queued on the connected socket by an earlier packet,
+ * which the next send returns instead of sending), and the sink counts a transmit
+ * error for its session, as the koffi backend's sendmmsg returning that error does.
  */
 export class DgramSocket implements TunnelSocket {
   readonly caps = 0;
   /** Sends in flight: their batches and slots (FIFO, grown on the cold path). */
   private fifoBatch: Array<SlotBatch | null> = new Array<SlotBatch | null>(64).fill(null);
   private fifoSlot = new Int32Array(64);
+  private fifoOwner: Array<Session | null> = new Array<Session | null>(64).fill(null);
   private head = 0;
   private count = 0;
-  private readonly onSent: () => void;
+  private readonly onSent: (err: Error | null) => void;
 
-  constructor(readonly sock: dgram.Socket) {
-    this.onSent = () => this.sent();
+  constructor(
+    readonly sock: dgram.Socket,
+    private readonly late: LateFailures,
+  ) {
+    this.onSent = (err) => this.sent(err);
   }
 
-  send(b: PacketBatch, first: number, n: number): number {
+  send(b: PacketBatch, first: number, n: number, owner: Session): number {
     const sb = b instanceof SlotBatch ? b : null;
     for (let j = first; j < first + n; j++) {
       try {
@@ -94,6 +101,7 @@ export class DgramSocket implements TunnelSocket {
       const at = (this.head + this.count) % this.fifoSlot.length;
       this.fifoBatch[at] = sb;
       this.fifoSlot[at] = j;
+      this.fifoOwner[at] = owner;
       this.count++;
       if (sb !== null) sb.owner.held(j);
     }
@@ -104,11 +112,14 @@ export class DgramSocket implements TunnelSocket {
     // dgram queues instead of refusing: never called with backpressure
   }
 
-  private sent(): void {
+  private sent(err: Error | null): void {
     const h = this.head;
     const sb = this.fifoBatch[h] ?? null;
     const slot = this.fifoSlot[h];
+    const owner = this.fifoOwner[h];
     this.fifoBatch[h] = null;
+    this.fifoOwner[h] = null;
+    if (err && owner !== null) this.late.sendFailed(owner);
     this.head = (h + 1) % this.fifoSlot.length;
     this.count--;
     if (sb !== null) sb.owner.released(slot);
@@ -118,12 +129,15 @@ export class DgramSocket implements TunnelSocket {
     const cap = this.fifoSlot.length;
     const nb = new Array<SlotBatch | null>(cap * 2).fill(null);
     const ns = new Int32Array(cap * 2);
+    const no = new Array<Session | null>(cap * 2).fill(null);
     for (let k = 0; k < this.count; k++) {
       nb[k] = this.fifoBatch[(this.head + k) % cap]!;
       ns[k] = this.fifoSlot[(this.head + k) % cap]!;
+      no[k] = this.fifoOwner[(this.head + k) % cap];
     }
     this.fifoBatch = nb;
     this.fifoSlot = ns;
+    this.fifoOwner = no;
     this.head = 0;
   }
 }

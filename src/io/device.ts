@@ -9,6 +9,7 @@
  * event loop that runs the pump). Nothing here allocates or throws per packet:
  * results are counts or negative errno values.
  */
+import type { Session } from '../engine/session.js';
 
 /**
  * Preallocated packet slots (wireguard-go's `bufs`/`sizes`): slot j's data is
@@ -61,16 +62,23 @@ export interface FrameDevice {
   write(buf: Buffer, off: number, len: number): number;
 }
 
+/** Where a socket reports packets it accepted but then could not send (the pump counts them). */
+export interface LateFailures {
+  sendFailed(owner: Session): void;
+}
+
 /** A tunnel's network side: connected UDP socket, raw IP socket, dgram, or an in-memory link. */
 export interface TunnelSocket {
   /** CAP_* flags. */
   readonly caps: number;
   /**
    * Sends slots [first, first + n) of `b` (complete L2TP packets, UDP payload or
-   * after the IP header). Returns how many were accepted, in order (the rest are
-   * backpressure or failed), or -errno when the first one failed.
+   * after the IP header), packets of session `owner`. Returns how many were accepted,
+   * in order (the rest are backpressure or failed), or -errno when the first one
+   * failed. A socket that learns only later that an accepted packet was not sent
+   * (node:dgram's completion callback) tells its LateFailures sink, with `owner`.
    */
-  send(b: PacketBatch, first: number, n: number): number;
+  send(b: PacketBatch, first: number, n: number, owner: Session): number;
   /** Waits up to `ms` for room after a backpressure result (may return at once). */
   waitWritable(ms: number): void;
 }

@@ -23,7 +23,7 @@ import type { Session } from '../engine/session.js';
 import { RX_DEV_DROPS, RX_NO_SESSION } from '../engine/stats.js';
 import type { Table } from '../engine/table.js';
 import type { Tunnel } from '../engine/tunnel.js';
-import { CAP_VNET_HDR, isBackpressure, SEND_RETRY_LIMIT, SEND_WAIT_MS, type FrameDevice, type PacketBatch, type TunnelSocket } from './device.js';
+import { CAP_VNET_HDR, isBackpressure, SEND_RETRY_LIMIT, SEND_WAIT_MS, type FrameDevice, type LateFailures, type PacketBatch, type TunnelSocket } from './device.js';
 import type { CaptureStage } from './stages/capture.js';
 import type { Impairer } from './stages/impair.js';
 import type { TxOffload } from './stages/offload.js';
@@ -52,7 +52,7 @@ export interface PumpStages {
   coalesce?: Coalescer | null;
 }
 
-export class Pump implements RxSink {
+export class Pump implements RxSink, LateFailures {
   readonly capture: CaptureStage | null;
   readonly impair: Impairer | null;
   readonly offload: TxOffload | null;
@@ -136,7 +136,7 @@ export class Pump implements RxSink {
     let done = first;
     let tries = 0;
     while (done < end) {
-      const r = sock.send(b, done, end - done);
+      const r = sock.send(b, done, end - done, s);
       if (r > 0) {
         for (let j = done; j < done + r; j++) countTx(s, b.len[j]);
         done += r;
@@ -150,6 +150,11 @@ export class Pump implements RxSink {
       countTxError(s);
       done++;
     }
+  }
+
+  /** LateFailures: a packet a socket accepted, then found it could not send (node:dgram): one tx error. */
+  sendFailed(owner: Session): void {
+    countTxError(owner);
   }
 
   /** A frame the backend read but could not use (malformed, no slot free): one tx error. */

@@ -206,7 +206,7 @@ export class Impairer {
         b.off[k] = 0;
         b.len[k] = len;
       }
-      const r = st.sock.send(b, 0, k);
+      const r = st.sock.send(b, 0, k, st.s);
       // Backpressure: keep them for the next round; other errors drop one.
       const done = r > 0 ? r : isBackpressure(r) ? 0 : 1;
       if (done === 0) return;
