@@ -35,6 +35,8 @@ export interface DaemonOptions {
   backend?: string;
   /** false for `--no-offload`. */
   offload?: boolean;
+  /** `--workers N` (koffi worker pairs), already checked. */
+  workers?: number;
   /** `--metrics ADDR:PORT` (src/control/metrics.ts); checked before anything starts. */
   metrics?: string;
   metricsAnyAddress?: boolean;
@@ -501,6 +503,7 @@ async function execute(op: string, attrs: Record<string, unknown>, ctl: Controll
         version: VERSION,
         protocol: PROTOCOL_VERSION,
         backend: choice.dp.name,
+        ...(choice.dp.workers !== undefined ? { workers: choice.dp.workers } : {}),
         ...ctl.counts(),
         drops: ctl.orphanDrops(),
         uptime_s: Math.round(process.uptime()),
