@@ -170,8 +170,8 @@ export class KoffiDataplane implements Dataplane {
       const rxRing = new CaptureRing();
       rings.push(txRing, rxRing);
       // Only rx worker RAW_RX reads raw IP sockets, so only it writes the orphan slot.
-      this.tx.push(new WorkerHandle({ role: 'tx', stats: sab, orphanBase: 0, capture: txRing.sab, options: this.options }));
-      this.rx.push(new WorkerHandle({ role: 'rx', stats: sab, orphanBase: 0, capture: rxRing.sab, options: this.options }));
+      this.tx.push(new WorkerHandle({ role: 'tx', index: i, stats: sab, orphanBase: 0, capture: txRing.sab, options: this.options }));
+      this.rx.push(new WorkerHandle({ role: 'rx', index: i, stats: sab, orphanBase: 0, capture: rxRing.sab, options: this.options }));
       this.load.push(0);
     }
     this.captureRings = rings;

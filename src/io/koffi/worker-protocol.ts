@@ -5,6 +5,8 @@ import type { DataplaneOptions } from '../options.js';
 
 export interface WorkerInit {
   role: 'tx' | 'rx';
+  /** Worker pair number (0-based); the thread is named ul2tp-<role><index>. */
+  index: number;
   /** engine/stats.ts slots, shared with the main thread. */
   stats: SharedArrayBuffer;
   /** Slot for drops that belong to no tunnel (IP encap: unknown session, control). */

@@ -38,6 +38,7 @@ import { writeFrame } from './tapio.js';
 import { RawIpSocket, TapDevice, UdpSocket } from './devices.js';
 import { EPOLLERR, EPOLLHUP, EPOLLIN, EpollSet, eventfdDrain } from './epoll.js';
 import { GsoSender } from './gso.js';
+import { setThreadName } from './libc.js';
 import { sockaddrFor } from './udp.js';
 import type { WorkerCommand, WorkerInit } from './worker-protocol.js';
 
@@ -46,6 +47,7 @@ const port = init.port;
 const stats = new Float64Array(init.stats);
 const role = init.role;
 const opts = init.options;
+setThreadName(`ul2tp-${role}${init.index}`); // best effort: shows in /proc/PID/task/*/comm, top -H, perf
 
 /** Frames per batch: one recvmmsg/sendmmsg call moves up to this many. */
 const BATCH = 64;
