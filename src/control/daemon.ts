@@ -190,7 +190,8 @@ export async function runDaemon(opts: DaemonOptions = {}): Promise<void> {
     log(`cannot start a dataplane: ${(e as Error).message}`);
     process.exit(1);
   }
-  log(`dataplane backend: ${choice.dp.name} (${choice.why})`);
+  const pairs = choice.dp.workers;
+  log(`dataplane backend: ${choice.dp.name} (${choice.why})${pairs !== undefined ? `, ${pairs} worker pair${pairs === 1 ? '' : 's'}` : ''}`);
 
   // Crash consistency: ul2tp's own interfaces that the configuration does not name go first.
   await removeOrphans(new Set(loaded.kind === 'ok' ? loaded.state.sessions.map((x) => x.ifname) : []), log);
