@@ -249,3 +249,45 @@ describe(`${PAIRS} worker pairs on both sides`, { skip: skip || undefined }, () 
     assert.ok(ping(u.a, fresh.b4, 3) >= 2, 'a tunnel added after the deletions');
   });
 });
+
+/**
+ * A UDP packet whose session id belongs to another tunnel (unique in the namespace) is
+ * delivered to that session, as the kernel does, when both tunnels are read by the same
+ * receive thread; across worker pairs it counts as rx_no_session on the receiving tunnel
+ * (a session's receive state and counters have one writing thread).
+ */
+for (const pairs of [1, 2]) {
+  describe(`UDP fallback to another tunnel's session, ${pairs} worker pair(s)`, { skip: skip || undefined }, () => {
+    let u: Underlay;
+    before(() => {
+      u = underlay();
+      useWorkers(u.a, 1);
+      useWorkers(u.b, pairs);
+    });
+    after(() => u?.destroy());
+
+    it(pairs === 1 ? 'is delivered (same receive thread)' : 'is counted as rx_no_session (tunnels on two pairs)', async () => {
+      // A sends on tunnel 101 (port 5001 → 6001) with peer session 2022, which B has only in tunnel 202.
+      u.a.ok('add', 'tunnel', 'tunnel_id', '101', 'peer_tunnel_id', '201', 'encap', 'udp', 'local', u.a4, 'remote', u.b4, 'udp_sport', '5001', 'udp_dport', '6001');
+      u.a.ok('add', 'session', 'name', 'wfa', 'tunnel_id', '101', 'session_id', '1011', 'peer_session_id', '2022');
+      u.b.ok('add', 'tunnel', 'tunnel_id', '201', 'peer_tunnel_id', '101', 'encap', 'udp', 'local', u.b4, 'remote', u.a4, 'udp_sport', '6001', 'udp_dport', '5001');
+      u.b.ok('add', 'tunnel', 'tunnel_id', '202', 'peer_tunnel_id', '102', 'encap', 'udp', 'local', u.b4, 'remote', u.a4, 'udp_sport', '6002', 'udp_dport', '5002');
+      u.b.ok('add', 'session', 'name', 'wfb', 'tunnel_id', '202', 'session_id', '2022', 'peer_session_id', '1011');
+      u.a.must('sysctl', ['-qw', 'net.ipv6.conf.wfa.disable_ipv6=1']); // only the ARP requests below
+      u.a.ip('link', 'set', 'wfa', 'up');
+      u.a.ip('addr', 'add', '10.77.0.1/24', 'dev', 'wfa');
+      ping(u.a, '10.77.0.2', 3, 56, [], 2); // ARP requests: no answer needed
+      const sent = sessionCounters(u.a, 101, 1011).tx_packets;
+      assert.ok(sent >= 3, `A sent ${sent}`);
+      let delivered = 0;
+      let noSession = 0;
+      await waitFor(() => {
+        noSession = control<{ tunnels: Row[] }>(u.b, 'tunnel_get').tunnels.find((t) => t.tunnel_id === 201)!.drops.rx_no_session;
+        delivered = sessionCounters(u.b, 202, 2022).rx_packets;
+        return delivered + noSession >= sent;
+      }, 5000);
+      if (pairs === 1) assert.deepEqual([delivered, noSession], [sent, 0]);
+      else assert.deepEqual([delivered, noSession], [0, sent]);
+    });
+  });
+}
