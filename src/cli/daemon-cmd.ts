@@ -7,6 +7,7 @@
  * (own-command.ts), the run command with GNU-style `--option` keywords.
  */
 import { readFileSync } from 'node:fs';
+import { dataplaneOptionsFrom, parseWorkers } from '../control/options.js';
 import { parseKeywords, usage, usageExit, withDaemon, type OwnKeyword } from './own-command.js';
 import type { CliIo } from './run.js';
 
@@ -43,8 +44,8 @@ async function runReload(argv: readonly string[], io: CliIo, json: boolean): Pro
 
 export const STATUS_HELP = `Usage: ul2tp [ -j ] daemon status
 
-Says whether this namespace's daemon runs: pid, backend, uptime, numbers of
-tunnels and sessions and the run directory (exit 0), or "not running" (exit 3).
+Says whether this namespace's daemon runs: pid, backend (and its worker pairs),
+uptime, numbers of tunnels and sessions and the run directory (exit 0), or "not running" (exit 3).
 Never starts a daemon. -j: one JSON object.
 `;
 
@@ -99,6 +100,7 @@ ul2tp's own commands (each has --help):
   ul2tp impair tunnel_id ID session_id ID { SETTINGS | off }
   ul2tp save            print the running configuration (a file for --config)
   ul2tp daemon [ --foreground | --background ] [ --config FILE ] [ --backend NAME ] [ --metrics ADDR:PORT ] [ --no-offload ]
+                        [ --workers N ]
   ul2tp daemon reload   re-apply the daemon's --config file (as SIGHUP)
   ul2tp daemon status   is this namespace's daemon running (pid, backend, uptime, counts); exit 3 if not
   ul2tp daemon stop     stop it (SIGTERM, waits); the configuration is kept for the next start
@@ -110,11 +112,12 @@ never-reused identity before anything is restored; when the namespace is deleted
 (no ip netns name, no process left in it) the daemon removes that state and exits.
 Environment: UL2TP_RUNDIR (run directory, default /run/ul2tp), UL2TP_BACKEND
 (koffi | native-free), UL2TP_OFFLOAD=0 (no TSO/coalescing on session TAPs),
-UL2TP_LOG_MAX_BYTES (daemon.log rotation size, default 1 MiB). Manual: man ul2tp (docs/ul2tp.8).`;
+UL2TP_WORKERS (koffi worker pairs, as --workers), UL2TP_LOG_MAX_BYTES (daemon.log
+rotation size, default 1 MiB). Manual: man ul2tp (docs/ul2tp.8).`;
 
 export const DAEMON_HELP = `Usage: ul2tp daemon [ --foreground | --background ] [ --config FILE ]
                     [ --backend { koffi | native-free } ] [ --metrics ADDR:PORT [ --metrics-any-address ] ]
-                    [ --no-offload ]
+                    [ --no-offload ] [ --workers N ]
        ul2tp daemon { reload | status | stop }
 
 Runs this network namespace's daemon, in the foreground unless --background:
@@ -138,6 +141,10 @@ container's main process (packaging/Dockerfile).
   --metrics-any-address   allow --metrics on a non-loopback address (no authentication!)
   --no-offload            koffi backend: plain TAPs, one frame per read/write
                           (env UL2TP_OFFLOAD=0)
+  --workers <n>           koffi backend: worker pairs (a transmit and a receive
+                          thread each), 1 to 64; tunnels are spread over them
+                          (env UL2TP_WORKERS; default: 1 up to 2 cores, else
+                          one per two cores, at most 8)
 Options with a value may also be written with an equals sign, e.g. --config=FILE.
 `;
 
@@ -149,6 +156,15 @@ interface DaemonArgs {
   metrics?: string;
   metricsAnyAddress?: boolean;
   noOffload?: boolean;
+  workers?: number;
+}
+
+function workersValue(text: string): number {
+  try {
+    return parseWorkers(text, '--workers');
+  } catch (e) {
+    throw usage(`Error: ${(e as Error).message}`);
+  }
 }
 
 function backendValue(text: string): string {
@@ -170,6 +186,7 @@ const DAEMON_KEYWORDS: ReadonlyArray<OwnKeyword<DaemonArgs>> = [
   { names: ['--metrics'], value: anyText, apply: set('metrics') },
   { names: ['--metrics-any-address'], apply: set('metricsAnyAddress') },
   { names: ['--no-offload'], apply: set('noOffload') },
+  { names: ['--workers'], value: workersValue, apply: set('workers') },
 ];
 
 /** `ul2tp daemon [OPTIONS]`: checks everything that can be checked, then runs the daemon (never returns on success). */
@@ -186,6 +203,14 @@ export async function runDaemonCommand(argv: readonly string[], io: CliIo, unins
   const opts: Parameters<typeof mod.runDaemon>[0] = { foreground: o.background !== true, background: o.background === true };
   if (o.backend !== undefined) opts.backend = o.backend;
   if (o.noOffload === true) opts.offload = false;
+  if (o.workers !== undefined) opts.workers = o.workers;
+  try {
+    // A bad UL2TP_WORKERS fails here, before the daemon starts anything.
+    dataplaneOptionsFrom(opts, process.env);
+  } catch (e) {
+    io.stderr(`Error: ${(e as Error).message}\n`);
+    return 1;
+  }
   if (o.config !== undefined) {
     // Checked here so that a file that does not parse fails before the daemon starts anything.
     const { configSource, loadConfigFile } = await import('./config-file.js');

@@ -2,7 +2,7 @@
  * `ul2tp daemon status` and `ul2tp daemon stop` (the CLI calls daemonCommand):
  * the namespace's daemon, seen from a client. Neither starts a daemon.
  *
- * status: exit 0 and one line (pid, backend, uptime, counts, run directory)
+ * status: exit 0 and one line (pid, backend and its worker pairs, uptime, counts, run directory)
  * when it runs, exit 3 ("not running", as LSB init scripts) when it does not.
  * stop: SIGTERM to the daemon, then wait until it has exited (it writes the
  * configuration, which the next command in the namespace restores); exit 0,
@@ -20,6 +20,8 @@ export interface DaemonCtlIo {
 interface Status {
   pid: number;
   backend: string;
+  /** koffi worker pairs (absent with native-free, or from an older daemon). */
+  workers?: number;
   tunnels: number;
   sessions: number;
   uptime_s?: number;
@@ -73,13 +75,13 @@ export async function daemonCommand(verb: 'status' | 'stop', io: DaemonCtlIo, js
   }
   if (verb === 'status' && json) {
     io.stdout(
-      JSON.stringify({ running: true, pid: st.pid, backend: st.backend, uptime_s: st.uptime_s ?? null, tunnels: st.tunnels, sessions: st.sessions, run_dir: dir }) + '\n',
+      JSON.stringify({ running: true, pid: st.pid, backend: st.backend, workers: st.workers ?? null, uptime_s: st.uptime_s ?? null, tunnels: st.tunnels, sessions: st.sessions, run_dir: dir }) + '\n',
     );
     return 0;
   }
   if (verb === 'status') {
     io.stdout(
-      `ul2tp daemon: running, pid ${st.pid}, backend ${st.backend}, uptime ${st.uptime_s ?? '?'} s, ` +
+      `ul2tp daemon: running, pid ${st.pid}, backend ${st.backend}${st.workers !== undefined ? ` (${st.workers} worker pair${st.workers === 1 ? '' : 's'})` : ''}, uptime ${st.uptime_s ?? '?'} s, ` +
         `${st.tunnels} tunnel(s), ${st.sessions} session(s), run directory ${dir}\n`,
     );
     return 0;

@@ -35,6 +35,8 @@ export interface DaemonOptions {
   backend?: string;
   /** false for `--no-offload`. */
   offload?: boolean;
+  /** `--workers N` (koffi worker pairs), already checked. */
+  workers?: number;
   /** `--metrics ADDR:PORT` (src/control/metrics.ts); checked before anything starts. */
   metrics?: string;
   metricsAnyAddress?: boolean;
@@ -188,7 +190,8 @@ export async function runDaemon(opts: DaemonOptions = {}): Promise<void> {
     log(`cannot start a dataplane: ${(e as Error).message}`);
     process.exit(1);
   }
-  log(`dataplane backend: ${choice.dp.name} (${choice.why})`);
+  const pairs = choice.dp.workers;
+  log(`dataplane backend: ${choice.dp.name} (${choice.why})${pairs !== undefined ? `, ${pairs} worker pair${pairs === 1 ? '' : 's'}` : ''}`);
 
   // Crash consistency: ul2tp's own interfaces that the configuration does not name go first.
   await removeOrphans(new Set(loaded.kind === 'ok' ? loaded.state.sessions.map((x) => x.ifname) : []), log);
@@ -516,6 +519,7 @@ async function execute(op: string, attrs: Record<string, unknown>, ctl: Controll
         version: VERSION,
         protocol: PROTOCOL_VERSION,
         backend: choice.dp.name,
+        ...(choice.dp.workers !== undefined ? { workers: choice.dp.workers } : {}),
         ...ctl.counts(),
         drops: ctl.orphanDrops(),
         uptime_s: Math.round(process.uptime()),

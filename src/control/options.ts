@@ -7,14 +7,31 @@
  *   UL2TP_UDP_GSO=0                   no UDP GSO on send (koffi, offload on)
  *   UL2TP_UDP_GRO=0                   no UDP GRO on receive (koffi, offload on)
  *   UL2TP_NF_READER=event|worker|poll native-free session reader
+ *   UL2TP_WORKERS=N                   koffi worker pairs, 1..64 (flag: --workers; default from the core count)
  */
-import { DEFAULT_DATAPLANE_OPTIONS, type DataplaneOptions, type ReaderKind } from '../io/options.js';
+import { availableParallelism } from 'node:os';
+import { DEFAULT_DATAPLANE_OPTIONS, defaultWorkers, MAX_WORKERS, MIN_WORKERS, type DataplaneOptions, type ReaderKind } from '../io/options.js';
 
 /** The daemon flags that shape the dataplane. */
 export interface DataplaneFlags {
   backend?: string;
   /** false for --no-offload. */
   offload?: boolean;
+  /** --workers N (text as given; checked by parseWorkers). */
+  workers?: string | number;
+}
+
+/**
+ * A worker-pair count from the flag or the environment: a decimal integer in
+ * MIN_WORKERS..MAX_WORKERS. Throws an Error naming `what` otherwise.
+ */
+export function parseWorkers(v: string | number, what: string): number {
+  const t = String(v).trim();
+  const n = /^[0-9]+$/.test(t) ? Number(t) : NaN;
+  if (!Number.isSafeInteger(n) || n < MIN_WORKERS || n > MAX_WORKERS) {
+    throw new Error(`${what} must be an integer from ${MIN_WORKERS} to ${MAX_WORKERS}, not ${JSON.stringify(String(v))}`);
+  }
+  return n;
 }
 
 function isOff(v: string | undefined): boolean {
@@ -26,14 +43,25 @@ function readerFrom(v: string | undefined): ReaderKind {
   return v === 'worker' || v === 'poll' ? v : DEFAULT_DATAPLANE_OPTIONS.nfReader;
 }
 
-/** Flags win over the environment; the environment over the defaults. */
-export function dataplaneOptionsFrom(flags: DataplaneFlags, env: NodeJS.ProcessEnv): DataplaneOptions {
+/**
+ * Flags win over the environment; the environment over the defaults. `cores` is the
+ * CPU count the default worker count comes from. Throws on a bad worker count.
+ */
+export function dataplaneOptionsFrom(flags: DataplaneFlags, env: NodeJS.ProcessEnv, cores = availableParallelism()): DataplaneOptions {
   const backend = flags.backend ?? (env.UL2TP_BACKEND || undefined);
+  const envWorkers = env.UL2TP_WORKERS;
+  const workers =
+    flags.workers !== undefined
+      ? parseWorkers(flags.workers, '--workers')
+      : envWorkers !== undefined && envWorkers.trim() !== ''
+        ? parseWorkers(envWorkers, 'UL2TP_WORKERS')
+        : defaultWorkers(cores);
   return {
     backend,
     offload: flags.offload === false ? false : !isOff(env.UL2TP_OFFLOAD),
     udpGso: env.UL2TP_UDP_GSO !== '0',
     udpGro: env.UL2TP_UDP_GRO !== '0',
     nfReader: readerFrom(env.UL2TP_NF_READER),
+    workers,
   };
 }

@@ -18,6 +18,23 @@ export interface DataplaneOptions {
   readonly udpGro: boolean;
   /** native-free: session reader kind. */
   readonly nfReader: ReaderKind;
+  /** koffi: worker pairs (a tx and an rx thread each); tunnels are spread over them. */
+  readonly workers: number;
+}
+
+/** Bounds of DataplaneOptions.workers. */
+export const MIN_WORKERS = 1;
+export const MAX_WORKERS = 64;
+/** The default never starts more pairs than this, however many cores there are. */
+export const DEFAULT_WORKERS_CAP = 8;
+
+/**
+ * The default number of worker pairs for `cores` CPUs: one pair (already two threads) up
+ * to 2 cores, else one pair per two cores, at most DEFAULT_WORKERS_CAP.
+ */
+export function defaultWorkers(cores: number): number {
+  if (!(cores > 2)) return 1;
+  return Math.min(DEFAULT_WORKERS_CAP, Math.floor(cores / 2));
 }
 
 export const DEFAULT_DATAPLANE_OPTIONS: DataplaneOptions = Object.freeze({
@@ -26,6 +43,7 @@ export const DEFAULT_DATAPLANE_OPTIONS: DataplaneOptions = Object.freeze({
   udpGso: true,
   udpGro: true,
   nfReader: 'event',
+  workers: 1,
 });
 
 /** Defaults with some fields replaced (tests, benches). */

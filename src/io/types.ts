@@ -13,6 +13,8 @@ export interface Dataplane {
   readonly name: string;
   /** Counter slots; see engine/stats.ts. Tunnel and session slots are assigned by the backend. */
   readonly stats: Float64Array;
+  /** Worker pairs moving packets (koffi); absent where the backend has none. */
+  readonly workers?: number;
   /** Slot for drops that belong to no tunnel (IP encap); absent = slot 0. */
   readonly orphanBase?: number;
   addTunnel(cfg: TunnelConfig): Promise<TunnelHandle>;

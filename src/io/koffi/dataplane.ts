@@ -1,7 +1,7 @@
 /**
  * The native dataplane, main-thread side. Opens TAPs and tunnel sockets
- * (control path, through koffi), then hands the file descriptors to two
- * worker threads that run the per-packet loops:
+ * (control path, through koffi), then hands the file descriptors to
+ * `options.workers` pairs of worker threads that run the per-packet loops:
  *
  *   tx worker: session TAPs  --read--> encap --sendmmsg--> tunnel sockets
  *   rx worker: tunnel sockets --recvmmsg--> decap --write--> session TAPs
@@ -11,9 +11,25 @@
  * owns the engine state of its direction (tx: ns; rx: nr, reorder queue);
  * the only state both share is send_seq, which sits in the stats slot.
  *
+ * Several pairs: every worker keeps the whole table (all tunnels and sessions),
+ * but only the owners poll a descriptor. A tunnel belongs to one pair, chosen
+ * when it is added (the pair with the fewest tunnels): that pair's tx worker
+ * reads the TAPs of all the tunnel's sessions, its rx worker reads the tunnel's
+ * UDP socket. So every counter keeps one writer: a session's and its tunnel's
+ * tx counters are written by the tunnel's tx worker, their rx counters by its
+ * rx worker (a tunnel's sessions are not spread over pairs, because the
+ * tunnel's own tx counters would then have several writers). Raw IP sockets
+ * (one per local address, shared by every IP tunnel there) are all read by rx
+ * worker 0: an IP packet names its session namespace-wide, whatever address
+ * it came to, so one reader keeps each IP session's receive state (nr, reorder
+ * queue) and the namespace's orphan slot (slot 0) single-writer. The tx side
+ * of an IP tunnel still goes to its own pair (sendmmsg on a shared socket is
+ * safe from several threads).
+ *
  * Commands reach a worker as a message plus a poke on its eventfd (the worker
- * sleeps in epoll_wait); removals are acknowledged before fds are closed, so
- * a worker never reads or writes a closed (or reused) descriptor.
+ * sleeps in epoll_wait); adds and removals go to every worker, and removals
+ * are acknowledged by all of them before fds are closed, so a worker never
+ * reads or writes a closed (or reused) descriptor.
  */
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { kernelError } from '../../errors.js';
@@ -48,7 +64,12 @@ interface TunnelState {
   fd: number; // UDP socket, or the shared raw socket
   rawKey: string; // '' for UDP
   sessions: Set<number>;
+  /** The worker pair whose tx worker reads this tunnel's session TAPs. */
+  pair: number;
 }
+
+/** The rx worker that reads every raw IP socket (see the header comment). */
+const RAW_RX = 0;
 
 interface SessionState {
   cfg: SessionConfig;
@@ -120,9 +141,12 @@ export class KoffiDataplane implements Dataplane {
   private readonly tunnels = new Map<number, TunnelState>();
   private readonly sessions = new Map<string, SessionState>();
   private readonly raw = new Map<string, RawSock>();
-  private readonly tx: WorkerHandle;
-  private readonly rx: WorkerHandle;
-  /** Capture rings written by the tx and rx workers (src/io/capture-ring.ts). */
+  /** tx[i] and rx[i] form worker pair i. */
+  private readonly tx: WorkerHandle[] = [];
+  private readonly rx: WorkerHandle[] = [];
+  /** Tunnels per worker pair (new tunnels go to the least loaded). */
+  private readonly load: number[] = [];
+  /** Capture rings, one per worker (src/io/capture-ring.ts). */
   readonly features = { capture: true, impair: true } as const;
   readonly captureRings: readonly CaptureRing[];
 
@@ -140,17 +164,47 @@ export class KoffiDataplane implements Dataplane {
     const sab = new SharedArrayBuffer(MAX_SLOTS * SLOT_SIZE * Float64Array.BYTES_PER_ELEMENT);
     this.stats = new Float64Array(sab);
     this.slots = new SlotAllocator(this.stats, MAX_SLOTS);
-    const rings = [new CaptureRing(), new CaptureRing()];
+    const rings: CaptureRing[] = [];
+    for (let i = 0; i < this.options.workers; i++) {
+      const txRing = new CaptureRing();
+      const rxRing = new CaptureRing();
+      rings.push(txRing, rxRing);
+      // Only rx worker RAW_RX reads raw IP sockets, so only it writes the orphan slot.
+      this.tx.push(new WorkerHandle({ role: 'tx', index: i, stats: sab, orphanBase: 0, capture: txRing.sab, options: this.options }));
+      this.rx.push(new WorkerHandle({ role: 'rx', index: i, stats: sab, orphanBase: 0, capture: rxRing.sab, options: this.options }));
+      this.load.push(0);
+    }
     this.captureRings = rings;
-    this.tx = new WorkerHandle({ role: 'tx', stats: sab, orphanBase: 0, capture: rings[0].sab, options: this.options });
-    this.rx = new WorkerHandle({ role: 'rx', stats: sab, orphanBase: 0, capture: rings[1].sab, options: this.options });
+  }
+
+  /** Worker pairs (tx + rx threads each). */
+  get workers(): number {
+    return this.tx.length;
+  }
+
+  /** Sends `cmd(worker)` to every worker (tx then rx of each pair) and waits for all (rejects with the first error). */
+  private all(cmd: (role: 'tx' | 'rx', i: number) => Cmd): Promise<void> {
+    const calls: Array<Promise<void>> = [];
+    for (let i = 0; i < this.tx.length; i++) {
+      calls.push(this.tx[i].call(cmd('tx', i)), this.rx[i].call(cmd('rx', i)));
+    }
+    return settleAll(calls);
+  }
+
+  /** The pair a new tunnel goes to: the one with the fewest tunnels (lowest index on a tie). */
+  private pickPair(): number {
+    let best = 0;
+    for (let i = 1; i < this.load.length; i++) if (this.load[i] < this.load[best]) best = i;
+    return best;
   }
 
   /** Sets or clears (null) a session's transmit impairment (src/io/impair.ts), in the tx worker. */
   async setImpairment(tunnelId: number, sessionId: number, cfg: ImpairConfig | null): Promise<void> {
     const key = `${tunnelId}/${sessionId}`;
     if (!this.sessions.has(key)) throw kernelError('ENODEV');
-    await this.tx.call({ op: 'impair', tunnelId, sessionId, cfg });
+    const t = this.tunnels.get(tunnelId);
+    if (!t) throw kernelError('ENODEV');
+    await this.tx[t.pair].call({ op: 'impair', tunnelId, sessionId, cfg });
     if (cfg === null) this.impairments.delete(key);
     else this.impairments.set(key, cfg);
   }
@@ -189,23 +243,30 @@ export class KoffiDataplane implements Dataplane {
         this.raw.set(rawKey, { fd, refs: 1 });
       }
     }
-    const base = this.allocSlot();
-    const st: TunnelState = { cfg, base, fd, rawKey, sessions: new Set() };
+    let base: number;
     try {
-      await this.tx.call({ op: 'addTunnel', cfg, base, fd });
-      await this.rx.call({ op: 'addTunnel', cfg, base, fd });
+      base = this.allocSlot();
     } catch (e) {
-      await this.tx.call({ op: 'delTunnel', tunnelId: cfg.tunnelId }).catch(() => {});
-      await this.rx.call({ op: 'delTunnel', tunnelId: cfg.tunnelId }).catch(() => {});
+      this.releaseSocket({ fd, rawKey });
+      throw e;
+    }
+    const pair = this.pickPair();
+    const rxOwner = rawKey ? RAW_RX : pair;
+    const st: TunnelState = { cfg, base, fd, rawKey, sessions: new Set(), pair };
+    try {
+      await this.all((role, i) => ({ op: 'addTunnel', cfg, base, fd, own: i === (role === 'tx' ? pair : rxOwner) }));
+    } catch (e) {
+      await this.all(() => ({ op: 'delTunnel', tunnelId: cfg.tunnelId })).catch(() => {});
       this.releaseSocket(st);
       this.freeSlot(base);
       throw e;
     }
     this.tunnels.set(cfg.tunnelId, st);
+    this.load[pair]++;
     return { statsBase: base };
   }
 
-  private releaseSocket(t: TunnelState): void {
+  private releaseSocket(t: Pick<TunnelState, 'fd' | 'rawKey'>): void {
     if (!t.rawKey) {
       closeFd(t.fd);
       return;
@@ -238,11 +299,9 @@ export class KoffiDataplane implements Dataplane {
     const base = this.allocSlot();
     const real: SessionConfig = ifname === cfg.ifname ? cfg : { ...cfg, ifname };
     try {
-      await this.rx.call({ op: 'addSession', cfg: real, base, fd: tap.fd, vnet: tap.offload });
-      await this.tx.call({ op: 'addSession', cfg: real, base, fd: tap.fd, vnet: tap.offload });
+      await this.all((role, i) => ({ op: 'addSession', cfg: real, base, fd: tap.fd, vnet: tap.offload, own: role === 'tx' && i === t.pair }));
     } catch (e) {
-      await this.rx.call({ op: 'delSession', tunnelId: cfg.tunnelId, sessionId: cfg.sessionId }).catch(() => {});
-      await this.tx.call({ op: 'delSession', tunnelId: cfg.tunnelId, sessionId: cfg.sessionId }).catch(() => {});
+      await this.all(() => ({ op: 'delSession', tunnelId: cfg.tunnelId, sessionId: cfg.sessionId })).catch(() => {});
       setPersist(tap.fd, false);
       closeFd(tap.fd);
       this.freeSlot(base);
@@ -257,9 +316,8 @@ export class KoffiDataplane implements Dataplane {
     const key = `${tunnelId}/${sessionId}`;
     const s = this.sessions.get(key);
     if (!s) throw kernelError('ENODEV');
-    await this.tx.call({ op: 'delSession', tunnelId, sessionId });
-    await this.rx.call({ op: 'delSession', tunnelId, sessionId });
-    // Both workers have dropped the fd: now the interface can go.
+    await this.all(() => ({ op: 'delSession', tunnelId, sessionId }));
+    // Every worker has dropped the fd: now the interface can go.
     setPersist(s.fd, false);
     closeFd(s.fd);
     this.sessions.delete(key);
@@ -270,12 +328,10 @@ export class KoffiDataplane implements Dataplane {
 
   /** Like removeSession for each, but the interfaces go in one rtnetlink batch (one RCU wait), as in removeTunnel. */
   async removeSessions(keys: ReadonlyArray<readonly [number, number]>): Promise<void> {
-    // Both workers drop every session first (pipelined), then the interfaces can go.
-    await Promise.all(
+    // Every worker drops every session first (pipelined), then the interfaces can go.
+    await settleAll(
       keys.flatMap(([tunnelId, sessionId]) =>
-        this.sessions.has(`${tunnelId}/${sessionId}`)
-          ? [this.tx.call({ op: 'delSession', tunnelId, sessionId }), this.rx.call({ op: 'delSession', tunnelId, sessionId })]
-          : [],
+        this.sessions.has(`${tunnelId}/${sessionId}`) ? [this.all(() => ({ op: 'delSession', tunnelId, sessionId }))] : [],
       ),
     );
     const gone: SessionState[] = [];
@@ -310,8 +366,7 @@ export class KoffiDataplane implements Dataplane {
     // The workers drop the tunnel with all its sessions; then every session
     // interface goes in one rtnetlink request, so the kernel waits for RCU once
     // instead of once per device (~15-40 ms each: 10 sessions cost 0.4 s one by one).
-    await this.tx.call({ op: 'delTunnel', tunnelId });
-    await this.rx.call({ op: 'delTunnel', tunnelId });
+    await this.all(() => ({ op: 'delTunnel', tunnelId }));
     const gone: SessionState[] = [];
     for (const sid of t.sessions) {
       const key = `${tunnelId}/${sid}`;
@@ -325,12 +380,13 @@ export class KoffiDataplane implements Dataplane {
     this.dropInterfaces(gone);
     this.releaseSocket(t);
     this.tunnels.delete(tunnelId);
+    this.load[t.pair]--;
     this.freeSlot(t.base);
   }
 
   /** Stop the workers and close every fd. Session TAPs stay (persistent) for the next daemon. */
   async close(): Promise<void> {
-    await Promise.all([this.tx.stop(), this.rx.stop()]);
+    await Promise.all([...this.tx, ...this.rx].map((w) => w.stop()));
     for (const s of this.sessions.values()) closeFd(s.fd);
     for (const t of this.tunnels.values()) if (!t.rawKey) closeFd(t.fd);
     for (const r of this.raw.values()) closeFd(r.fd);
@@ -338,4 +394,13 @@ export class KoffiDataplane implements Dataplane {
     this.tunnels.clear();
     this.raw.clear();
   }
+}
+
+/**
+ * Waits for every call to settle (so no removal is still in flight in some worker when
+ * the caller goes on to close descriptors), then rejects with the first error, if any.
+ */
+async function settleAll(calls: ReadonlyArray<Promise<void>>): Promise<void> {
+  const results = await Promise.allSettled(calls);
+  for (const r of results) if (r.status === 'rejected') throw r.reason;
 }

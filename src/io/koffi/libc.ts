@@ -277,3 +277,17 @@ export function setNonBlocking(fd: number, on: boolean): number {
   if (nfl === fl) return 0;
   return c.fcntl(fd, F_SETFL, nfl) < 0 ? -c.errno() : 0;
 }
+
+/**
+ * Names the calling thread (prctl PR_SET_NAME: /proc/PID/task/TID/comm, top -H, perf),
+ * at most 15 bytes. Returns 0 or -errno. Cold path.
+ */
+export function setThreadName(name: string): number {
+  const c = libc();
+  const prctl = c.koffi.load('libc.so.6').func('int prctl(int option, const char *name, unsigned long a3, unsigned long a4, unsigned long a5)') as (
+    ...a: unknown[]
+  ) => number;
+  return prctl(PR_SET_NAME, name.slice(0, 15), 0, 0, 0) < 0 ? -c.errno() : 0;
+}
+
+const PR_SET_NAME = 15;

@@ -5,6 +5,8 @@ import type { DataplaneOptions } from '../options.js';
 
 export interface WorkerInit {
   role: 'tx' | 'rx';
+  /** Worker pair number (0-based); the thread is named ul2tp-<role><index>. */
+  index: number;
   /** engine/stats.ts slots, shared with the main thread. */
   stats: SharedArrayBuffer;
   /** Slot for drops that belong to no tunnel (IP encap: unknown session, control). */
@@ -18,9 +20,11 @@ export interface WorkerInit {
 }
 
 export type WorkerCommand =
-  | { seq: number; op: 'addTunnel'; cfg: TunnelConfig; base: number; fd: number }
+  /** own: this worker reads the tunnel's socket (rx role; tx ignores it). */
+  | { seq: number; op: 'addTunnel'; cfg: TunnelConfig; base: number; fd: number; own: boolean }
   | { seq: number; op: 'delTunnel'; tunnelId: number }
-  | { seq: number; op: 'addSession'; cfg: SessionConfig; base: number; fd: number; /** TAP opened with IFF_VNET_HDR */ vnet: boolean }
+  /** vnet: TAP opened with IFF_VNET_HDR; own: this worker reads the TAP (tx role; rx ignores it). */
+  | { seq: number; op: 'addSession'; cfg: SessionConfig; base: number; fd: number; vnet: boolean; own: boolean }
   | { seq: number; op: 'delSession'; tunnelId: number; sessionId: number }
   | { seq: number; op: 'impair'; tunnelId: number; sessionId: number; cfg: ImpairConfig | null }
   | { seq: number; op: 'stop' };

@@ -11,6 +11,11 @@
  * Commands arrive on a MessagePort (pulled with receiveMessageOnPort) after a
  * poke on the eventfd registered in the same epoll set.
  *
+ * With several worker pairs (dataplane.ts), every worker holds the whole table
+ * but polls only what it owns: a tx worker the TAPs of its pair's tunnels'
+ * sessions, an rx worker its pair's UDP tunnel sockets (rx worker 0: every raw
+ * IP socket too).
+ *
  * Everything here is owned by this one thread. From epoll_wait returning to
  * the last write: no allocation, no throwing, indexed loops (docs/ARCHITECTURE.md, Hot path rules).
  */
@@ -33,6 +38,7 @@ import { writeFrame } from './tapio.js';
 import { RawIpSocket, TapDevice, UdpSocket } from './devices.js';
 import { EPOLLERR, EPOLLHUP, EPOLLIN, EpollSet, eventfdDrain } from './epoll.js';
 import { GsoSender } from './gso.js';
+import { setThreadName } from './libc.js';
 import { sockaddrFor } from './udp.js';
 import type { WorkerCommand, WorkerInit } from './worker-protocol.js';
 
@@ -41,6 +47,7 @@ const port = init.port;
 const stats = new Float64Array(init.stats);
 const role = init.role;
 const opts = init.options;
+setThreadName(`ul2tp-${role}${init.index}`); // best effort: shows in /proc/PID/task/*/comm, top -H, perf
 
 /** Frames per batch: one recvmmsg/sendmmsg call moves up to this many. */
 const BATCH = 64;
@@ -58,7 +65,21 @@ const batch = new Batch({ n: BATCH + (role === 'rx' ? GRO_FLOWS : 0), slotSize: 
 const slab = batch.slab;
 /** Slot stride in `slab`: slot j's data starts at j * SS + batch.off[j]. */
 const SS = batch.slotSize;
-const table = new Table(stats.subarray(init.orphanBase, init.orphanBase + SLOT_SIZE));
+/**
+ * The table, where a UDP packet's fallback to a session of another tunnel (its id being
+ * unique in the namespace, as the kernel allows) stays within this rx worker's own
+ * tunnels: a session's receive state and rx counters are written by its tunnel's rx
+ * worker only. A fallback across worker pairs counts as rx_no_session on the receiving
+ * tunnel. With one pair every tunnel is owned, as before.
+ */
+class WorkerTable extends Table {
+  override lookupUdp(tunnel: Tunnel, sessionId: number): Session | undefined {
+    const s = super.lookupUdp(tunnel, sessionId);
+    if (s === undefined || s.tunnel === tunnel || (s.tunnel.ctx as KoffiTunnelPort).own) return s;
+    return undefined;
+  }
+}
+const table = new WorkerTable(stats.subarray(init.orphanBase, init.orphanBase + SLOT_SIZE));
 const ep = new EpollSet(128);
 ep.add(init.evfd, EPOLLIN, CTRL);
 
@@ -121,6 +142,8 @@ class KoffiTunnelPort extends TunnelPort {
     readonly fd: number,
     /** Raw IP: shared destination index in every batch of this worker; -1 for UDP. */
     readonly dest: number,
+    /** This worker reads the tunnel's socket (rx) / its sessions' TAPs (tx). */
+    readonly own: boolean,
   ) {
     super(sock, remote);
   }
@@ -152,10 +175,10 @@ function onCommand(m: WorkerCommand): string | undefined {
       const dest = c.encap === 'ip' ? addDest(sockaddrFor(c.family, c.remote, 0)) : -1;
       const csum = sendsUdpChecksums(c);
       const sock = c.encap === 'ip' ? new RawIpSocket(m.fd, dest) : new UdpSocket(m.fd, csum ? gso : null);
-      const tp = new KoffiTunnelPort(sock, remote, m.fd, dest);
+      const tp = new KoffiTunnelPort(sock, remote, m.fd, dest, m.own);
       t.ctx = tp;
       table.addTunnel(t);
-      if (role === 'rx') {
+      if (role === 'rx' && m.own) {
         if (c.encap === 'udp') {
           tp.entry = addEntry({ kind: 1, t }, m.fd);
         } else {
@@ -171,7 +194,7 @@ function onCommand(m: WorkerCommand): string | undefined {
       if (!t) return undefined;
       const tp = t.ctx as KoffiTunnelPort;
       for (const s of table.removeTunnel(m.tunnelId)) forgetSession(s);
-      if (role === 'rx') {
+      if (role === 'rx' && tp.own) {
         if (t.cfg.encap === 'udp') dropEntry(tp.entry, tp.fd);
         else {
           const i = rawByFd.get(tp.fd);
@@ -192,7 +215,7 @@ function onCommand(m: WorkerCommand): string | undefined {
       const sp = new KoffiSessionPort(new TapDevice(m.fd, m.vnet ? CAP_VNET_HDR : 0));
       s.ctx = sp;
       table.addSession(s);
-      if (role === 'tx') sp.entry = addEntry({ kind: 0, s }, m.fd);
+      if (role === 'tx' && m.own) sp.entry = addEntry({ kind: 0, s }, m.fd);
       if (m.cfg.reorderTimeoutMs > 0) reorderSessions++;
       return undefined;
     }
@@ -216,8 +239,11 @@ function onCommand(m: WorkerCommand): string | undefined {
 
 function forgetSession(s: Session): void {
   if (impair !== null) impair.clear(s);
-  if (role === 'tx') dropEntry((s.ctx as KoffiSessionPort).entry, s.dev);
-  else purge(s);
+  if (role === 'tx') {
+    // Not polled here (another pair's), or already dropped on a hangup: nothing to undo.
+    const entry = (s.ctx as KoffiSessionPort).entry;
+    if (entry >= 0) dropEntry(entry, s.dev);
+  } else purge(s);
   if (s.cfg.reorderTimeoutMs > 0) reorderSessions--;
   s.dev = -1;
   s.ctx = null; // late deliveries count as device drops, never reach a closed fd
@@ -288,6 +314,7 @@ while (running) {
       if ((ev & (EPOLLERR | EPOLLHUP)) !== 0 && (ev & EPOLLIN) === 0) {
         // The TAP went away under us (interface deleted by hand): stop polling it.
         dropEntry(data, e.s.dev);
+        (e.s.ctx as KoffiSessionPort).entry = -1;
         continue;
       }
       pump.pumpSession(e.s, batch, BATCH, ROUNDS);
