@@ -36,8 +36,16 @@ export interface Capture {
   stderr(): string;
 }
 
-/** Start `tcpdump -i ifname -w file [filter]` in `ns`; resolves when it is listening. */
+/**
+ * Start `tcpdump -i ifname -w file [filter]` in `ns`; resolves when it is listening.
+ * UDP segmentation offload is turned off on the interface first: a veth passes a UDP
+ * GSO send (ul2tp's default on IPv4 since it sends checksums) as one super-packet, which
+ * tcpdump would record as one datagram holding several L2TP packets; without the
+ * offload the kernel cuts it up before the interface, so every packet is seen as sent.
+ */
 export async function startCapture(ns: Netns, ifname: string, filter: string[] = []): Promise<Capture> {
+  const uso = ns.exec('ethtool', ['-K', ifname, 'tx-udp-segmentation', 'off']);
+  if (uso.status !== 0) throw new Error(`ethtool -K ${ifname} tx-udp-segmentation off: ${uso.stderr}`);
   const dir = mkdtempSync(join(tmpdir(), `ul2tp-cap-${ns.name}-`));
   const file = join(dir, 'cap.pcap');
   const child: ChildProcess = ns.spawn('tcpdump', ['-i', ifname, '-n', '-U', '--immediate-mode', '-s', '0', '-w', file, ...filter]);

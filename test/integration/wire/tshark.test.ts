@@ -94,6 +94,9 @@ function suite(backend: string): void {
       const cookieLen = (o.cookies?.[0].length ?? 0) / 2;
       const l2spec = o.l2spec ?? 'default';
       const seq = o.seq === 'both' || o.seq === 'send';
+      // B's packets are seen arriving at A's veth: B's veth must cut up UDP GSO sends too (see startCapture).
+      const bUso = u.b.exec('ethtool', ['-K', vethOf(u.b), 'tx-udp-segmentation', 'off']);
+      assert.equal(bUso.status, 0, bUso.stderr);
       const cap = await startCapture(u.a, vethOf(u.a));
       let l: Link | undefined;
       try {
