@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { netnsUnavailable, ping, underlay, type Netns, type Underlay } from '../../../support/netns.js';
 import { CLI, ROOT, waitFor } from '../../../support/proc.js';
-import { control, sessionCounters } from '../../../support/ul2tp.js';
+import { control, sessionCounters, type Link } from '../../../support/ul2tp.js';
 
 const skip = netnsUnavailable();
 if (skip) console.log(`# skipping workers e2e: ${skip}`);
@@ -26,17 +26,10 @@ function useWorkers(ns: Netns, n: number): void {
   (ns as unknown as { env: () => NodeJS.ProcessEnv }).env = () => ({ ...base(), UL2TP_WORKERS: String(n), UL2TP_BACKEND: 'koffi' });
 }
 
-interface Sess {
+/** Session k of tunnel t, with Link's ids, names and IPv4 overlay addresses. */
+interface Sess extends Pick<Link, 'tidA' | 'tidB' | 'sidA' | 'sidB' | 'ifA' | 'ifB' | 'a4' | 'b4'> {
   t: number;
   k: number;
-  tidA: number;
-  tidB: number;
-  sidA: number;
-  sidB: number;
-  ifA: string;
-  ifB: string;
-  a4: string;
-  b4: string;
 }
 
 /** Tunnel t (1..3 UDP, 4 IP) on both sides, with `sessions` sessions, interfaces up with overlay addresses. */
