@@ -70,7 +70,8 @@ export class MacvtapDevice implements FrameDevice {
  * later, in the completion callback: then the datagram was not sent (typically the
  * ICMP port-unreachable error queued on the connected socket by an earlier packet,
  * which the next send returns instead of sending), and the sink counts a transmit
- * error for its session, as the koffi backend's sendmmsg returning that error does.
+ * error for its session, as the koffi backend's sendmmsg returning that error does
+ * (the packet also stays in tx_packets, counted when dgram accepted it).
  */
 export class DgramSocket implements TunnelSocket {
   readonly caps = 0;
@@ -119,7 +120,8 @@ export class DgramSocket implements TunnelSocket {
     const owner = this.fifoOwner[h];
     this.fifoBatch[h] = null;
     this.fifoOwner[h] = null;
-    if (err && owner !== null) this.late.sendFailed(owner);
+    // (not for a session or tunnel already torn down: their counter slots may be reused)
+    if (err && owner !== null && owner.ctx !== null && owner.tunnel.ctx !== null) this.late.sendFailed(owner);
     this.head = (h + 1) % this.fifoSlot.length;
     this.count--;
     if (sb !== null) sb.owner.released(slot);

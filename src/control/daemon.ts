@@ -26,7 +26,7 @@ import { MAX_LINE } from './framing.js';
 import { validateRequest } from './validate.js';
 import { MIN_PROTOCOL_VERSION, OPS, PROTOCOL_VERSION } from './protocol.js';
 import { loadStateFile, writeStateFile } from './state-file.js';
-import { GUARD_MS, HEARTBEAT_MS, resumeSessions } from './seq-restart.js';
+import { GUARD_MS, HEARTBEAT_MS, IDLE_REWRITE_MS, resumeSessions } from './seq-restart.js';
 import { removeOrphans } from './reconcile.js';
 
 export interface DaemonOptions {
@@ -208,7 +208,10 @@ export async function runDaemon(opts: DaemonOptions = {}): Promise<void> {
     } catch (e) {
       log(`cannot write state file: ${(e as Error).message}`);
     }
-    const problems = await ctl.restore(resumed);
+    // Restored sessions send at once: the mtime says for how long, should we crash
+    // before the heartbeat below starts (a large restore takes seconds).
+    const touch = setInterval(() => touchStateFile(statePath), HEARTBEAT_MS);
+    const problems = await ctl.restore(resumed).finally(() => clearInterval(touch));
     for (const p of problems) log(`restore: ${p}`);
     const c = ctl.counts();
     log(`restored ${c.tunnels} tunnel(s) and ${c.sessions} session(s) from ${statePath}`);
@@ -233,11 +236,13 @@ export async function runDaemon(opts: DaemonOptions = {}): Promise<void> {
   ctl.onChange = () => {
     dirty = true;
   };
+  let writtenAt = 0;
   flushState = () => {
     if (!dirty) return;
     dirty = false;
     try {
       savedFingerprint = ctl.seqFingerprint();
+      writtenAt = Date.now();
       writeStateFile(statePath, ctl.saved());
     } catch (e) {
       log(`cannot write state file: ${(e as Error).message}`);
@@ -247,19 +252,18 @@ export async function runDaemon(opts: DaemonOptions = {}): Promise<void> {
   // sampled, then the saved ns/nr are rewritten when they moved (so that a daemon
   // restarted after a crash continues close to where the peer is), else the state
   // file's mtime is touched: it says until when the daemon ran, and so could send.
+  // An idle sequenced session is rewritten every IDLE_REWRITE_MS all the same: the
+  // jump grows with the time since the last write, and must not reach the window.
   const heartbeat = setInterval(() => {
     const now = Date.now();
     ctl.sampleRates(now);
-    if (ctl.seqFingerprint() !== savedFingerprint && queued === 0) {
+    const moved = ctl.seqFingerprint() !== savedFingerprint;
+    if (queued === 0 && (moved || (ctl.hasSequenced() && now - writtenAt >= IDLE_REWRITE_MS))) {
       dirty = true;
       flushState();
       return;
     }
-    try {
-      lutimesSync(statePath, now / 1000, now / 1000);
-    } catch {
-      /* no state file yet */
-    }
+    touchStateFile(statePath);
   }, HEARTBEAT_MS);
   heartbeat.unref();
   // A burst since the last write (more than half of what a restart would jump):
@@ -527,5 +531,15 @@ async function execute(op: string, attrs: Record<string, unknown>, ctl: Controll
       };
     default:
       throw new L2tpError('PROTOCOL', `unknown op ${JSON.stringify(op)}`);
+  }
+}
+
+/** Sets the state file's mtime to now: the daemon ran until then (seq-restart.ts). */
+function touchStateFile(path: string): void {
+  const now = Date.now() / 1000;
+  try {
+    lutimesSync(path, now, now);
+  } catch {
+    /* no state file yet */
   }
 }

@@ -29,9 +29,13 @@ import { impairToJson } from '../engine/impair.js';
 import { allocIfname, defaultSessionMtu, interfaceExists, pathMtu, releaseIfname } from './netinfo.js';
 import { RateTracker, burstHalf, type SavedSession } from './seq-restart.js';
 
-/** What the state file holds: enough to rebuild every tunnel and session. */
+/**
+ * What the state file holds: enough to rebuild every tunnel and session.
+ * Version 2: a tunnel's `udpCsum` is absent unless `udp_csum` was given (version 1
+ * wrote false for "not given"; read as absent, see checkSavedState).
+ */
 export interface SavedState {
-  version: 1;
+  version: 2;
   tunnels: TunnelConfig[];
   sessions: SavedSession[];
   /** When it was written (ms since the epoch): how long a crashed daemon can have run since (seq-restart.ts). */
@@ -313,7 +317,7 @@ export class Controller implements ConfigTarget {
         udp_sport: c.udpSport,
         udp_dport: c.udpDport,
         udp_csum: c.udpCsum === true,
-        udp_csum_tx: sendsUdpChecksums(c),
+        udp_csum_tx: c.encap === 'udp' && sendsUdpChecksums(c),
         udp6_csum_tx: c.udp6CsumTx,
         udp6_csum_rx: c.udp6CsumRx,
         stats: readCounters(this.dp.stats, t.base),
@@ -374,7 +378,7 @@ export class Controller implements ConfigTarget {
       sessions.push({ ...c, initialNs: ns, initialNr: nr, nsAhead: undefined, nsRate });
       if (st[s.base + SEND_SEQ] !== 0) guard.push([s.base, ns, burstHalf(nsRate)]);
     }
-    return { version: 1, tunnels, sessions, saved_at: Date.now() };
+    return { version: 2, tunnels, sessions, saved_at: Date.now() };
   }
 
   /** Sample every session's send rate (the daemon calls this every HEARTBEAT_MS). */
@@ -396,6 +400,11 @@ export class Controller implements ConfigTarget {
       if (seqDelta(st[base + NS_SHADOW], ns) >= half) return true;
     }
     return false;
+  }
+
+  /** Some session sent sequence numbers at the last saved(). */
+  hasSequenced(): boolean {
+    return this.guard.length > 0;
   }
 
   /** A number that changes whenever a session's sequence state does (cheap; for periodic saves). */
@@ -452,9 +461,9 @@ export class Controller implements ConfigTarget {
 
 /** Validate the shape of a state file; throws a plain Error saying what is wrong. */
 export function checkSavedState(x: unknown): SavedState {
-  const o = x as SavedState;
-  if (!o || typeof o !== 'object' || o.version !== 1 || !Array.isArray(o.tunnels) || !Array.isArray(o.sessions)) {
-    throw new Error('not a ul2tp state file (version 1 with tunnels and sessions)');
+  const o = x as Omit<SavedState, 'version'> & { version: number };
+  if (!o || typeof o !== 'object' || (o.version !== 1 && o.version !== 2) || !Array.isArray(o.tunnels) || !Array.isArray(o.sessions)) {
+    throw new Error('not a ul2tp state file (version 1 or 2 with tunnels and sessions)');
   }
   for (const t of o.tunnels) {
     if (!t || typeof t.tunnelId !== 'number' || typeof t.local !== 'string' || typeof t.remote !== 'string') {
@@ -466,7 +475,18 @@ export function checkSavedState(x: unknown): SavedState {
       throw new Error('a session entry is malformed');
     }
   }
-  return o;
+  if (o.version === 1) {
+    // ul2tp before version 2 wrote udpCsum false when udp_csum was not given (the only
+    // way it could be off): read as not given, so an upgrade keeps the tunnel as the user
+    // made it (now sending checksums, docs/cli-differences.md item 10).
+    const tunnels = o.tunnels.map((t) => {
+      if (t.udpCsum !== false) return t;
+      const { udpCsum: _off, ...rest } = t;
+      return rest;
+    });
+    return { ...o, version: 2, tunnels };
+  }
+  return o as SavedState;
 }
 
 export { L2tpError };

@@ -50,6 +50,12 @@ export const RATE_UNKNOWN = 1 << 19;
 export const RATE_FLOOR = 4096;
 /** How often the daemon looks for a session that has sent half of its jump since the last write. */
 export const GUARD_MS = 25;
+/**
+ * An idle sequenced session's state is rewritten this often even when nothing moved:
+ * the jump grows with the time since the last write (mtime - saved_at), and after
+ * long idle periods it would reach MAX_JUMP, so that two crashes could leave the window.
+ */
+export const IDLE_REWRITE_MS = 10_000;
 /** How often the daemon touches the state file (and samples send rates). */
 export const HEARTBEAT_MS = 500;
 /** Heartbeat period plus scheduling slack. */

@@ -32,7 +32,7 @@ test('a datagram the connected socket refuses after an ICMP error reaches the La
   await new Promise<void>((r, j) => sock.connect(port, '127.0.0.1', (e?: Error) => (e ? j(e) : r())));
   const failed: Session[] = [];
   const sink: LateFailures = { sendFailed: (s) => failed.push(s) };
-  const owner = { name: 'session 7' } as unknown as Session;
+  const owner = { ctx: {}, tunnel: { ctx: {} } } as unknown as Session; // a live session of a live tunnel
   const ds = new DgramSocket(sock, sink);
   const b: PacketBatch = { n: 1, slotSize: 64, buf: Buffer.alloc(64, 0xab), off: new Uint32Array(1), len: new Uint32Array([32]) };
   try {
