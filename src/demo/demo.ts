@@ -17,8 +17,9 @@ const IP = ['/usr/sbin/ip', '/sbin/ip', '/usr/bin/ip', '/bin/ip'].find((p) => ex
 const tag = `${process.pid % 10000}`;
 const nsA = `ul2tp-demo-a${tag}`;
 const nsB = `ul2tp-demo-b${tag}`;
-const runDir = mkdtempSync(join(tmpdir(), 'ul2tp-demo-'));
-const env = { ...process.env, UL2TP_RUNDIR: runDir };
+/** The demo daemons' run directory: made once the preflight checks pass. */
+let runDir = '';
+let env: NodeJS.ProcessEnv = process.env;
 const color = process.stdout.isTTY;
 const bold = (s: string) => (color ? `\x1b[1m${s}\x1b[0m` : s);
 const dim = (s: string) => (color ? `\x1b[2m${s}\x1b[0m` : s);
@@ -55,7 +56,7 @@ function cleanup(): void {
   // Give the daemons a moment to exit, then remove the namespaces (and everything in them).
   spawnSync('sleep', ['0.5']);
   for (const ns of [nsA, nsB]) spawnSync(IP, ['netns', 'del', ns]);
-  if (!process.env.UL2TP_DEMO_KEEP) rmSync(runDir, { recursive: true, force: true });
+  if (runDir !== '' && !process.env.UL2TP_DEMO_KEEP) rmSync(runDir, { recursive: true, force: true });
 }
 
 function preflight(): string | null {
@@ -87,6 +88,8 @@ async function main(): Promise<void> {
     process.stderr.write(`ul2tp demo: ${why}\n`);
     process.exit(1);
   }
+  runDir = mkdtempSync(join(tmpdir(), 'ul2tp-demo-'));
+  env = { ...process.env, UL2TP_RUNDIR: runDir };
   process.on('SIGINT', () => {
     cleanup();
     process.exit(130);
