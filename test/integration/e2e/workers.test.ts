@@ -7,17 +7,15 @@
  * one session, and sessions and tunnels are deleted while traffic flows.
  */
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { netnsUnavailable, ping, underlay, type Netns, type Underlay } from '../../../support/netns.js';
-import { CLI, ROOT, waitFor } from '../../../support/proc.js';
+import { CLI, waitFor } from '../../../support/proc.js';
 import { control, sessionCounters, type Link } from '../../../support/ul2tp.js';
+import { bulkTransfer } from '../lib/xfer.js';
 
 const skip = netnsUnavailable();
 if (skip) console.log(`# skipping workers e2e: ${skip}`);
-const XFER = join(ROOT, 'dist', 'test', 'integration', 'lib', 'tcp-xfer.js');
 const PAIRS = 4;
 
 /** Every ul2tp command in `ns` (and so the daemon it starts) runs on koffi with `n` worker pairs. */
@@ -88,16 +86,10 @@ function workerThreads(ns: Netns): Map<string, number> {
   return out;
 }
 
+/** A checked bulk TCP transfer (lib/xfer.ts): [sender's, receiver's] "<bytes> <sha256>". */
 async function transfer(from: Netns, to: Netns, addr: string, port: number, bytes: number): Promise<[string, string]> {
-  const server = to.spawn(process.execPath, [XFER, 'serve', String(port)]);
-  let out = '';
-  server.stdout!.on('data', (d: string) => (out += d));
-  assert.ok(await waitFor(() => out.includes('READY'), 10_000), 'receiver did not start');
-  const sent = from.exec(process.execPath, [XFER, 'send', addr, String(port), String(bytes)], 120_000);
-  assert.equal(sent.status, 0, sent.stderr);
-  assert.ok(await waitFor(() => out.split('\n').length >= 3, 30_000), 'receiver did not finish');
-  if (server.exitCode === null && server.signalCode === null) await once(server, 'exit');
-  return [sent.stdout.trim(), out.split('\n')[1].trim()];
+  const r = await bulkTransfer(from, to, addr, port, bytes, 120_000);
+  return [r.sent, r.got];
 }
 
 interface Row {

@@ -7,15 +7,14 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Netns, netnsUnavailable, ping, underlay, type Underlay } from '../../../support/netns.js';
-import { CLI, ROOT, waitFor } from '../../../support/proc.js';
+import { CLI, waitFor } from '../../../support/proc.js';
 import { makeLink, sessionCounters } from '../../../support/ul2tp.js';
+import { bulkTransfer } from '../lib/xfer.js';
 
 const skip = netnsUnavailable();
 if (skip) console.log(`# skipping offload e2e: ${skip}`);
-const XFER = join(ROOT, 'dist', 'test', 'integration', 'lib', 'tcp-xfer.js');
 
 /** Make every ul2tp command (and so the daemon it starts) in `ns` run with UL2TP_OFFLOAD=v. */
 function setOffloadEnv(ns: Netns, on: boolean): void {
@@ -40,16 +39,10 @@ function vethOf(ns: Netns): string {
   return names.find((x) => /^v[ab]\d/.test(x))!;
 }
 
+/** A checked bulk TCP transfer (lib/xfer.ts): [sender's, receiver's] "<bytes> <sha256>". */
 async function transfer(from: Netns, to: Netns, addr: string, port: number, bytes: number): Promise<[string, string]> {
-  const server = to.spawn(process.execPath, [XFER, 'serve', String(port)]);
-  let out = '';
-  server.stdout!.on('data', (d: string) => (out += d));
-  assert.ok(await waitFor(() => out.includes('READY'), 10_000), 'receiver did not start');
-  const sent = from.exec(process.execPath, [XFER, 'send', addr, String(port), String(bytes)], 180_000);
-  assert.equal(sent.status, 0, sent.stderr);
-  assert.ok(await waitFor(() => out.split('\n').length >= 3, 30_000), 'receiver did not finish');
-  if (server.exitCode === null && server.signalCode === null) await once(server, 'exit');
-  return [sent.stdout.trim(), out.split('\n')[1].trim()];
+  const r = await bulkTransfer(from, to, addr, port, bytes, 180_000);
+  return [r.sent, r.got];
 }
 
 /** UDP datagrams of sizes 1..1472 (step) from `from` to addr:port; returns [sent, received, ok]. */
