@@ -25,6 +25,7 @@
  * Layout assumes LP64 Linux (x86_64, aarch64): iovec 16 bytes, msghdr 56, mmsghdr 64.
  */
 import type { PacketBatch } from '../device.js';
+import { checksumMemory } from '../offload/csum.js';
 import { libc, SOL_UDP, UDP_GRO, type Libc } from './libc.js';
 import { EAGAIN, ECONNREFUSED, EHOSTUNREACH, ENETUNREACH } from './errno.js';
 import { SOCKADDR_SLOT } from './udp.js';
@@ -60,6 +61,11 @@ export interface BatchOptions {
    * control message (a socket with UDP_GRO on hands over runs of datagrams as one).
    */
   cmsg?: boolean;
+  /**
+   * The memory comes from `checksumMemory` (default false): Internet checksums over its
+   * slots run as WebAssembly SIMD (the tx offload slab, where every TSO segment is summed).
+   */
+  checksums?: boolean;
 }
 
 export class Batch implements PacketBatch {
@@ -125,7 +131,7 @@ export class Batch implements PacketBatch {
     const dstOff = addrOff + o.n * SOCKADDR_SLOT;
     const cmsgOff = dstOff + o.n * SOCKADDR_SLOT;
     const total = cmsgOff + (o.cmsg ? o.n * CMSG_SLOT : 0);
-    this.mem = new ArrayBuffer(total);
+    this.mem = o.checksums === true ? checksumMemory(total) : new ArrayBuffer(total);
     this.c = libc();
     const memBase = this.c.addressOf(this.mem);
     this.buf = Buffer.from(this.mem, 0, slab);

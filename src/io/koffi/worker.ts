@@ -84,7 +84,7 @@ const ep = new EpollSet(128);
 ep.add(init.evfd, EPOLLIN, CTRL);
 
 /** tx: the offload stage's batch (only with offloads on); its destinations mirror `batch`'s. */
-const offBatch = role === 'tx' && opts.offload ? new Batch(OFFLOAD_SLOTS, OFFLOAD_SLOT_BYTES) : null;
+const offBatch = role === 'tx' && opts.offload ? new Batch({ n: OFFLOAD_SLOTS, slotSize: OFFLOAD_SLOT_BYTES, checksums: true }) : null;
 const gso = role === 'tx' && opts.offload && opts.udpGso ? new GsoSender() : null;
 const pump = new Pump(table, {
   capture: new CaptureStage(new CaptureRing(init.capture, init.capture ? undefined : 8)),
