@@ -7,7 +7,7 @@
  * (own-command.ts), the run command with GNU-style `--option` keywords.
  */
 import { readFileSync } from 'node:fs';
-import { dataplaneOptionsFrom, parseWorkers } from '../control/options.js';
+import { dataplaneOptionsFrom, parseWorkers, parseWorkerThreads } from '../control/options.js';
 import { parseKeywords, usage, usageExit, withDaemon, type OwnKeyword } from './own-command.js';
 import type { CliIo } from './run.js';
 
@@ -100,7 +100,7 @@ ul2tp's own commands (each has --help):
   ul2tp impair tunnel_id ID session_id ID { SETTINGS | off }
   ul2tp save            print the running configuration (a file for --config)
   ul2tp daemon [ --foreground | --background ] [ --config FILE ] [ --backend NAME ] [ --metrics ADDR:PORT ] [ --no-offload ]
-                        [ --workers N ]
+                        [ --workers N ] [ --worker-threads { 1 | 2 } ]
   ul2tp daemon reload   re-apply the daemon's --config file (as SIGHUP)
   ul2tp daemon status   is this namespace's daemon running (pid, backend, uptime, counts); exit 3 if not
   ul2tp daemon stop     stop it (SIGTERM, waits); the configuration is kept for the next start
@@ -112,12 +112,13 @@ never-reused identity before anything is restored; when the namespace is deleted
 (no ip netns name, no process left in it) the daemon removes that state and exits.
 Environment: UL2TP_RUNDIR (run directory, default /run/ul2tp), UL2TP_BACKEND
 (koffi | native-free), UL2TP_OFFLOAD=0 (no TSO/coalescing on session TAPs),
-UL2TP_WORKERS (koffi worker pairs, as --workers), UL2TP_LOG_MAX_BYTES (daemon.log
+UL2TP_WORKERS (koffi worker pairs, as --workers), UL2TP_WORKER_THREADS (as
+--worker-threads), UL2TP_LOG_MAX_BYTES (daemon.log
 rotation size, default 1 MiB). Manual: man ul2tp (docs/ul2tp.8).`;
 
 export const DAEMON_HELP = `Usage: ul2tp daemon [ --foreground | --background ] [ --config FILE ]
                     [ --backend { koffi | native-free } ] [ --metrics ADDR:PORT [ --metrics-any-address ] ]
-                    [ --no-offload ] [ --workers N ]
+                    [ --no-offload ] [ --workers N ] [ --worker-threads { 1 | 2 } ]
        ul2tp daemon { reload | status | stop }
 
 Runs this network namespace's daemon, in the foreground unless --background:
@@ -145,6 +146,13 @@ container's main process (packaging/Dockerfile).
                           thread each), 1 to 64; tunnels are spread over them
                           (env UL2TP_WORKERS; default: 1 up to 2 cores, else
                           one per two cores, at most 8)
+  --worker-threads <n>    koffi backend: threads per worker: 2 (default: a transmit
+                          and a receive thread, so both directions of a tunnel
+                          can use a core each) or 1 (one thread for both: a reply
+                          or TCP ACK provoked by a received frame leaves in the
+                          same wake-up; less CPU per byte on a machine whose
+                          cores the other end or the applications also need)
+                          (env UL2TP_WORKER_THREADS)
 Options with a value may also be written with an equals sign, e.g. --config=FILE.
 `;
 
@@ -157,6 +165,15 @@ interface DaemonArgs {
   metricsAnyAddress?: boolean;
   noOffload?: boolean;
   workers?: number;
+  workerThreads?: 1 | 2;
+}
+
+function workerThreadsValue(text: string): 1 | 2 {
+  try {
+    return parseWorkerThreads(text, '--worker-threads');
+  } catch (e) {
+    throw usage(`Error: ${(e as Error).message}`);
+  }
 }
 
 function workersValue(text: string): number {
@@ -187,6 +204,7 @@ const DAEMON_KEYWORDS: ReadonlyArray<OwnKeyword<DaemonArgs>> = [
   { names: ['--metrics-any-address'], apply: set('metricsAnyAddress') },
   { names: ['--no-offload'], apply: set('noOffload') },
   { names: ['--workers'], value: workersValue, apply: set('workers') },
+  { names: ['--worker-threads'], value: workerThreadsValue, apply: set('workerThreads') },
 ];
 
 /** `ul2tp daemon [OPTIONS]`: checks everything that can be checked, then runs the daemon (never returns on success). */
@@ -204,6 +222,7 @@ export async function runDaemonCommand(argv: readonly string[], io: CliIo, unins
   if (o.backend !== undefined) opts.backend = o.backend;
   if (o.noOffload === true) opts.offload = false;
   if (o.workers !== undefined) opts.workers = o.workers;
+  if (o.workerThreads !== undefined) opts.workerThreads = o.workerThreads;
   try {
     // A bad UL2TP_WORKERS fails here, before the daemon starts anything.
     dataplaneOptionsFrom(opts, process.env);

@@ -10,6 +10,7 @@
  */
 import { dirname } from 'node:path';
 import { connectDaemon } from './client.js';
+import { workersText } from './options.js';
 import { socketPath } from './paths.js';
 
 export interface DaemonCtlIo {
@@ -22,6 +23,8 @@ interface Status {
   backend: string;
   /** koffi worker pairs (absent with native-free, or from an older daemon). */
   workers?: number;
+  /** Threads per worker (absent from an older daemon: 2). */
+  worker_threads?: number;
   tunnels: number;
   sessions: number;
   uptime_s?: number;
@@ -75,13 +78,13 @@ export async function daemonCommand(verb: 'status' | 'stop', io: DaemonCtlIo, js
   }
   if (verb === 'status' && json) {
     io.stdout(
-      JSON.stringify({ running: true, pid: st.pid, backend: st.backend, workers: st.workers ?? null, uptime_s: st.uptime_s ?? null, tunnels: st.tunnels, sessions: st.sessions, run_dir: dir }) + '\n',
+      JSON.stringify({ running: true, pid: st.pid, backend: st.backend, workers: st.workers ?? null, worker_threads: st.workers !== undefined ? (st.worker_threads ?? 2) : null, uptime_s: st.uptime_s ?? null, tunnels: st.tunnels, sessions: st.sessions, run_dir: dir }) + '\n',
     );
     return 0;
   }
   if (verb === 'status') {
     io.stdout(
-      `ul2tp daemon: running, pid ${st.pid}, backend ${st.backend}${st.workers !== undefined ? ` (${st.workers} worker pair${st.workers === 1 ? '' : 's'})` : ''}, uptime ${st.uptime_s ?? '?'} s, ` +
+      `ul2tp daemon: running, pid ${st.pid}, backend ${st.backend}${st.workers !== undefined ? ` (${workersText(st.workers, st.worker_threads)})` : ''}, uptime ${st.uptime_s ?? '?'} s, ` +
         `${st.tunnels} tunnel(s), ${st.sessions} session(s), run directory ${dir}\n`,
     );
     return 0;

@@ -8,7 +8,7 @@
  * a second daemon in the same namespace fails to bind (and exits), and a
  * crashed one never leaves a stale lock behind.
  */
-import { dataplaneOptionsFrom } from './options.js';
+import { dataplaneOptionsFrom, workersText } from './options.js';
 import { chmodSync, closeSync, fstatSync, lutimesSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { createServer, type Server, type Socket } from 'node:net';
@@ -37,6 +37,8 @@ export interface DaemonOptions {
   offload?: boolean;
   /** `--workers N` (koffi worker pairs), already checked. */
   workers?: number;
+  /** `--worker-threads 1|2` (koffi threads per worker), already checked. */
+  workerThreads?: 1 | 2;
   /** `--metrics ADDR:PORT` (src/control/metrics.ts); checked before anything starts. */
   metrics?: string;
   metricsAnyAddress?: boolean;
@@ -190,8 +192,7 @@ export async function runDaemon(opts: DaemonOptions = {}): Promise<void> {
     log(`cannot start a dataplane: ${(e as Error).message}`);
     process.exit(1);
   }
-  const pairs = choice.dp.workers;
-  log(`dataplane backend: ${choice.dp.name} (${choice.why})${pairs !== undefined ? `, ${pairs} worker pair${pairs === 1 ? '' : 's'}` : ''}`);
+  log(`dataplane backend: ${choice.dp.name} (${choice.why})${choice.dp.workers !== undefined ? `, ${workersText(choice.dp.workers, choice.dp.workerThreads)}` : ''}`);
 
   // Crash consistency: ul2tp's own interfaces that the configuration does not name go first.
   await removeOrphans(new Set(loaded.kind === 'ok' ? loaded.state.sessions.map((x) => x.ifname) : []), log);
@@ -523,7 +524,7 @@ async function execute(op: string, attrs: Record<string, unknown>, ctl: Controll
         version: VERSION,
         protocol: PROTOCOL_VERSION,
         backend: choice.dp.name,
-        ...(choice.dp.workers !== undefined ? { workers: choice.dp.workers } : {}),
+        ...(choice.dp.workers !== undefined ? { workers: choice.dp.workers, worker_threads: choice.dp.workerThreads ?? 2 } : {}),
         ...ctl.counts(),
         drops: ctl.orphanDrops(),
         uptime_s: Math.round(process.uptime()),

@@ -7,7 +7,8 @@
  *   UL2TP_UDP_GSO=0                   no UDP GSO on send (koffi, offload on)
  *   UL2TP_UDP_GRO=0                   no UDP GRO on receive (koffi, offload on)
  *   UL2TP_NF_READER=event|worker|poll native-free session reader
- *   UL2TP_WORKERS=N                   koffi worker pairs, 1..64 (flag: --workers; default from the core count)
+ *   UL2TP_WORKERS=N                   koffi workers, 1..64 (flag: --workers; default from the core count)
+ *   UL2TP_WORKER_THREADS=1|2          koffi threads per worker (flag: --worker-threads; default 2)
  */
 import { availableParallelism } from 'node:os';
 import { DEFAULT_DATAPLANE_OPTIONS, defaultWorkers, MAX_WORKERS, MIN_WORKERS, type DataplaneOptions, type ReaderKind } from '../io/options.js';
@@ -19,6 +20,8 @@ export interface DataplaneFlags {
   offload?: boolean;
   /** --workers N (text as given; checked by parseWorkers). */
   workers?: string | number;
+  /** --worker-threads 1|2 (text as given; checked by parseWorkerThreads). */
+  workerThreads?: string | number;
 }
 
 /**
@@ -32,6 +35,13 @@ export function parseWorkers(v: string | number, what: string): number {
     throw new Error(`${what} must be an integer from ${MIN_WORKERS} to ${MAX_WORKERS}, not ${JSON.stringify(String(v))}`);
   }
   return n;
+}
+
+/** Threads per worker from the flag or the environment: 1 or 2. Throws an Error naming `what` otherwise. */
+export function parseWorkerThreads(v: string | number, what: string): 1 | 2 {
+  const t = String(v).trim();
+  if (t === '1' || t === '2') return t === '1' ? 1 : 2;
+  throw new Error(`${what} must be 1 or 2, not ${JSON.stringify(String(v))}`);
 }
 
 function isOff(v: string | undefined): boolean {
@@ -56,6 +66,13 @@ export function dataplaneOptionsFrom(flags: DataplaneFlags, env: NodeJS.ProcessE
       : envWorkers !== undefined && envWorkers.trim() !== ''
         ? parseWorkers(envWorkers, 'UL2TP_WORKERS')
         : defaultWorkers(cores);
+  const envThreads = env.UL2TP_WORKER_THREADS;
+  const workerThreads =
+    flags.workerThreads !== undefined
+      ? parseWorkerThreads(flags.workerThreads, '--worker-threads')
+      : envThreads !== undefined && envThreads.trim() !== ''
+        ? parseWorkerThreads(envThreads, 'UL2TP_WORKER_THREADS')
+        : DEFAULT_DATAPLANE_OPTIONS.workerThreads;
   return {
     backend,
     offload: flags.offload === false ? false : !isOff(env.UL2TP_OFFLOAD),
@@ -63,5 +80,11 @@ export function dataplaneOptionsFrom(flags: DataplaneFlags, env: NodeJS.ProcessE
     udpGro: env.UL2TP_UDP_GRO !== '0',
     nfReader: readerFrom(env.UL2TP_NF_READER),
     workers,
+    workerThreads,
   };
+}
+
+/** "1 worker pair", "4 worker pairs", "2 workers, one thread each": for the daemon's log and status. */
+export function workersText(workers: number, threads: number | undefined): string {
+  return threads === 1 ? `${workers} worker${workers === 1 ? '' : 's'}, one thread each` : `${workers} worker pair${workers === 1 ? '' : 's'}`;
 }

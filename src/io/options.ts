@@ -18,8 +18,15 @@ export interface DataplaneOptions {
   readonly udpGro: boolean;
   /** native-free: session reader kind. */
   readonly nfReader: ReaderKind;
-  /** koffi: worker pairs (a tx and an rx thread each); tunnels are spread over them. */
+  /** koffi: workers (a tx and an rx thread each, or one thread: see workerThreads); tunnels are spread over them. */
   readonly workers: number;
+  /**
+   * koffi: threads per worker. 2: a tx thread (TAP reads, sends) and an rx thread (socket
+   * reads, TAP writes), so both directions of a tunnel can use a core each. 1: one thread
+   * does both, so that a reply or TCP ACK the receive path provokes is sent in the same
+   * wake-up instead of waking a second thread.
+   */
+  readonly workerThreads: 1 | 2;
 }
 
 /** Bounds of DataplaneOptions.workers. */
@@ -44,6 +51,7 @@ export const DEFAULT_DATAPLANE_OPTIONS: DataplaneOptions = Object.freeze({
   udpGro: true,
   nfReader: 'event',
   workers: 1,
+  workerThreads: 2,
 });
 
 /** Defaults with some fields replaced (tests, benches). */

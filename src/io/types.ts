@@ -15,6 +15,8 @@ export interface Dataplane {
   readonly stats: Float64Array;
   /** Worker pairs moving packets (koffi); absent where the backend has none. */
   readonly workers?: number;
+  /** Threads per worker (koffi): 2 (a tx and an rx thread) or 1 (one thread, both directions). */
+  readonly workerThreads?: 1 | 2;
   /** Slot for drops that belong to no tunnel (IP encap); absent = slot 0. */
   readonly orphanBase?: number;
   addTunnel(cfg: TunnelConfig): Promise<TunnelHandle>;

@@ -166,27 +166,41 @@ export class KoffiDataplane implements Dataplane {
     this.slots = new SlotAllocator(this.stats, MAX_SLOTS);
     const rings: CaptureRing[] = [];
     for (let i = 0; i < this.options.workers; i++) {
-      const txRing = new CaptureRing();
-      const rxRing = new CaptureRing();
-      rings.push(txRing, rxRing);
       // Only rx worker RAW_RX reads raw IP sockets, so only it writes the orphan slot.
-      this.tx.push(new WorkerHandle({ role: 'tx', index: i, stats: sab, orphanBase: 0, capture: txRing.sab, options: this.options }));
-      this.rx.push(new WorkerHandle({ role: 'rx', index: i, stats: sab, orphanBase: 0, capture: rxRing.sab, options: this.options }));
+      if (this.options.workerThreads === 1) {
+        // One thread per worker, both directions (tx[i] and rx[i] are the same handle).
+        const ring = new CaptureRing();
+        rings.push(ring);
+        const io = new WorkerHandle({ role: 'io', index: i, stats: sab, orphanBase: 0, capture: ring.sab, options: this.options });
+        this.tx.push(io);
+        this.rx.push(io);
+      } else {
+        const txRing = new CaptureRing();
+        const rxRing = new CaptureRing();
+        rings.push(txRing, rxRing);
+        this.tx.push(new WorkerHandle({ role: 'tx', index: i, stats: sab, orphanBase: 0, capture: txRing.sab, options: this.options }));
+        this.rx.push(new WorkerHandle({ role: 'rx', index: i, stats: sab, orphanBase: 0, capture: rxRing.sab, options: this.options }));
+      }
       this.load.push(0);
     }
     this.captureRings = rings;
   }
 
-  /** Worker pairs (tx + rx threads each). */
+  /** Workers (tx + rx threads each, or one thread: workerThreads). */
   get workers(): number {
     return this.tx.length;
   }
 
-  /** Sends `cmd(worker)` to every worker (tx then rx of each pair) and waits for all (rejects with the first error). */
-  private all(cmd: (role: 'tx' | 'rx', i: number) => Cmd): Promise<void> {
+  get workerThreads(): 1 | 2 {
+    return this.options.workerThreads;
+  }
+
+  /** Sends `cmd(worker)` to every worker thread (tx then rx of each pair, or its one io thread) and waits for all (rejects with the first error). */
+  private all(cmd: (role: 'tx' | 'rx' | 'io', i: number) => Cmd): Promise<void> {
     const calls: Array<Promise<void>> = [];
     for (let i = 0; i < this.tx.length; i++) {
-      calls.push(this.tx[i].call(cmd('tx', i)), this.rx[i].call(cmd('rx', i)));
+      if (this.tx[i] === this.rx[i]) calls.push(this.tx[i].call(cmd('io', i)));
+      else calls.push(this.tx[i].call(cmd('tx', i)), this.rx[i].call(cmd('rx', i)));
     }
     return settleAll(calls);
   }
@@ -299,7 +313,7 @@ export class KoffiDataplane implements Dataplane {
     const base = this.allocSlot();
     const real: SessionConfig = ifname === cfg.ifname ? cfg : { ...cfg, ifname };
     try {
-      await this.all((role, i) => ({ op: 'addSession', cfg: real, base, fd: tap.fd, vnet: tap.offload, own: role === 'tx' && i === t.pair }));
+      await this.all((role, i) => ({ op: 'addSession', cfg: real, base, fd: tap.fd, vnet: tap.offload, own: role !== 'rx' && i === t.pair }));
     } catch (e) {
       await this.all(() => ({ op: 'delSession', tunnelId: cfg.tunnelId, sessionId: cfg.sessionId })).catch(() => {});
       setPersist(tap.fd, false);
@@ -386,7 +400,7 @@ export class KoffiDataplane implements Dataplane {
 
   /** Stop the workers and close every fd. Session TAPs stay (persistent) for the next daemon. */
   async close(): Promise<void> {
-    await Promise.all([...this.tx, ...this.rx].map((w) => w.stop()));
+    await Promise.all([...new Set([...this.tx, ...this.rx])].map((w) => w.stop()));
     for (const s of this.sessions.values()) closeFd(s.fd);
     for (const t of this.tunnels.values()) if (!t.rawKey) closeFd(t.fd);
     for (const r of this.raw.values()) closeFd(r.fd);

@@ -4,8 +4,9 @@ import type { ImpairConfig } from '../../engine/impair.js';
 import type { DataplaneOptions } from '../options.js';
 
 export interface WorkerInit {
-  role: 'tx' | 'rx';
-  /** Worker pair number (0-based); the thread is named ul2tp-<role><index>. */
+  /** 'tx' and 'rx': the two threads of a worker pair; 'io': one thread that does both. */
+  role: 'tx' | 'rx' | 'io';
+  /** Worker number (0-based); the thread is named ul2tp-<role><index>. */
   index: number;
   /** engine/stats.ts slots, shared with the main thread. */
   stats: SharedArrayBuffer;
@@ -20,10 +21,10 @@ export interface WorkerInit {
 }
 
 export type WorkerCommand =
-  /** own: this worker reads the tunnel's socket (rx role; tx ignores it). */
+  /** own: this worker reads the tunnel's socket (rx and io roles; tx ignores it). */
   | { seq: number; op: 'addTunnel'; cfg: TunnelConfig; base: number; fd: number; own: boolean }
   | { seq: number; op: 'delTunnel'; tunnelId: number }
-  /** vnet: TAP opened with IFF_VNET_HDR; own: this worker reads the TAP (tx role; rx ignores it). */
+  /** vnet: TAP opened with IFF_VNET_HDR; own: this worker reads the TAP (tx and io roles; rx ignores it). */
   | { seq: number; op: 'addSession'; cfg: SessionConfig; base: number; fd: number; vnet: boolean; own: boolean }
   | { seq: number; op: 'delSession'; tunnelId: number; sessionId: number }
   | { seq: number; op: 'impair'; tunnelId: number; sessionId: number; cfg: ImpairConfig | null }

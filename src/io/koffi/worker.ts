@@ -46,6 +46,10 @@ const init = workerData as WorkerInit & { port: MessagePort };
 const port = init.port;
 const stats = new Float64Array(init.stats);
 const role = init.role;
+/** This thread reads session TAPs and transmits ('tx', or 'io': one thread does both directions). */
+const TX = role !== 'rx';
+/** This thread reads tunnel sockets and receives ('rx', or 'io'). */
+const RX = role !== 'tx';
 const opts = init.options;
 setThreadName(`ul2tp-${role}${init.index}`); // best effort: shows in /proc/PID/task/*/comm, top -H, perf
 
@@ -61,7 +65,7 @@ const EXPIRE_INTERVAL_MS = 20;
 
 // rx: GRO_FLOWS extra slots hold the coalescing flows (same slab: copyWithin)
 // rx: receives read ancillary data, for UDP GRO (a run of datagrams in one slot)
-const batch = new Batch({ n: BATCH + (role === 'rx' ? GRO_FLOWS : 0), slotSize: SLOT, cmsg: role === 'rx' });
+const batch = new Batch({ n: BATCH + (RX ? GRO_FLOWS : 0), slotSize: SLOT, cmsg: RX });
 const slab = batch.slab;
 /** Slot stride in `slab`: slot j's data starts at j * SS + batch.off[j]. */
 const SS = batch.slotSize;
@@ -84,15 +88,15 @@ const ep = new EpollSet(128);
 ep.add(init.evfd, EPOLLIN, CTRL);
 
 /** tx: the offload stage's batch (only with offloads on); its destinations mirror `batch`'s. */
-const offBatch = role === 'tx' && opts.offload ? new Batch({ n: OFFLOAD_SLOTS, slotSize: OFFLOAD_SLOT_BYTES, checksums: true }) : null;
-const gso = role === 'tx' && opts.offload && opts.udpGso ? new GsoSender() : null;
+const offBatch = TX && opts.offload ? new Batch({ n: OFFLOAD_SLOTS, slotSize: OFFLOAD_SLOT_BYTES, checksums: true }) : null;
+const gso = TX && opts.offload && opts.udpGso ? new GsoSender() : null;
 const pump = new Pump(table, {
   capture: new CaptureStage(new CaptureRing(init.capture, init.capture ? undefined : 8)),
   // Impairment releases go through `batch`, idle between sends (never the offload batch,
   // whose later input frames may still wait to be cut up).
-  impair: role === 'tx' ? new Impairer(batch) : null,
+  impair: TX ? new Impairer(batch) : null,
   offload: offBatch !== null ? new TxOffload(offBatch) : null,
-  coalesce: role === 'rx' && opts.offload ? new Coalescer(writeFrame, stats, RX_DEV_DROPS, GRO_FLOWS, slab, BATCH * SS, SS) : null,
+  coalesce: RX && opts.offload ? new Coalescer(writeFrame, stats, RX_DEV_DROPS, GRO_FLOWS, slab, BATCH * SS, SS) : null,
 });
 pump.rxSlab = slab;
 const impair = pump.impair;
@@ -178,7 +182,7 @@ function onCommand(m: WorkerCommand): string | undefined {
       const tp = new KoffiTunnelPort(sock, remote, m.fd, dest, m.own);
       t.ctx = tp;
       table.addTunnel(t);
-      if (role === 'rx' && m.own) {
+      if (RX && m.own) {
         if (c.encap === 'udp') {
           tp.entry = addEntry({ kind: 1, t }, m.fd);
         } else {
@@ -194,7 +198,7 @@ function onCommand(m: WorkerCommand): string | undefined {
       if (!t) return undefined;
       const tp = t.ctx as KoffiTunnelPort;
       for (const s of table.removeTunnel(m.tunnelId)) forgetSession(s);
-      if (role === 'rx' && tp.own) {
+      if (RX && tp.own) {
         if (t.cfg.encap === 'udp') dropEntry(tp.entry, tp.fd);
         else {
           const i = rawByFd.get(tp.fd);
@@ -215,7 +219,7 @@ function onCommand(m: WorkerCommand): string | undefined {
       const sp = new KoffiSessionPort(new TapDevice(m.fd, m.vnet ? CAP_VNET_HDR : 0));
       s.ctx = sp;
       table.addSession(s);
-      if (role === 'tx' && m.own) sp.entry = addEntry({ kind: 0, s }, m.fd);
+      if (TX && m.own) sp.entry = addEntry({ kind: 0, s }, m.fd);
       if (m.cfg.reorderTimeoutMs > 0) reorderSessions++;
       return undefined;
     }
@@ -239,11 +243,12 @@ function onCommand(m: WorkerCommand): string | undefined {
 
 function forgetSession(s: Session): void {
   if (impair !== null) impair.clear(s);
-  if (role === 'tx') {
+  if (TX) {
     // Not polled here (another pair's), or already dropped on a hangup: nothing to undo.
     const entry = (s.ctx as KoffiSessionPort).entry;
     if (entry >= 0) dropEntry(entry, s.dev);
-  } else purge(s);
+  }
+  if (RX) purge(s);
   if (s.cfg.reorderTimeoutMs > 0) reorderSessions--;
   s.dev = -1;
   s.ctx = null; // late deliveries count as device drops, never reach a closed fd
@@ -317,6 +322,9 @@ while (running) {
         (e.s.ctx as KoffiSessionPort).entry = -1;
         continue;
       }
+      // One thread for both directions: the coalescer's flows (in `batch`'s extra slots)
+      // are written before the transmit path may use `batch` (impairment releases).
+      if (RX) pump.flushCoalesced();
       pump.pumpSession(e.s, batch, BATCH, ROUNDS);
     } else if (e.kind === 1) readUdp(e.t, (e.t.ctx as KoffiTunnelPort).fd);
     else readRaw(e);

@@ -1,8 +1,9 @@
 /**
- * Several worker pairs (koffi backend, `ul2tp daemon --workers N` / UL2TP_WORKERS): both
- * daemons with 4 pairs, 3 UDP tunnels with 2 sessions each plus one IP-encap tunnel. Every
- * session pings, bulk TCP arrives intact over every tunnel, each tunnel's counters are the
- * sum of its sessions' (one writer per counter), the daemons really run 4 tx + 4 rx threads
+ * Several workers (koffi backend, `ul2tp daemon --workers N` / UL2TP_WORKERS): both
+ * daemons with 4 worker pairs, and again with 2 one-thread workers (`--worker-threads 1`),
+ * 3 UDP tunnels with 2 sessions each plus one IP-encap tunnel. Every session pings, bulk
+ * TCP arrives intact over every tunnel, each tunnel's counters are the sum of its sessions'
+ * (one writer per counter), the daemons really run 4 tx + 4 rx threads (or 2 io threads)
  * and the tunnels' traffic is spread over several of them, capture and impairment work on
  * one session, and sessions and tunnels are deleted while traffic flows.
  */
@@ -16,12 +17,16 @@ import { bulkTransfer } from '../lib/xfer.js';
 
 const skip = netnsUnavailable();
 if (skip) console.log(`# skipping workers e2e: ${skip}`);
-const PAIRS = 4;
 
-/** Every ul2tp command in `ns` (and so the daemon it starts) runs on koffi with `n` worker pairs. */
-function useWorkers(ns: Netns, n: number): void {
+/** Every ul2tp command in `ns` (and so the daemon it starts) runs on koffi with `n` workers of `threads` threads. */
+function useWorkers(ns: Netns, n: number, threads: 1 | 2 = 2): void {
   const base = ns.env.bind(ns);
-  (ns as unknown as { env: () => NodeJS.ProcessEnv }).env = () => ({ ...base(), UL2TP_WORKERS: String(n), UL2TP_BACKEND: 'koffi' });
+  (ns as unknown as { env: () => NodeJS.ProcessEnv }).env = () => ({
+    ...base(),
+    UL2TP_WORKERS: String(n),
+    UL2TP_WORKER_THREADS: String(threads),
+    UL2TP_BACKEND: 'koffi',
+  });
 }
 
 /** Session k of tunnel t, with Link's ids, names and IPv4 overlay addresses. */
@@ -65,7 +70,7 @@ function addTunnel(u: Underlay, t: number, encap: 'udp' | 'ip', sessions: number
   return out;
 }
 
-/** The daemon's worker threads (named ul2tp-tx<i> / ul2tp-rx<i>): name → CPU ticks used (utime + stime). */
+/** The daemon's worker threads (named ul2tp-tx<i> / ul2tp-rx<i>, or ul2tp-io<i>): name → CPU ticks used (utime + stime). */
 function workerThreads(ns: Netns): Map<string, number> {
   const pid = ns.daemonPid();
   assert.ok(pid, `no daemon in ${ns.name}`);
@@ -79,7 +84,7 @@ function workerThreads(ns: Netns): Map<string, number> {
     } catch {
       continue; // a thread that just ended
     }
-    if (!/^ul2tp-(tx|rx)\d+$/.test(comm)) continue;
+    if (!/^ul2tp-(tx|rx|io)\d+$/.test(comm)) continue;
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields from 3 (state) on
     out.set(comm, Number(f[11]) + Number(f[12])); // utime (14), stime (15)
   }
@@ -122,26 +127,30 @@ async function tunnelsAreSums(ns: Netns): Promise<void> {
   assert.ok(ok, last);
 }
 
-describe(`${PAIRS} worker pairs on both sides`, { skip: skip || undefined }, () => {
+for (const [PAIRS, THREADS] of [
+  [4, 2],
+  [2, 1],
+] as const) describe(`${PAIRS} workers of ${THREADS} thread(s) on both sides`, { skip: skip || undefined }, () => {
   let u: Underlay;
   let all: Sess[] = [];
+  const threadNames = (THREADS === 2 ? ['rx', 'tx'] : ['io']).flatMap((r) => Array.from({ length: PAIRS }, (_, i) => `ul2tp-${r}${i}`));
   before(() => {
     u = underlay();
-    useWorkers(u.a, PAIRS);
-    useWorkers(u.b, PAIRS);
+    useWorkers(u.a, PAIRS, THREADS);
+    useWorkers(u.b, PAIRS, THREADS);
     for (let t = 1; t <= 3; t++) all.push(...addTunnel(u, t, 'udp', 2));
     all.push(...addTunnel(u, 4, 'ip', 1));
   });
   after(() => u?.destroy());
 
-  it('daemon status says 4 worker pairs, and each daemon runs ul2tp-tx0..3 and ul2tp-rx0..3', () => {
+  it(`daemon status says ${PAIRS} workers of ${THREADS} thread(s), and each daemon runs exactly those threads`, () => {
     for (const ns of [u.a, u.b]) {
-      const st = JSON.parse(ns.ok('-j', 'daemon', 'status')) as { backend: string; workers: number };
+      const st = JSON.parse(ns.ok('-j', 'daemon', 'status')) as { backend: string; workers: number; worker_threads: number };
       assert.equal(st.backend, 'koffi');
       assert.equal(st.workers, PAIRS);
-      assert.match(ns.ok('daemon', 'status'), /backend koffi \(4 worker pairs\)/);
-      const names = [...workerThreads(ns).keys()].sort();
-      assert.deepEqual(names, ['ul2tp-rx0', 'ul2tp-rx1', 'ul2tp-rx2', 'ul2tp-rx3', 'ul2tp-tx0', 'ul2tp-tx1', 'ul2tp-tx2', 'ul2tp-tx3']);
+      assert.equal(st.worker_threads, THREADS);
+      assert.match(ns.ok('daemon', 'status'), THREADS === 2 ? /backend koffi \(4 worker pairs\)/ : /backend koffi \(2 workers, one thread each\)/);
+      assert.deepEqual([...workerThreads(ns).keys()].sort(), threadNames);
     }
   });
 
@@ -162,9 +171,9 @@ describe(`${PAIRS} worker pairs on both sides`, { skip: skip || undefined }, () 
       assert.match(sent, new RegExp(`^${bytes} [0-9a-f]{64}$`));
       assert.ok(sessionCounters(u.b, s.tidB, s.sidB).rx_bytes > bytes, `session ${s.sidB} counted the transfer`);
     }
-    // Three UDP tunnels on three pairs: at least three receive threads at B did work.
-    const busy = [...workerThreads(u.b)].filter(([name, ticks]) => name.startsWith('ul2tp-rx') && ticks > (before.get(name) ?? 0));
-    assert.ok(busy.length >= 3, `receive threads that worked: ${busy.map(([n]) => n).join(', ')}`);
+    // Three UDP tunnels spread over the workers: a receiving thread of each of min(3, PAIRS) workers at B did work.
+    const busy = [...workerThreads(u.b)].filter(([name, ticks]) => /^ul2tp-(rx|io)/.test(name) && ticks > (before.get(name) ?? 0));
+    assert.ok(busy.length >= Math.min(3, PAIRS), `receive threads that worked: ${busy.map(([n]) => n).join(', ')}`);
     await tunnelsAreSums(u.a);
     await tunnelsAreSums(u.b);
   });
@@ -225,7 +234,7 @@ describe(`${PAIRS} worker pairs on both sides`, { skip: skip || undefined }, () 
     for (const ns of [u.a, u.b]) {
       const st = JSON.parse(ns.ok('-j', 'daemon', 'status')) as { tunnels: number; sessions: number; workers: number };
       assert.deepEqual([st.tunnels, st.sessions, st.workers], [2, 3, PAIRS]);
-      assert.equal(workerThreads(ns).size, 2 * PAIRS, 'every worker thread still runs');
+      assert.equal(workerThreads(ns).size, THREADS * PAIRS, 'every worker thread still runs');
     }
     for (const ifn of ['wka11', 'wka30', 'wka31', 'wka40']) assert.equal(u.a.exec('ip', ['link', 'show', ifn]).status, 1, `${ifn} is gone`);
     for (const s of all) assert.ok(ping(u.a, s.b4, 3) >= 2, `ping over tunnel ${s.tidA} session ${s.sidA} after the deletions`);

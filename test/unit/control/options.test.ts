@@ -1,7 +1,7 @@
 /** The daemon's dataplane options: flags win over the environment, the environment over the defaults. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { dataplaneOptionsFrom, parseWorkers } from '../../../src/control/options.js';
+import { dataplaneOptionsFrom, parseWorkers, parseWorkerThreads, workersText } from '../../../src/control/options.js';
 import { DEFAULT_DATAPLANE_OPTIONS, defaultWorkers } from '../../../src/io/options.js';
 
 test('no flags, empty environment: the defaults (one worker pair on 2 cores)', () => {
@@ -10,7 +10,7 @@ test('no flags, empty environment: the defaults (one worker pair on 2 cores)', (
 
 test('environment variables keep working, read in one place', () => {
   const o = dataplaneOptionsFrom({}, { UL2TP_BACKEND: 'native-free', UL2TP_OFFLOAD: 'off', UL2TP_UDP_GSO: '0', UL2TP_UDP_GRO: '0', UL2TP_NF_READER: 'worker', UL2TP_WORKERS: '3' });
-  assert.deepEqual(o, { backend: 'native-free', offload: false, udpGso: false, udpGro: false, nfReader: 'worker', workers: 3 });
+  assert.deepEqual(o, { backend: 'native-free', offload: false, udpGso: false, udpGro: false, nfReader: 'worker', workers: 3, workerThreads: 2 });
   for (const v of ['0', 'no', 'FALSE', ' off ']) assert.equal(dataplaneOptionsFrom({}, { UL2TP_OFFLOAD: v }).offload, false, v);
   assert.equal(dataplaneOptionsFrom({}, { UL2TP_OFFLOAD: '1' }).offload, true);
   assert.equal(dataplaneOptionsFrom({}, { UL2TP_NF_READER: 'bogus' }).nfReader, 'event');
@@ -47,4 +47,20 @@ test('worker pairs: anything but an integer 1..64 is refused with a message nami
   assert.throws(() => dataplaneOptionsFrom({ workers: '100' }, { UL2TP_WORKERS: '2' }), /--workers must be an integer from 1 to 64, not "100"/);
   assert.equal(parseWorkers('1', 'x'), 1);
   assert.equal(parseWorkers('064', 'x'), 64);
+});
+
+test('threads per worker: --worker-threads wins over UL2TP_WORKER_THREADS, which wins over the default 2', () => {
+  assert.equal(dataplaneOptionsFrom({}, {}, 2).workerThreads, 2);
+  assert.equal(dataplaneOptionsFrom({}, { UL2TP_WORKER_THREADS: '1' }).workerThreads, 1);
+  assert.equal(dataplaneOptionsFrom({}, { UL2TP_WORKER_THREADS: ' ' }).workerThreads, 2, 'blank = unset');
+  assert.equal(dataplaneOptionsFrom({ workerThreads: '2' }, { UL2TP_WORKER_THREADS: '1' }).workerThreads, 2);
+  assert.equal(dataplaneOptionsFrom({ workerThreads: 1 }, {}).workerThreads, 1);
+  for (const bad of ['0', '3', 'one', '1.0', '-1', '']) {
+    assert.throws(() => parseWorkerThreads(bad, '--worker-threads'), (e: Error) => e.message === `--worker-threads must be 1 or 2, not ${JSON.stringify(bad)}`, bad);
+  }
+  assert.throws(() => dataplaneOptionsFrom({}, { UL2TP_WORKER_THREADS: '4' }), /UL2TP_WORKER_THREADS must be 1 or 2, not "4"/);
+  assert.equal(workersText(1, 2), '1 worker pair');
+  assert.equal(workersText(4, undefined), '4 worker pairs');
+  assert.equal(workersText(1, 1), '1 worker, one thread each');
+  assert.equal(workersText(3, 1), '3 workers, one thread each');
 });
