@@ -44,6 +44,20 @@ export function parseWorkerThreads(v: string | number, what: string): 1 | 2 {
   throw new Error(`${what} must be 1 or 2, not ${JSON.stringify(String(v))}`);
 }
 
+/** The flag's value if given, else the environment's if not blank, else the default; `parse` names the source it rejects. */
+function flagEnvDefault<T>(
+  flag: string | number | undefined,
+  flagName: string,
+  envValue: string | undefined,
+  envName: string,
+  parse: (v: string | number, what: string) => T,
+  dflt: () => T,
+): T {
+  if (flag !== undefined) return parse(flag, flagName);
+  if (envValue !== undefined && envValue.trim() !== '') return parse(envValue, envName);
+  return dflt();
+}
+
 function isOff(v: string | undefined): boolean {
   const t = (v ?? '').trim().toLowerCase();
   return t === '0' || t === 'off' || t === 'no' || t === 'false';
@@ -59,20 +73,8 @@ function readerFrom(v: string | undefined): ReaderKind {
  */
 export function dataplaneOptionsFrom(flags: DataplaneFlags, env: NodeJS.ProcessEnv, cores = availableParallelism()): DataplaneOptions {
   const backend = flags.backend ?? (env.UL2TP_BACKEND || undefined);
-  const envWorkers = env.UL2TP_WORKERS;
-  const workers =
-    flags.workers !== undefined
-      ? parseWorkers(flags.workers, '--workers')
-      : envWorkers !== undefined && envWorkers.trim() !== ''
-        ? parseWorkers(envWorkers, 'UL2TP_WORKERS')
-        : defaultWorkers(cores);
-  const envThreads = env.UL2TP_WORKER_THREADS;
-  const workerThreads =
-    flags.workerThreads !== undefined
-      ? parseWorkerThreads(flags.workerThreads, '--worker-threads')
-      : envThreads !== undefined && envThreads.trim() !== ''
-        ? parseWorkerThreads(envThreads, 'UL2TP_WORKER_THREADS')
-        : DEFAULT_DATAPLANE_OPTIONS.workerThreads;
+  const workers = flagEnvDefault(flags.workers, '--workers', env.UL2TP_WORKERS, 'UL2TP_WORKERS', parseWorkers, () => defaultWorkers(cores));
+  const workerThreads = flagEnvDefault(flags.workerThreads, '--worker-threads', env.UL2TP_WORKER_THREADS, 'UL2TP_WORKER_THREADS', parseWorkerThreads, () => DEFAULT_DATAPLANE_OPTIONS.workerThreads);
   return {
     backend,
     offload: flags.offload === false ? false : !isOff(env.UL2TP_OFFLOAD),
