@@ -326,8 +326,8 @@ export const PATHS: PathDef[] = [
   // `udp_csum off` (zero checksums, as the kernel's default) means one sendmmsg slot per
   // packet (the kernel refuses GSO without checksums); no-offload is the per-frame baseline.
   ul2tpPath('ul2tp-udp', 'ul2tp encap udp', { encap: 'udp', backend: 'koffi' }),
-  // one thread per worker (both directions): a receive that provokes a reply or ACK sends it in the same wake-up
-  ul2tpPath('ul2tp-udp-1thread', 'ul2tp encap udp, --worker-threads 1', { encap: 'udp', backend: 'koffi', env: { UL2TP_WORKER_THREADS: '1' } }),
+  // a tx and an rx thread per worker (the default above 2 cores; up to 2 cores one thread does both directions)
+  ul2tpPath('ul2tp-udp-2threads', 'ul2tp encap udp, --worker-threads 2', { encap: 'udp', backend: 'koffi', env: { UL2TP_WORKER_THREADS: '2' } }),
   ul2tpPath('ul2tp-udp-nocsum', 'ul2tp udp, udp_csum off (no GSO)', { encap: 'udp', backend: 'koffi', tunnelArgs: ['udp_csum', 'off'] }),
   ul2tpPath('ul2tp-udp-nooff', 'ul2tp udp, offloads off', {
     encap: 'udp',

@@ -112,7 +112,7 @@ never-reused identity before anything is restored; when the namespace is deleted
 (no ip netns name, no process left in it) the daemon removes that state and exits.
 Environment: UL2TP_RUNDIR (run directory, default /run/ul2tp), UL2TP_BACKEND
 (koffi | native-free), UL2TP_OFFLOAD=0 (no TSO/coalescing on session TAPs),
-UL2TP_WORKERS (koffi worker pairs, as --workers), UL2TP_WORKER_THREADS (as
+UL2TP_WORKERS (koffi workers, as --workers), UL2TP_WORKER_THREADS (as
 --worker-threads), UL2TP_LOG_MAX_BYTES (daemon.log
 rotation size, default 1 MiB). Manual: man ul2tp (docs/ul2tp.8).`;
 
@@ -142,17 +142,17 @@ container's main process (packaging/Dockerfile).
   --metrics-any-address   allow --metrics on a non-loopback address (no authentication!)
   --no-offload            koffi backend: plain TAPs, one frame per read/write
                           (env UL2TP_OFFLOAD=0)
-  --workers <n>           koffi backend: worker pairs (a transmit and a receive
-                          thread each), 1 to 64; tunnels are spread over them
+  --workers <n>           koffi backend: workers (of --worker-threads threads
+                          each), 1 to 64; tunnels are spread over them
                           (env UL2TP_WORKERS; default: 1 up to 2 cores, else
                           one per two cores, at most 8)
-  --worker-threads <n>    koffi backend: threads per worker: 2 (default: a transmit
-                          and a receive thread, so both directions of a tunnel
-                          can use a core each) or 1 (one thread for both: a reply
-                          or TCP ACK provoked by a received frame leaves in the
-                          same wake-up; less CPU per byte on a machine whose
-                          cores the other end or the applications also need)
-                          (env UL2TP_WORKER_THREADS)
+  --worker-threads <n>    koffi backend: threads per worker: 2 (a transmit and a
+                          receive thread, so both directions of a tunnel can use
+                          a core each) or 1 (one thread for both: a reply or TCP
+                          ACK provoked by a received frame leaves in the same
+                          wake-up, for less CPU per byte where the cores are
+                          shared with the applications) (env
+                          UL2TP_WORKER_THREADS; default: 1 up to 2 cores, else 2)
 Options with a value may also be written with an equals sign, e.g. --config=FILE.
 `;
 

@@ -8,10 +8,10 @@
  *   UL2TP_UDP_GRO=0                   no UDP GRO on receive (koffi, offload on)
  *   UL2TP_NF_READER=event|worker|poll native-free session reader
  *   UL2TP_WORKERS=N                   koffi workers, 1..64 (flag: --workers; default from the core count)
- *   UL2TP_WORKER_THREADS=1|2          koffi threads per worker (flag: --worker-threads; default 2)
+ *   UL2TP_WORKER_THREADS=1|2          koffi threads per worker (flag: --worker-threads; default 1 up to 2 cores, else 2)
  */
 import { availableParallelism } from 'node:os';
-import { DEFAULT_DATAPLANE_OPTIONS, defaultWorkers, MAX_WORKERS, MIN_WORKERS, type DataplaneOptions, type ReaderKind } from '../io/options.js';
+import { DEFAULT_DATAPLANE_OPTIONS, defaultWorkers, defaultWorkerThreads, MAX_WORKERS, MIN_WORKERS, type DataplaneOptions, type ReaderKind } from '../io/options.js';
 
 /** The daemon flags that shape the dataplane. */
 export interface DataplaneFlags {
@@ -74,7 +74,7 @@ function readerFrom(v: string | undefined): ReaderKind {
 export function dataplaneOptionsFrom(flags: DataplaneFlags, env: NodeJS.ProcessEnv, cores = availableParallelism()): DataplaneOptions {
   const backend = flags.backend ?? (env.UL2TP_BACKEND || undefined);
   const workers = flagEnvDefault(flags.workers, '--workers', env.UL2TP_WORKERS, 'UL2TP_WORKERS', parseWorkers, () => defaultWorkers(cores));
-  const workerThreads = flagEnvDefault(flags.workerThreads, '--worker-threads', env.UL2TP_WORKER_THREADS, 'UL2TP_WORKER_THREADS', parseWorkerThreads, () => DEFAULT_DATAPLANE_OPTIONS.workerThreads);
+  const workerThreads = flagEnvDefault(flags.workerThreads, '--worker-threads', env.UL2TP_WORKER_THREADS, 'UL2TP_WORKER_THREADS', parseWorkerThreads, () => defaultWorkerThreads(cores));
   return {
     backend,
     offload: flags.offload === false ? false : !isOff(env.UL2TP_OFFLOAD),

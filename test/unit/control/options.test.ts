@@ -2,14 +2,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { dataplaneOptionsFrom, parseWorkers, parseWorkerThreads, workersText } from '../../../src/control/options.js';
-import { DEFAULT_DATAPLANE_OPTIONS, defaultWorkers } from '../../../src/io/options.js';
+import { DEFAULT_DATAPLANE_OPTIONS, defaultWorkers, defaultWorkerThreads } from '../../../src/io/options.js';
 
 test('no flags, empty environment: the defaults (one worker pair on 2 cores)', () => {
   assert.deepEqual(dataplaneOptionsFrom({}, {}, 2), DEFAULT_DATAPLANE_OPTIONS);
 });
 
 test('environment variables keep working, read in one place', () => {
-  const o = dataplaneOptionsFrom({}, { UL2TP_BACKEND: 'native-free', UL2TP_OFFLOAD: 'off', UL2TP_UDP_GSO: '0', UL2TP_UDP_GRO: '0', UL2TP_NF_READER: 'worker', UL2TP_WORKERS: '3' });
+  const o = dataplaneOptionsFrom({}, { UL2TP_BACKEND: 'native-free', UL2TP_OFFLOAD: 'off', UL2TP_UDP_GSO: '0', UL2TP_UDP_GRO: '0', UL2TP_NF_READER: 'worker', UL2TP_WORKERS: '3', UL2TP_WORKER_THREADS: '2' }, 2);
   assert.deepEqual(o, { backend: 'native-free', offload: false, udpGso: false, udpGro: false, nfReader: 'worker', workers: 3, workerThreads: 2 });
   for (const v of ['0', 'no', 'FALSE', ' off ']) assert.equal(dataplaneOptionsFrom({}, { UL2TP_OFFLOAD: v }).offload, false, v);
   assert.equal(dataplaneOptionsFrom({}, { UL2TP_OFFLOAD: '1' }).offload, true);
@@ -49,10 +49,13 @@ test('worker pairs: anything but an integer 1..64 is refused with a message nami
   assert.equal(parseWorkers('064', 'x'), 64);
 });
 
-test('threads per worker: --worker-threads wins over UL2TP_WORKER_THREADS, which wins over the default 2', () => {
-  assert.equal(dataplaneOptionsFrom({}, {}, 2).workerThreads, 2);
-  assert.equal(dataplaneOptionsFrom({}, { UL2TP_WORKER_THREADS: '1' }).workerThreads, 1);
-  assert.equal(dataplaneOptionsFrom({}, { UL2TP_WORKER_THREADS: ' ' }).workerThreads, 2, 'blank = unset');
+test('threads per worker: --worker-threads wins over UL2TP_WORKER_THREADS, which wins over the default (1 up to 2 cores, else 2)', () => {
+  for (const [cores, threads] of [[1, 1], [2, 1], [3, 2], [4, 2], [64, 2], [0, 1], [NaN, 1]] as const) {
+    assert.equal(defaultWorkerThreads(cores), threads, `${cores} cores`);
+    assert.equal(dataplaneOptionsFrom({}, {}, cores).workerThreads, threads, `${cores} cores, no flag, no environment`);
+  }
+  assert.equal(dataplaneOptionsFrom({}, { UL2TP_WORKER_THREADS: '1' }, 16).workerThreads, 1);
+  assert.equal(dataplaneOptionsFrom({}, { UL2TP_WORKER_THREADS: ' ' }, 16).workerThreads, 2, 'blank = unset');
   assert.equal(dataplaneOptionsFrom({ workerThreads: '2' }, { UL2TP_WORKER_THREADS: '1' }).workerThreads, 2);
   assert.equal(dataplaneOptionsFrom({ workerThreads: 1 }, {}).workerThreads, 1);
   for (const bad of ['0', '3', 'one', '1.0', '-1', '']) {
