@@ -94,7 +94,7 @@ const pump = new Pump(table, {
   capture: new CaptureStage(new CaptureRing(init.capture, init.capture ? undefined : 8)),
   // Impairment releases go through `batch`, idle between sends (never the offload batch,
   // whose later input frames may still wait to be cut up).
-  impair: TX ? new Impairer(batch) : null,
+  impair: TX ? new Impairer(batch, BATCH) : null,
   offload: offBatch !== null ? new TxOffload(offBatch) : null,
   coalesce: RX && opts.offload ? new Coalescer(writeFrame, stats, RX_DEV_DROPS, GRO_FLOWS, slab, BATCH * SS, SS) : null,
 });
@@ -322,8 +322,9 @@ while (running) {
         (e.s.ctx as KoffiSessionPort).entry = -1;
         continue;
       }
-      // One thread for both directions: the coalescer's flows (in `batch`'s extra slots)
-      // are written before the transmit path may use `batch` (impairment releases).
+      // One thread for both directions: held coalescer flows are written before the
+      // transmit path runs, so that received segments do not wait behind a round of TAP
+      // reads (their slots, after BATCH, are never used by the transmit path).
       if (RX) pump.flushCoalesced();
       pump.pumpSession(e.s, batch, BATCH, ROUNDS);
     } else if (e.kind === 1) readUdp(e.t, (e.t.ctx as KoffiTunnelPort).fd);

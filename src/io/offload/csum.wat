@@ -1,6 +1,6 @@
 ;; Internet checksum inner loop in WebAssembly SIMD, for the offload path's packet slabs
 ;; (csum-wasm.ts holds the compiled bytes; `node scripts/wasm.mjs` rebuilds them from this
-;; file, and test/unit/csum-wasm.test.ts checks that they match).
+;; file, and test/unit/offload/csum-wasm.test.ts checks that they match).
 ;;
 ;; sum16(p, n): the ones'-complement sum of the little-endian 16-bit words of mem[p, p + n)
 ;; (n even, n <= 262144), folded to 16 bits, not complemented. Summing little-endian words

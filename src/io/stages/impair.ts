@@ -123,8 +123,15 @@ export class Impairer {
   /** Number of impaired sessions (the hot path's only check when none). */
   active = 0;
 
-  /** `out`: a batch of this thread's that can be sent on its sockets, idle between sends. */
-  constructor(private readonly out: PacketBatch) {}
+  /**
+   * `out`: a batch of this thread's that can be sent on its sockets, idle between sends;
+   * releases use its slots [0, maxSlots) only (the koffi io worker keeps coalescing flows
+   * in the slots after those).
+   */
+  constructor(
+    private readonly out: PacketBatch,
+    private readonly maxSlots = out.n,
+  ) {}
 
   /** Sets (or with null / an inactive config, clears) a session's impairment. Queued packets are dropped. */
   set(s: Session, cfg: ImpairConfig | null): void {
@@ -198,7 +205,7 @@ export class Impairer {
     const q = st.queue;
     while (q.count > 0 && st.due[q.head] <= now) {
       let k = 0;
-      for (; k < b.n && k < q.count; k++) {
+      for (; k < this.maxSlots && k < q.count; k++) {
         const i = q.slot(k);
         if (st.due[i] > now) break;
         const len = st.plen[i];

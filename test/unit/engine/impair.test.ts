@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { IMPAIR_DROPS, IMPAIR_LOST, RX_ERRORS, RX_PACKETS, RX_SEQ_DISCARDS, TX_PACKETS } from '../../../src/engine/stats.js';
 import { impairFromJson, type ImpairConfig } from '../../../src/engine/impair.js';
-import { MemLink } from '../../../src/io/mem/link.js';
-import { QUEUE_SLOTS } from '../../../src/io/stages/impair.js';
+import { MemBatch, MemLink } from '../../../src/io/mem/link.js';
+import { Impairer, QUEUE_SLOTS } from '../../../src/io/stages/impair.js';
 import { Prng } from '../../../src/io/stages/prng.js';
 
 const cfg = (o: Record<string, number>): ImpairConfig => impairFromJson(o);
@@ -153,5 +153,32 @@ describe('impairment stage over the in-memory link', () => {
     assert.equal(r.tx.stats[r.tx.base + IMPAIR_LOST], 0);
     r.advance(1000);
     assert.equal(r.sent.length, QUEUE_SLOTS, 'the queued ones leave when due');
+  });
+});
+
+describe('releases stay within the slots they were given', () => {
+  it('an Impairer built with maxSlots never writes the output batch beyond them, and still sends everything', () => {
+    // The koffi io worker shares its receive batch with the impairment stage: the slots
+    // after BATCH hold coalescing flows, which a release must not overwrite.
+    const link = MemLink.pair();
+    link.a.addTunnel({ tunnelId: 1, peerTunnelId: 2, local: '192.0.2.1', remote: '192.0.2.2', udpSport: 5000, udpDport: 6000 });
+    const s = link.a.addSession({ tunnelId: 1, sessionId: 100, peerSessionId: 200 });
+    let sent = 0;
+    link.transmit = () => void sent++;
+    const out = new MemBatch(8, 256);
+    out.buf.fill(0xee, 4 * 256); // slots 4..7: someone else's
+    const imp = new Impairer(out, 4);
+    imp.set(s, cfg({ delay: 10 }));
+    const src = new MemBatch(8, 256);
+    for (let j = 0; j < 8; j++) {
+      src.buf.fill(j, j * 256, j * 256 + 100);
+      src.off[j] = 0;
+      src.len[j] = 100;
+    }
+    imp.take(s, src, 0, 8, 1000);
+    assert.equal(sent, 0, 'delayed');
+    imp.flushAll(1020);
+    assert.equal(sent, 8, 'all eight released, four per send');
+    assert.ok(out.buf.subarray(4 * 256).every((x) => x === 0xee), 'slots 4..7 untouched');
   });
 });
