@@ -44,7 +44,7 @@ async function runReload(argv: readonly string[], io: CliIo, json: boolean): Pro
 
 export const STATUS_HELP = `Usage: ul2tp [ -j ] daemon status
 
-Says whether this namespace's daemon runs: pid, backend (and its worker pairs),
+Says whether this namespace's daemon runs: pid, backend (and its workers),
 uptime, numbers of tunnels and sessions and the run directory (exit 0), or "not running" (exit 3).
 Never starts a daemon. -j: one JSON object.
 `;
