@@ -91,11 +91,6 @@ function workerThreads(ns: Netns): Map<string, number> {
   return out;
 }
 
-/** A checked bulk TCP transfer (lib/xfer.ts): [sender's, receiver's] "<bytes> <sha256>". */
-async function transfer(from: Netns, to: Netns, addr: string, port: number, bytes: number): Promise<[string, string]> {
-  const r = await bulkTransfer(from, to, addr, port, bytes, 120_000);
-  return [r.sent, r.got];
-}
 
 interface Row {
   tunnel_id: number;
@@ -166,7 +161,7 @@ for (const [PAIRS, THREADS] of [
     const bytes = 24 * 1024 * 1024;
     let port = 7300;
     for (const s of all.filter((x) => x.k === 0 || x.t === 2)) {
-      const [sent, got] = await transfer(u.a, u.b, s.b4, port++, bytes);
+      const { sent: sent, got: got } = await bulkTransfer(u.a, u.b, s.b4, port++, bytes, 120_000);
       assert.equal(got, sent, `transfer over tunnel ${s.tidA} session ${s.sidA}`);
       assert.match(sent, new RegExp(`^${bytes} [0-9a-f]{64}$`));
       assert.ok(sessionCounters(u.b, s.tidB, s.sidB).rx_bytes > bytes, `session ${s.sidB} counted the transfer`);

@@ -39,11 +39,6 @@ function vethOf(ns: Netns): string {
   return names.find((x) => /^v[ab]\d/.test(x))!;
 }
 
-/** A checked bulk TCP transfer (lib/xfer.ts): [sender's, receiver's] "<bytes> <sha256>". */
-async function transfer(from: Netns, to: Netns, addr: string, port: number, bytes: number): Promise<[string, string]> {
-  const r = await bulkTransfer(from, to, addr, port, bytes, 180_000);
-  return [r.sent, r.got];
-}
 
 /** UDP datagrams of sizes 1..1472 (step) from `from` to addr:port; returns [sent, received, ok]. */
 const UDP_SCRIPT = `
@@ -126,7 +121,7 @@ for (const [title, onA, onB] of MODES) {
         const bytes = 40 * 1024 * 1024;
         const tapTx0 = ifStat(u.a, l.ifA, 'tx_packets');
         const tapRx0 = ifStat(u.b, l.ifB, 'rx_packets');
-        const [s1, g1] = await transfer(u.a, u.b, l.b4, 7101, bytes);
+        const { sent: s1, got: g1 } = await bulkTransfer(u.a, u.b, l.b4, 7101, bytes);
         assert.equal(g1, s1);
         // Frames through the TAPs vs L2TP packets on the wire: super-frames where offload is on.
         const wire = sessionCounters(u.b, l.tidB, l.sidB).rx_packets;
@@ -136,9 +131,9 @@ for (const [title, onA, onB] of MODES) {
         if (onA) assert.ok(tapTx < wire / 3, 'A read TCP super-frames (TSO)');
         if (onB) assert.ok(tapRx < wire / 3, 'B wrote coalesced super-frames (GRO)');
         else assert.ok(tapRx >= wire * 0.95, 'B wrote one frame per packet');
-        const [s2, g2] = await transfer(u.b, u.a, l.a4, 7102, bytes);
+        const { sent: s2, got: g2 } = await bulkTransfer(u.b, u.a, l.a4, 7102, bytes);
         assert.equal(g2, s2);
-        const [s3, g3] = await transfer(u.a, u.b, l.b6, 7103, bytes);
+        const { sent: s3, got: g3 } = await bulkTransfer(u.a, u.b, l.b6, 7103, bytes);
         assert.equal(g3, s3);
         assert.match(s1, new RegExp(`^${bytes} [0-9a-f]{64}$`));
         const cb = sessionCounters(u.b, l.tidB, l.sidB);
@@ -158,7 +153,7 @@ for (const [title, onA, onB] of MODES) {
         const veth = vethOf(u.a);
         const v0 = ifStat(u.a, veth, 'tx_packets');
         const c0 = sessionCounters(u.a, l.tidA, l.sidA).tx_packets;
-        const [s1, g1] = await transfer(u.a, u.b, l.b4, 7201, 20 * 1024 * 1024);
+        const { sent: s1, got: g1 } = await bulkTransfer(u.a, u.b, l.b4, 7201, 20 * 1024 * 1024);
         assert.equal(g1, s1);
         // IPv6 tunnels send UDP checksums (udp6_csum_tx on), so A may use UDP GSO: the veth
         // then carries far fewer (GSO) packets than there are L2TP packets.
@@ -167,7 +162,7 @@ for (const [title, onA, onB] of MODES) {
         console.log(`# IPv6 underlay A→B: ${dc} L2TP packets, ${dv} packets through A's veth`);
         if (onA) assert.ok(dv < dc / 2, 'UDP GSO in use');
         else assert.ok(dv >= dc, 'one veth packet per L2TP packet');
-        const [s2, g2] = await transfer(u.b, u.a, l.a4, 7202, 20 * 1024 * 1024);
+        const { sent: s2, got: g2 } = await bulkTransfer(u.b, u.a, l.a4, 7202, 20 * 1024 * 1024);
         assert.equal(g2, s2);
         for (const [ns, t, s] of [[u.a, l.tidA, l.sidA], [u.b, l.tidB, l.sidB]] as const) {
           const c = sessionCounters(ns, t, s);
@@ -263,9 +258,9 @@ describe('offload e2e: a daemon restarted with the other mode adopts its TAPs', 
         if (!(await waitFor(() => ping(u.a, l.b4, 1) === 1, 30_000))) assert.fail(why(`offload ${on ? 'on' : 'off'}`));
         t.diagnostic(`offload ${on ? 'on' : 'off'}: daemon back in ${t1 - t0} ms, first ping answered ${Date.now() - t1} ms later`);
         assert.equal(tsoOn(u.a, l.ifA), on);
-        const [s1, g1] = await transfer(u.a, u.b, l.b4, port++, 10 * 1024 * 1024);
+        const { sent: s1, got: g1 } = await bulkTransfer(u.a, u.b, l.b4, port++, 10 * 1024 * 1024);
         assert.equal(g1, s1);
-        const [s2, g2] = await transfer(u.b, u.a, l.a4, port++, 10 * 1024 * 1024);
+        const { sent: s2, got: g2 } = await bulkTransfer(u.b, u.a, l.a4, port++, 10 * 1024 * 1024);
         assert.equal(g2, s2);
       }
     } finally {
