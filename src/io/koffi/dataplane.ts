@@ -166,20 +166,21 @@ export class KoffiDataplane implements Dataplane {
     this.slots = new SlotAllocator(this.stats, MAX_SLOTS);
     const rings: CaptureRing[] = [];
     for (let i = 0; i < this.options.workers; i++) {
+      /** A worker thread with a capture ring of its own. */
+      const thread = (role: WorkerInit['role']): WorkerHandle => {
+        const ring = new CaptureRing();
+        rings.push(ring);
+        return new WorkerHandle({ role, index: i, stats: sab, orphanBase: 0, capture: ring.sab, options: this.options });
+      };
       // Only rx worker RAW_RX reads raw IP sockets, so only it writes the orphan slot.
       if (this.options.workerThreads === 1) {
         // One thread per worker, both directions (tx[i] and rx[i] are the same handle).
-        const ring = new CaptureRing();
-        rings.push(ring);
-        const io = new WorkerHandle({ role: 'io', index: i, stats: sab, orphanBase: 0, capture: ring.sab, options: this.options });
+        const io = thread('io');
         this.tx.push(io);
         this.rx.push(io);
       } else {
-        const txRing = new CaptureRing();
-        const rxRing = new CaptureRing();
-        rings.push(txRing, rxRing);
-        this.tx.push(new WorkerHandle({ role: 'tx', index: i, stats: sab, orphanBase: 0, capture: txRing.sab, options: this.options }));
-        this.rx.push(new WorkerHandle({ role: 'rx', index: i, stats: sab, orphanBase: 0, capture: rxRing.sab, options: this.options }));
+        this.tx.push(thread('tx'));
+        this.rx.push(thread('rx'));
       }
       this.load.push(0);
     }
