@@ -26,7 +26,7 @@
  * within a flow is kept; frames of other flows may overtake held ones, as with GRO.
  *
  * Frames held by reference (`inPlace`: the caller's receive slab, with at least
- * VNET_HDR_LEN writable bytes in front of the frame) stay valid only until `flush()` or
+ * VNET_HDR_LEN bytes in front of the frame that a write may borrow and puts back) stay valid only until `flush()` or
  * `detach()`, one of which the caller runs at the end of every receive batch (detach lets
  * flows grow over several batches; flush at the end of the wake-up). No allocation after construction, no
  * throwing.
@@ -102,6 +102,8 @@ export class Coalescer {
   private readonly act: Flow[] = [];
   private nAct = 0;
   private readonly scratch: Buffer;
+  /** The bytes an in-place write borrows in front of its frame, put back after it. */
+  private readonly saved = new Uint8Array(VNET_HDR_LEN);
   // classify() outputs
   private cL4 = 0;
   private cHdr = 0;
@@ -392,12 +394,22 @@ export class Coalescer {
     f.src = f.store;
   }
 
-  /** One frame behind an all-zero virtio_net_hdr; `inPlace`: VNET_HDR_LEN bytes before off are ours. */
+  /**
+   * One frame behind an all-zero virtio_net_hdr; `inPlace`: VNET_HDR_LEN bytes before off may
+   * be borrowed. They are put back after the write: in a UDP GRO run an L2TP header can be
+   * shorter than the virtio_net_hdr (8 bytes: no cookie, no L2-specific sublayer), and the
+   * bytes in front of it are then the tail of the previous datagram's frame, which a flow
+   * may hold in place.
+   */
   private writeOne(fd: number, base: number, buf: Buffer, off: number, len: number, inPlace: boolean): void {
     let r: number;
     if (inPlace && off >= VNET_HDR_LEN) {
-      emitVnetNone(buf, off - VNET_HDR_LEN);
-      r = this.write(fd, buf, off - VNET_HDR_LEN, len + VNET_HDR_LEN);
+      const at = off - VNET_HDR_LEN;
+      const saved = this.saved;
+      for (let i = 0; i < VNET_HDR_LEN; i++) saved[i] = buf[at + i];
+      emitVnetNone(buf, at);
+      r = this.write(fd, buf, at, len + VNET_HDR_LEN);
+      for (let i = 0; i < VNET_HDR_LEN; i++) buf[at + i] = saved[i];
     } else {
       const s = this.scratch;
       const n = len < s.length - VNET_HDR_LEN ? len : s.length - VNET_HDR_LEN;
