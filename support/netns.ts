@@ -130,10 +130,10 @@ export class Netns {
     }
   }
 
-  /** IP-layer fragmentation counters of this namespace (/proc/net/snmp, "Ip:" lines). */
-  snmp(): Record<string, number> {
+  /** One protocol's counters of this namespace (/proc/net/snmp, e.g. the "Ip:" or "Tcp:" lines). */
+  snmp(proto = 'Ip'): Record<string, number> {
     const text = this.exec('cat', ['/proc/net/snmp'], { timeoutMs: 5000 }).stdout;
-    const lines = text.split('\n').filter((l) => l.startsWith('Ip:'));
+    const lines = text.split('\n').filter((l) => l.startsWith(`${proto}:`));
     const out: Record<string, number> = {};
     if (lines.length < 2) return out;
     const keys = lines[0].split(/\s+/).slice(1);

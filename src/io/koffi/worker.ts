@@ -34,7 +34,7 @@ import { Impairer } from '../stages/impair.js';
 import { GRO_FLOWS, OFFLOAD_SLOT_BYTES, OFFLOAD_SLOTS, TxOffload } from '../stages/offload.js';
 import { Coalescer } from '../offload/gro.js';
 import { Batch, recvBatch } from './batch.js';
-import { writeFrame } from './tapio.js';
+import { tapGather, writeFrame } from './tapio.js';
 import { RawIpSocket, TapDevice, UdpSocket } from './devices.js';
 import { EPOLLERR, EPOLLHUP, EPOLLIN, EpollSet, eventfdDrain } from './epoll.js';
 import { GsoSender } from './gso.js';
@@ -96,7 +96,7 @@ const pump = new Pump(table, {
   // whose later input frames may still wait to be cut up).
   impair: TX ? new Impairer(batch, BATCH) : null,
   offload: offBatch !== null ? new TxOffload(offBatch) : null,
-  coalesce: RX && opts.offload ? new Coalescer(writeFrame, stats, RX_DEV_DROPS, GRO_FLOWS, slab, BATCH * SS, SS) : null,
+  coalesce: RX && opts.offload ? new Coalescer(writeFrame, stats, RX_DEV_DROPS, GRO_FLOWS, slab, BATCH * SS, SS, tapGather) : null,
 });
 pump.rxSlab = slab;
 const impair = pump.impair;

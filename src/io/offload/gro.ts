@@ -37,6 +37,17 @@ import { GSO_TCPV4, GSO_TCPV6, VNET_HDR_LEN, emitVnet, emitVnetNone } from './vn
 /** write(2) of buf[off, off+len) to a TAP fd: bytes written or -errno. */
 export type TapWrite = (fd: number, buf: Buffer, off: number, len: number) => number;
 
+/**
+ * Gathered writes (optional): writev(2) of `cnt` iovecs (LP64 `struct iovec`, 16 bytes each)
+ * at address `iov`, and the address of a long-lived buffer's first byte. With it a super-frame
+ * whose segments are all still in the receive slab is written from there (headers from the
+ * flow's storage, payloads in place) instead of being copied together first.
+ */
+export interface TapGather {
+  writev(fd: number, iov: number, cnt: number): number;
+  address(buf: Buffer): number;
+}
+
 export const MAX_SEGS = 64;
 /** Largest frame we build: Ethernet + IPv6 + TCP with options + 64 KiB. */
 const FRAME_MAX = 14 + 40 + 60 + 65535;
@@ -68,11 +79,17 @@ class Flow {
   /** Ones'-complement sum of the payload so far (derived from the segments' checksums). */
   paySum = 0;
   payLen = 0;
+  /** Gathered (not copied) flows: payloads of segments 2.. in place, pieces [0, np). */
+  np = 0;
+  readonly pBuf: Buffer[] = [];
+  readonly pOff = new Int32Array(MAX_SEGS);
+  readonly pLen = new Int32Array(MAX_SEGS);
   constructor(store: Buffer, so: number, room: number) {
     this.store = store;
     this.so = so;
     this.room = room;
     this.src = store;
+    for (let i = 0; i < MAX_SEGS; i++) this.pBuf.push(store);
   }
 }
 
@@ -80,6 +97,15 @@ class Flow {
 function copyBytes(src: Buffer, from: number, to: number, dst: Buffer, at: number): void {
   if (src === dst) dst.copyWithin(at, from, to);
   else src.copy(dst, at, from, to);
+}
+
+/** iovec i in a 32-bit view (LP64 little-endian: 64-bit base, 64-bit length). */
+function setIov(w: Uint32Array, i: number, addr: number, len: number): void {
+  const o = i * 4;
+  w[o] = addr >>> 0;
+  w[o + 1] = Math.floor(addr / 4294967296);
+  w[o + 2] = len;
+  w[o + 3] = 0;
 }
 
 // classify() results
@@ -104,6 +130,10 @@ export class Coalescer {
   private readonly scratch: Buffer;
   /** The bytes an in-place write borrows in front of its frame, put back after it. */
   private readonly saved = new Uint8Array(VNET_HDR_LEN);
+  /** iovecs of a gathered super-frame: header + first payload + one per merged segment. */
+  private readonly iov = Buffer.alloc((MAX_SEGS + 1) * 16);
+  private readonly iovW = new Uint32Array(this.iov.buffer, this.iov.byteOffset, (MAX_SEGS + 1) * 4);
+  private iovAddr = -1;
   // classify() outputs
   private cL4 = 0;
   private cHdr = 0;
@@ -124,6 +154,7 @@ export class Coalescer {
     arena?: Buffer,
     arenaOff = 0,
     arenaStride = 0,
+    private readonly gather: TapGather | null = null,
   ) {
     for (let i = 0; i < maxFlows; i++) {
       const f = arena
@@ -159,7 +190,7 @@ export class Coalescer {
     if (i >= 0) {
       const f = this.act[i];
       if (this.canMerge(f, buf, off)) {
-        this.merge(f, buf, off);
+        this.merge(f, buf, off, inPlace);
         return;
       }
       this.flushAt(i);
@@ -168,17 +199,21 @@ export class Coalescer {
   }
 
   /**
-   * End of a receive batch when more may follow before `flush()`: copies the first segment
-   * of every flow still held by reference into the flow's own storage, so that the caller may
-   * reuse its slab while the flows keep growing across batches.
+   * End of a receive batch when more may follow before `flush()`: no flow may point into the
+   * caller's slab afterwards. A gathered super-frame is written from where it lies (copying
+   * it would cost more than the extra write it might save); a flow of one segment held by
+   * reference is copied into its own storage and keeps growing across batches.
    */
   detach(): void {
-    for (let i = 0; i < this.nAct; i++) {
+    let i = 0;
+    while (i < this.nAct) {
       const f = this.act[i];
-      if (f.copied) continue;
-      copyBytes(f.src, f.srcOff, f.srcOff + f.frameLen, f.store, f.so + VNET_HDR_LEN);
-      f.copied = true;
-      f.src = f.store;
+      if (f.copied) i++;
+      else if (f.np > 0) this.flushAt(i);
+      else {
+        this.materialize(f);
+        i++;
+      }
     }
   }
 
@@ -288,15 +323,38 @@ export class Coalescer {
     return true;
   }
 
-  private merge(f: Flow, buf: Buffer, off: number): void {
+  /**
+   * Copies a flow held by reference (its first frame and any gathered payloads) into its own
+   * storage, headers first and payloads after them in order.
+   */
+  private materialize(f: Flow): void {
     const F = f.so + VNET_HDR_LEN;
-    if (!f.copied) {
-      copyBytes(f.src, f.srcOff, f.srcOff + f.frameLen, f.store, F);
-      f.copied = true;
+    const first = f.hdrLen + f.mss;
+    copyBytes(f.src, f.srcOff, f.srcOff + first, f.store, F);
+    let at = F + first;
+    for (let k = 0; k < f.np; k++) {
+      const o = f.pOff[k];
+      copyBytes(f.pBuf[k], o, o + f.pLen[k], f.store, at);
+      at += f.pLen[k];
     }
+    f.np = 0;
+    f.copied = true;
+    f.src = f.store;
+  }
+
+  private merge(f: Flow, buf: Buffer, off: number, inPlace: boolean): void {
     const pay = this.cPay;
     const at = off + this.cHdr;
-    copyBytes(buf, at, at + pay, f.store, F + f.frameLen);
+    if (!f.copied && inPlace && this.gather !== null) {
+      // still all in the receive slab: remember where the payload is, copy nothing
+      const k = f.np++;
+      f.pBuf[k] = buf;
+      f.pOff[k] = at;
+      f.pLen[k] = pay;
+    } else {
+      if (!f.copied) this.materialize(f);
+      copyBytes(buf, at, at + pay, f.store, f.so + VNET_HDR_LEN + f.frameLen);
+    }
     const d = this.paySumOf(buf, off);
     // a piece that starts at an odd offset of the merged payload contributes byte-swapped
     f.paySum += (f.payLen & 1) === 0 ? d : ((d >>> 8) | ((d & 0xff) << 8));
@@ -335,6 +393,7 @@ export class Coalescer {
     f.closed = f.psh;
     f.paySum = this.paySumOf(buf, off);
     f.payLen = this.cPay;
+    f.np = 0;
     if (inPlace) {
       f.src = buf;
       f.srcOff = off;
@@ -364,6 +423,9 @@ export class Coalescer {
     }
     const b = f.store;
     const F = f.so + VNET_HDR_LEN;
+    // gathered: the headers are patched in the flow's storage, the payloads stay where they are
+    const gathered = !f.copied;
+    if (gathered) copyBytes(f.src, f.srcOff, f.srcOff + f.hdrLen, b, F);
     const l3 = F + 14;
     const l4 = F + f.l4;
     const tcpLen = f.frameLen - f.l4;
@@ -386,12 +448,26 @@ export class Coalescer {
     b[l4 + 16] = c >>> 8;
     b[l4 + 17] = c & 0xff;
     emitVnet(b, f.so, 0, f.v6 ? GSO_TCPV6 : GSO_TCPV4, f.hdrLen, f.mss, 0, 0);
-    if (this.write(f.fd, b, f.so, VNET_HDR_LEN + f.frameLen) < 0) {
+    const r = gathered ? this.writeGathered(f) : this.write(f.fd, b, f.so, VNET_HDR_LEN + f.frameLen);
+    if (r < 0) {
       this.writeErrors++;
       this.stats[f.base + this.dropIdx] += f.nseg;
     }
     this.superFrames++;
     f.src = f.store;
+  }
+
+  /** writev of a gathered flow: its patched headers, then every payload where it lies. */
+  private writeGathered(f: Flow): number {
+    const g = this.gather!;
+    const w = this.iovW;
+    setIov(w, 0, g.address(f.store) + f.so, VNET_HDR_LEN + f.hdrLen);
+    setIov(w, 1, g.address(f.src) + f.srcOff + f.hdrLen, f.mss);
+    const np = f.np;
+    for (let k = 0; k < np; k++) setIov(w, 2 + k, g.address(f.pBuf[k]) + f.pOff[k], f.pLen[k]);
+    f.np = 0;
+    if (this.iovAddr < 0) this.iovAddr = g.address(this.iov);
+    return g.writev(f.fd, this.iovAddr, 2 + np);
   }
 
   /**
