@@ -26,10 +26,12 @@
  * within a flow is kept; frames of other flows may overtake held ones, as with GRO.
  *
  * Frames held by reference (`inPlace`: the caller's receive slab, with at least
- * VNET_HDR_LEN bytes in front of the frame that a write may borrow and puts back) stay valid only until `flush()` or
- * `detach()`, one of which the caller runs at the end of every receive batch (detach lets
- * flows grow over several batches; flush at the end of the wake-up). No allocation after construction, no
- * throwing.
+ * VNET_HDR_LEN bytes in front of the frame that a write may borrow and puts back) stay valid
+ * only until `flush()` or `detach()`, one of which the caller runs at the end of every receive
+ * batch (detach lets one-segment flows grow over several batches; flush at the end of the
+ * wake-up). With a `TapGather`, a flow whose segments are all in the slab is never copied:
+ * it is written with one writev (patched headers from the flow's storage, then each payload
+ * in place). No allocation after construction, no throwing.
  */
 import { csumAdd, finish, fold, ipv4HeaderCsum, ipv4HeaderOk, pseudo4, pseudo6 } from './csum.js';
 import { GSO_TCPV4, GSO_TCPV6, VNET_HDR_LEN, emitVnet, emitVnetNone } from './vnet.js';
