@@ -8,23 +8,47 @@
 import { CAP_UDP_GSO, type FrameDevice, type PacketBatch, type TunnelSocket } from '../device.js';
 import { type Batch, sendBatch } from './batch.js';
 import { readFrames, writeFrame } from './tapio.js';
+import { readFramesUring, type Uring } from './uring.js';
 import { EINVAL, EIO } from './errno.js';
 import type { GsoSender } from './gso.js';
 import { waitWritable } from './udp.js';
 
-/** A session TAP (nonblocking fd); `caps` has CAP_VNET_HDR when it was opened with IFF_VNET_HDR. */
+/** Below this many frames per read, one read(2) per frame is cheaper than an io_uring batch. */
+const URING_MIN = 4;
+
+/**
+ * A session TAP (nonblocking fd); `caps` has CAP_VNET_HDR when it was opened with IFF_VNET_HDR.
+ * With a `ring` (the worker's io_uring), reads switch to one io_uring_enter for a batch of
+ * read(2)s while the TAP keeps handing over several frames per wake-up (asking for twice as
+ * many as the last read returned), and back to one read(2) per frame when it does not: a
+ * batch costs ~0.4 µs less per frame from 4 frames on, but more for a lone frame (a ping).
+ */
 export class TapDevice implements FrameDevice {
   readonly id: number;
+
+  /** Frames the last read returned (sizes the next io_uring batch). */
+  private last = 0;
+  /** Frames read through io_uring batches (the rest one read(2) each). */
+  uringFrames = 0;
 
   constructor(
     readonly fd: number,
     readonly caps: number,
+    private readonly ring: Uring | null = null,
   ) {
     this.id = fd;
   }
 
   read(b: PacketBatch, max: number, headroom: number): number {
-    return readFrames(this.fd, b as Batch, max, headroom);
+    const ring = this.ring;
+    let n: number;
+    if (ring !== null && this.last >= URING_MIN) {
+      const want = this.last * 2 < max ? this.last * 2 : max;
+      n = readFramesUring(ring, this.fd, b as Batch, want, headroom);
+      if (n > 0) this.uringFrames += n;
+    } else n = readFrames(this.fd, b as Batch, max, headroom);
+    this.last = n > 0 ? n : 0;
+    return n;
   }
 
   write(buf: Buffer, off: number, len: number): number {

@@ -1,7 +1,8 @@
 /**
  * io_uring used synchronously to batch TAP reads and writes (TAPs have no recvmmsg).
- * Not used by the workers today; kept for the fast-path work, with its own test
- * (test/integration/io/uring.test.ts) and bench (test/integration/io/io.bench.ts).
+ * The workers read session TAPs through it while frames come several per read
+ * (devices.ts `TapDevice`); writes are not batched yet. Tests:
+ * test/integration/io/uring.test.ts; bench: test/integration/io/io.bench.ts.
  */
 import { libc, type Libc } from './libc.js';
 import type { Batch } from './batch.js';

@@ -38,6 +38,7 @@ import { tapGather, writeFrame } from './tapio.js';
 import { RawIpSocket, TapDevice, UdpSocket } from './devices.js';
 import { EPOLLERR, EPOLLHUP, EPOLLIN, EpollSet, eventfdDrain } from './epoll.js';
 import { GsoSender } from './gso.js';
+import { Uring } from './uring.js';
 import { setThreadName } from './libc.js';
 import { sockaddrFor } from './udp.js';
 import type { WorkerCommand, WorkerInit } from './worker-protocol.js';
@@ -67,6 +68,8 @@ const EXPIRE_INTERVAL_MS = 20;
 // rx: receives read ancillary data, for UDP GRO (a run of datagrams in one slot)
 const batch = new Batch({ n: BATCH + (RX ? GRO_FLOWS : 0), slotSize: SLOT, cmsg: RX });
 const slab = batch.slab;
+/** Batched TAP reads (TapDevice); null where io_uring is unavailable. */
+const ring = TX && Uring.available() ? new Uring(128) : null;
 /** Slot stride in `slab`: slot j's data starts at j * SS + batch.off[j]. */
 const SS = batch.slotSize;
 /**
@@ -216,7 +219,7 @@ function onCommand(m: WorkerCommand): string | undefined {
       if (!t) return 'no such tunnel';
       const s = new Session(m.cfg, t, stats, m.base);
       s.dev = m.fd;
-      const sp = new KoffiSessionPort(new TapDevice(m.fd, m.vnet ? CAP_VNET_HDR : 0));
+      const sp = new KoffiSessionPort(new TapDevice(m.fd, m.vnet ? CAP_VNET_HDR : 0, ring));
       s.ctx = sp;
       table.addSession(s);
       if (TX && m.own) sp.entry = addEntry({ kind: 0, s }, m.fd);

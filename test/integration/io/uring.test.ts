@@ -4,6 +4,7 @@ import { libc } from '../../../src/io/koffi/libc.js';
 import { Batch } from '../../../src/io/koffi/batch.js';
 import { Uring, readFramesUring, writeFramesUring } from '../../../src/io/koffi/uring.js';
 import { readFrames, writeFrames } from '../../../src/io/koffi/tapio.js';
+import { TapDevice } from '../../../src/io/koffi/devices.js';
 import { openTap, setOffload, setVnetHdrSize, tapInfo, IFF_VNET_HDR, VNET_HDR_LEN } from '../../../src/io/koffi/tap.js';
 import { setUp } from '../../../src/io/koffi/netdev.js';
 import { skipReason, inNetns, ip, sleep } from './helpers.js';
@@ -77,6 +78,66 @@ test('io_uring batched TAP writes and reads move the same frames as write/read',
     inNetns(ns, () => setUp('uqa', false));
     assert.equal(writeFramesUring(ring, A.fd, tx, 0, 3), 0);
     for (let j = 0; j < 3; j++) assert.equal(ring.res[j], -5);
+  } finally {
+    ring.close();
+  }
+});
+
+test('TapDevice: io_uring reads once the TAP hands over 4+ frames per read, back to read(2) when it does not; order kept', { skip }, async () => {
+  const { A, B } = inNetns(ns, () => {
+    const A = openTap('uda', { nonBlocking: true });
+    const B = openTap('udb', { nonBlocking: true });
+    fds.push(A.fd, B.fd);
+    ip('-n', ns, 'link', 'add', 'udbr', 'type', 'bridge', 'stp_state', '0');
+    ip('-n', ns, 'link', 'set', 'uda', 'master', 'udbr');
+    ip('-n', ns, 'link', 'set', 'udb', 'master', 'udbr');
+    for (const n of ['uda', 'udb', 'udbr']) setUp(n, true);
+    return { A, B };
+  });
+  await sleep(50);
+  const ring = new Uring(64);
+  const dev = new TapDevice(B.fd, 0, ring);
+  const tx = new Batch({ n: 64, slotSize: 2048, headroom: 32 });
+  const rx = new Batch({ n: 32, slotSize: 2048 });
+  const readAll = async (want: number): Promise<Buffer[]> => {
+    const got: Buffer[] = [];
+    for (let tries = 0; tries < 50 && got.length < want; tries++) {
+      const n = dev.read(rx, 32, 16);
+      assert.ok(n >= 0, `errno ${-n}`);
+      for (let i = 0; i < n; i++) {
+        const f = Buffer.from(rx.buf.subarray(rx.at(i), rx.at(i) + rx.len[i]));
+        if (f[5] === 0x99) got.push(f);
+      }
+      if (n === 0) await sleep(10);
+    }
+    return got;
+  };
+  try {
+    while (readFrames(B.fd, rx, 32) > 0);
+    // one frame at a time: read(2) each
+    for (let k = 0; k < 3; k++) {
+      frame(tx, 0, 100, k);
+      assert.equal(writeFrames(A.fd, tx, 0, 1), 1);
+      await sleep(5);
+      assert.equal((await readAll(1)).length, 1);
+    }
+    assert.equal(dev.uringFrames, 0, 'lone frames: no io_uring');
+    // 60 frames queued: the first read(2) batch returns 32, later ones go through io_uring
+    for (let i = 0; i < 60; i++) frame(tx, i, 60 + i * 20, i);
+    assert.equal(writeFrames(A.fd, tx, 0, 60), 60);
+    await sleep(20);
+    const got = await readAll(60);
+    assert.equal(got.length, 60);
+    for (let i = 0; i < 60; i++) assert.ok(got[i].equals(tx.buf.subarray(tx.at(i), tx.at(i) + tx.len[i])), `frame ${i} content/order`);
+    assert.ok(dev.uringFrames >= 20, `frames read through io_uring: ${dev.uringFrames}`);
+    // once a read finds the TAP empty, the next lone frame is read with read(2) again
+    while (dev.read(rx, 32, 16) > 0);
+    const before = dev.uringFrames;
+    frame(tx, 0, 100, 9);
+    assert.equal(writeFrames(A.fd, tx, 0, 1), 1);
+    await sleep(5);
+    assert.equal((await readAll(1)).length, 1);
+    assert.equal(dev.uringFrames, before);
   } finally {
     ring.close();
   }
