@@ -335,4 +335,5 @@ while (running) {
   }
   pump.idle(Date.now(), reorderSessions > 0);
 }
+ring?.close();
 port.close();
