@@ -34,7 +34,7 @@ export class TapDevice implements FrameDevice {
   constructor(
     readonly fd: number,
     readonly caps: number,
-    private readonly ring: Uring | null = null,
+    private ring: Uring | null = null,
   ) {
     this.id = fd;
   }
@@ -46,6 +46,11 @@ export class TapDevice implements FrameDevice {
       const want = this.last * 2 < max ? this.last * 2 : max;
       n = readFramesUring(ring, this.fd, b as Batch, want, headroom);
       if (n > 0) this.uringFrames += n;
+      else if (n < 0) {
+        // e.g. EOPNOTSUPP: a kernel whose TAPs take no RWF_NOWAIT reads; read(2) from now on
+        this.ring = null;
+        n = readFrames(this.fd, b as Batch, max, headroom);
+      }
     } else n = readFrames(this.fd, b as Batch, max, headroom);
     this.last = n > 0 ? n : 0;
     return n;
