@@ -410,12 +410,18 @@ test('GRO: a damaged segment makes the whole super-frame fail the checksum (odd 
   }
 });
 
-test('GRO: interleaved flows and TAPs coalesce separately; non-TCP passes at once', () => {
-  const a = (k: number) => tcpFrame({ payload: bytes(1000, k), seq: 1 + 1000 * k, id: k, srcPort: 1111 });
-  const b = (k: number) => tcpFrame({ payload: bytes(1000, 50 + k), seq: 9 + 1000 * k, id: 70 + k, srcPort: 2222 });
+/** A 42-byte ARP frame from MAC_A (not TCP: never held). */
+function arpFrame(): Buffer {
   const arp = Buffer.alloc(42);
   arp.writeUInt16BE(0x0806, 12);
   arp.set(MAC_A, 6);
+  return arp;
+}
+
+test('GRO: interleaved flows and TAPs coalesce separately; non-TCP passes at once', () => {
+  const a = (k: number) => tcpFrame({ payload: bytes(1000, k), seq: 1 + 1000 * k, id: k, srcPort: 1111 });
+  const b = (k: number) => tcpFrame({ payload: bytes(1000, 50 + k), seq: 9 + 1000 * k, id: 70 + k, srcPort: 2222 });
+  const arp = arpFrame();
   const { out, write } = collector();
   const c = new Coalescer(write, new Float64Array(2), 1);
   const slab = Buffer.alloc(100000);
@@ -445,9 +451,7 @@ test('GRO: a frame written in place does not clobber a held frame 8 bytes in fro
   // One UDP GRO run: datagrams back to back, each an 8-byte L2TP header and a frame, so the
   // virtio_net_hdr written in front of the second frame overlaps the held first frame's tail.
   const seg = tcpFrame({ payload: bytes(1000, 3), seq: 1, id: 1 });
-  const arp = Buffer.alloc(42);
-  arp.writeUInt16BE(0x0806, 12);
-  arp.set(MAC_A, 6);
+  const arp = arpFrame();
   const { out, write } = collector();
   const c = new Coalescer(write, new Float64Array(2), 1);
   const slab = Buffer.alloc(8192);
