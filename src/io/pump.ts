@@ -243,7 +243,7 @@ export class Pump implements RxSink, LateFailures {
   /** End of one receive batch: frames the coalescer holds in the rx slab are copied out. */
   rxBatchDone(): void {
     const co = this.coalesce;
-    if (co !== null && co.held !== 0) co.detach();
+    if (co !== null && co.pending !== 0) co.detach();
   }
 
   /**
@@ -255,7 +255,7 @@ export class Pump implements RxSink, LateFailures {
       for (const s of this.table.sessions()) if (s.cfg.reorderTimeoutMs > 0) expire(s, now, this);
     }
     const co = this.coalesce;
-    if (co !== null && co.held !== 0) co.flush();
+    if (co !== null && co.pending !== 0) co.flush();
     const imp = this.impair;
     if (imp !== null && imp.active !== 0) imp.flushAll(now);
   }
@@ -263,7 +263,7 @@ export class Pump implements RxSink, LateFailures {
   /** Writes what the coalescer holds (before a device closes). */
   flushCoalesced(): void {
     const co = this.coalesce;
-    if (co !== null && co.held !== 0) co.flush();
+    if (co !== null && co.pending !== 0) co.flush();
   }
 
   /** How long the wait loop may sleep (ms, -1 = until an event): `dflt` unless impairment holds packets. */

@@ -33,7 +33,7 @@ export const IFF_NO_PI = 0x1000;
 export const IFF_VNET_HDR = 0x4000;
 export const IFF_TUN_EXCL = 0x8000;
 
-const TUN_PATH = '/dev/net/tun';
+export const TUN_PATH = '/dev/net/tun';
 
 export interface TapOptions {
   /** TUNSETPERSIST 1 after creation: the device outlives the fd (daemon restarts). */

@@ -5,7 +5,6 @@
 import { libc, type Libc } from './libc.js';
 import { EAGAIN } from './errno.js';
 import type { Batch } from './batch.js';
-import type { TapGather } from '../offload/gro.js';
 
 /**
  * Repeated read(2) of a nonblocking TAP fd into slots [0, maxN) at off[i] (`headroom` ≥ 0
@@ -97,12 +96,3 @@ export function readPtr(fd: number, ptr: number, len: number): number {
   return r < 0 ? -c.errno() : r;
 }
 
-/** Gathered TAP writes for the coalescer: writev(2) of iovecs that point into long-lived buffers. */
-export const tapGather: TapGather = {
-  writev(fd: number, iov: number, cnt: number): number {
-    const c = libc();
-    const r = c.writev(fd, iov, cnt);
-    return r < 0 ? -c.errno() : r;
-  },
-  address: (buf: Buffer): number => bufAddress(libc(), buf),
-};

@@ -18,6 +18,7 @@ const IORING_OFF_CQ_RING = 0x8000000;
 const IORING_FEAT_SINGLE_MMAP = 1;
 const IORING_SETUP_SINGLE_ISSUER = 1 << 12;
 const IORING_ENTER_GETEVENTS = 1;
+const IORING_OP_WRITEV = 2;
 const IORING_OP_READ = 22;
 const IORING_OP_WRITE = 23;
 const RWF_NOWAIT = 8;
@@ -198,6 +199,11 @@ export class Uring {
   /** Queue write(fd, buf[off, off+len)) for a long-lived Buffer (see writeFrame). */
   queueWriteBuf(fd: number, buf: Uint8Array, off: number, len: number, tag: number): boolean {
     return this.put(IORING_OP_WRITE, fd, bufAddress(this.c, buf) + off, len, 0, tag);
+  }
+
+  /** Queue writev(fd, iov, cnt) (iov: the address of `cnt` struct iovec); false when the queue is full. */
+  queueWritev(fd: number, iov: number, cnt: number, tag: number): boolean {
+    return this.put(IORING_OP_WRITEV, fd, iov, cnt, 0, tag);
   }
 
   /** Queue a nonblocking read(fd, ptr, len) (RWF_NOWAIT: -EAGAIN instead of waiting). */

@@ -34,7 +34,8 @@ import { Impairer } from '../stages/impair.js';
 import { GRO_FLOWS, OFFLOAD_SLOT_BYTES, OFFLOAD_SLOTS, TxOffload } from '../stages/offload.js';
 import { Coalescer } from '../offload/gro.js';
 import { Batch, recvBatch } from './batch.js';
-import { tapGather, writeFrame } from './tapio.js';
+import { writeFrame } from './tapio.js';
+import { TapWriteQueue, tapNowaitIo } from './tapqueue.js';
 import { RawIpSocket, TapDevice, UdpSocket } from './devices.js';
 import { EPOLLERR, EPOLLHUP, EPOLLIN, EpollSet, eventfdDrain } from './epoll.js';
 import { GsoSender } from './gso.js';
@@ -68,8 +69,18 @@ const EXPIRE_INTERVAL_MS = 20;
 // rx: receives read ancillary data, for UDP GRO (a run of datagrams in one slot)
 const batch = new Batch({ n: BATCH + (RX ? GRO_FLOWS : 0), slotSize: SLOT, cmsg: RX });
 const slab = batch.slab;
-/** Batched TAP reads (TapDevice); null where io_uring is unavailable. */
-const ring = TX && Uring.available() ? new Uring(128) : null;
+/**
+ * Batched TAP reads (TapDevice) and writes (TapWriteQueue); null where io_uring is unavailable
+ * or would not run TAP I/O inline and in order.
+ */
+const ring = openRing();
+function openRing(): Uring | null {
+  if (!Uring.available()) return null;
+  const r = new Uring(128);
+  if (tapNowaitIo(r)) return r;
+  r.close();
+  return null;
+}
 /** Slot stride in `slab`: slot j's data starts at j * SS + batch.off[j]. */
 const SS = batch.slotSize;
 /**
@@ -99,7 +110,7 @@ const pump = new Pump(table, {
   // whose later input frames may still wait to be cut up).
   impair: TX ? new Impairer(batch, BATCH) : null,
   offload: offBatch !== null ? new TxOffload(offBatch) : null,
-  coalesce: RX && opts.offload ? new Coalescer(writeFrame, stats, RX_DEV_DROPS, GRO_FLOWS, slab, BATCH * SS, SS, tapGather) : null,
+  coalesce: RX && opts.offload ? new Coalescer(writeFrame, stats, RX_DEV_DROPS, GRO_FLOWS, slab, BATCH * SS, SS, new TapWriteQueue(stats, RX_DEV_DROPS, ring)) : null,
 });
 pump.rxSlab = slab;
 const impair = pump.impair;

@@ -29,9 +29,16 @@
  * VNET_HDR_LEN bytes in front of the frame that a write may borrow and puts back) stay valid
  * only until `flush()` or `detach()`, one of which the caller runs at the end of every receive
  * batch (detach lets one-segment flows grow over several batches; flush at the end of the
- * wake-up). With a `TapGather`, a flow whose segments are all in the slab is never copied:
- * it is written with one writev (patched headers from the flow's storage, then each payload
- * in place). No allocation after construction, no throwing.
+ * wake-up).
+ *
+ * Output: with a plain `TapWrite` every frame is written at once (an in-place frame borrows
+ * the bytes in front of it for its virtio_net_hdr). With a `TapQueue` frames are queued as
+ * iovecs — a shared all-zero virtio_net_hdr and the frame where it lies; or a super-frame's
+ * patched headers from the flow's storage and each payload where it lies in the slab, so a
+ * flow whose segments all arrived in the slab is never copied — and written in order at the
+ * end of the receive batch (`detach`/`flush`), possibly all in one system call. Memory a
+ * queued frame names is not reused before that. No allocation after construction, no
+ * throwing.
  */
 import { csumAdd, finish, fold, ipv4HeaderCsum, ipv4HeaderOk, pseudo4, pseudo6 } from './csum.js';
 import { GSO_TCPV4, GSO_TCPV6, VNET_HDR_LEN, emitVnet, emitVnetNone } from './vnet.js';
@@ -40,14 +47,20 @@ import { GSO_TCPV4, GSO_TCPV6, VNET_HDR_LEN, emitVnet, emitVnetNone } from './vn
 export type TapWrite = (fd: number, buf: Buffer, off: number, len: number) => number;
 
 /**
- * Gathered writes (optional): writev(2) of `cnt` iovecs (LP64 `struct iovec`, 16 bytes each)
- * at address `iov`, and the address of a long-lived buffer's first byte. With it a super-frame
- * whose segments are all still in the receive slab is written from there (headers from the
- * flow's storage, payloads in place) instead of being copied together first.
+ * Queued TAP writes (optional; see the class comment): each frame is begun with its TAP, its
+ * session's stats slot and how many segments it carries (what a failed write counts as
+ * dropped: stats[base + drop index] += nseg), then given as pieces (address, length), at most
+ * MAX_SEGS + 2 of them. `sync()` writes every queued frame, in order; until it returns, the
+ * memory the pieces name must stay as it is.
  */
-export interface TapGather {
-  writev(fd: number, iov: number, cnt: number): number;
+export interface TapQueue {
+  /** Address of a long-lived buffer's first byte. */
   address(buf: Buffer): number;
+  begin(fd: number, base: number, nseg: number): void;
+  piece(addr: number, len: number): void;
+  sync(): void;
+  /** Frames queued and not yet written. */
+  readonly queued: number;
 }
 
 export const MAX_SEGS = 64;
@@ -78,6 +91,8 @@ class Flow {
   lastId = 0;
   closed = false;
   psh = false;
+  /** A queued write names this flow's storage (TapQueue): sync before reusing it. */
+  queued = false;
   /** Ones'-complement sum of the payload so far (derived from the segments' checksums). */
   paySum = 0;
   payLen = 0;
@@ -99,15 +114,6 @@ class Flow {
 function copyBytes(src: Buffer, from: number, to: number, dst: Buffer, at: number): void {
   if (src === dst) dst.copyWithin(at, from, to);
   else src.copy(dst, at, from, to);
-}
-
-/** iovec i in a 32-bit view (LP64 little-endian: 64-bit base, 64-bit length). */
-function setIov(w: Uint32Array, i: number, addr: number, len: number): void {
-  const o = i * 4;
-  w[o] = addr >>> 0;
-  w[o + 1] = Math.floor(addr / 4294967296);
-  w[o + 2] = len;
-  w[o + 3] = 0;
 }
 
 // classify() results
@@ -132,10 +138,10 @@ export class Coalescer {
   private readonly scratch: Buffer;
   /** The bytes an in-place write borrows in front of its frame, put back after it. */
   private readonly saved = new Uint8Array(VNET_HDR_LEN);
-  /** iovecs of a gathered super-frame: header + first payload + one per merged segment. */
-  private readonly iov = Buffer.alloc((MAX_SEGS + 1) * 16);
-  private readonly iovW = new Uint32Array(this.iov.buffer, this.iov.byteOffset, (MAX_SEGS + 1) * 4);
-  private iovAddr = -1;
+  /** TapQueue mode: the all-zero virtio_net_hdr every plain frame is queued behind. */
+  private readonly zeroHdr = Buffer.alloc(16);
+  /** TapQueue mode: a queued write names `scratch`. */
+  private scratchQueued = false;
   // classify() outputs
   private cL4 = 0;
   private cHdr = 0;
@@ -156,7 +162,7 @@ export class Coalescer {
     arena?: Buffer,
     arenaOff = 0,
     arenaStride = 0,
-    private readonly gather: TapGather | null = null,
+    private readonly out: TapQueue | null = null,
   ) {
     for (let i = 0; i < maxFlows; i++) {
       const f = arena
@@ -171,6 +177,11 @@ export class Coalescer {
   /** Flows currently held. */
   get held(): number {
     return this.nAct;
+  }
+
+  /** Flows held plus frames queued: nonzero when `detach()`/`flush()` has work. */
+  get pending(): number {
+    return this.out === null ? this.nAct : this.nAct + this.out.queued;
   }
 
   /**
@@ -217,12 +228,24 @@ export class Coalescer {
         i++;
       }
     }
+    this.sync();
   }
 
-  /** Writes every held flow. */
+  /** Writes every held flow (and everything queued). */
   flush(): void {
     for (let i = 0; i < this.nAct; i++) this.emit(this.act[i]);
     this.nAct = 0;
+    this.sync();
+  }
+
+  /** TapQueue mode: writes what is queued; every flow's storage and the scratch are free again. */
+  private sync(): void {
+    const out = this.out;
+    if (out === null) return;
+    if (out.queued !== 0) out.sync();
+    const pool = this.pool;
+    for (let i = 0; i < pool.length; i++) pool[i].queued = false;
+    this.scratchQueued = false;
   }
 
   // ---------------------------------------------------------------- internals
@@ -347,7 +370,7 @@ export class Coalescer {
   private merge(f: Flow, buf: Buffer, off: number, inPlace: boolean): void {
     const pay = this.cPay;
     const at = off + this.cHdr;
-    if (!f.copied && inPlace && this.gather !== null) {
+    if (!f.copied && inPlace && this.out !== null) {
       // still all in the receive slab: remember where the payload is, copy nothing
       const k = f.np++;
       f.pBuf[k] = buf;
@@ -379,6 +402,7 @@ export class Coalescer {
     if (this.nAct === this.act.length) this.flushAt(0);
     // act[nAct] is a free flow (act holds every pool member; [nAct, end) are free)
     const f = this.act[this.nAct++];
+    if (f.queued) this.sync();
     f.fd = fd;
     f.base = base;
     f.v6 = this.cV6;
@@ -418,8 +442,10 @@ export class Coalescer {
 
   private emit(f: Flow): void {
     if (f.nseg === 1) {
-      if (f.copied) this.writeOne(f.fd, f.base, f.store, f.so + VNET_HDR_LEN, f.frameLen, true);
-      else this.writeOne(f.fd, f.base, f.src, f.srcOff, f.frameLen, true);
+      if (f.copied) {
+        this.writeOne(f.fd, f.base, f.store, f.so + VNET_HDR_LEN, f.frameLen, true);
+        if (this.out !== null) f.queued = true;
+      } else this.writeOne(f.fd, f.base, f.src, f.srcOff, f.frameLen, true);
       f.src = f.store;
       return;
     }
@@ -450,26 +476,23 @@ export class Coalescer {
     b[l4 + 16] = c >>> 8;
     b[l4 + 17] = c & 0xff;
     emitVnet(b, f.so, 0, f.v6 ? GSO_TCPV6 : GSO_TCPV4, f.hdrLen, f.mss, 0, 0);
-    const r = gathered ? this.writeGathered(f) : this.write(f.fd, b, f.so, VNET_HDR_LEN + f.frameLen);
-    if (r < 0) {
+    const out = this.out;
+    if (out !== null) {
+      out.begin(f.fd, f.base, f.nseg);
+      const sa = out.address(b);
+      if (gathered) {
+        out.piece(sa + f.so, VNET_HDR_LEN + f.hdrLen);
+        out.piece(out.address(f.src) + f.srcOff + f.hdrLen, f.mss);
+        for (let k = 0; k < f.np; k++) out.piece(out.address(f.pBuf[k]) + f.pOff[k], f.pLen[k]);
+        f.np = 0;
+      } else out.piece(sa + f.so, VNET_HDR_LEN + f.frameLen);
+      f.queued = true;
+    } else if (this.write(f.fd, b, f.so, VNET_HDR_LEN + f.frameLen) < 0) {
       this.writeErrors++;
       this.stats[f.base + this.dropIdx] += f.nseg;
     }
     this.superFrames++;
     f.src = f.store;
-  }
-
-  /** writev of a gathered flow: its patched headers, then every payload where it lies. */
-  private writeGathered(f: Flow): number {
-    const g = this.gather!;
-    const w = this.iovW;
-    setIov(w, 0, g.address(f.store) + f.so, VNET_HDR_LEN + f.hdrLen);
-    setIov(w, 1, g.address(f.src) + f.srcOff + f.hdrLen, f.mss);
-    const np = f.np;
-    for (let k = 0; k < np; k++) setIov(w, 2 + k, g.address(f.pBuf[k]) + f.pOff[k], f.pLen[k]);
-    f.np = 0;
-    if (this.iovAddr < 0) this.iovAddr = g.address(this.iov);
-    return g.writev(f.fd, this.iovAddr, 2 + np);
   }
 
   /**
@@ -480,6 +503,25 @@ export class Coalescer {
    * may hold in place.
    */
   private writeOne(fd: number, base: number, buf: Buffer, off: number, len: number, inPlace: boolean): void {
+    const out = this.out;
+    if (out !== null) {
+      this.single++;
+      let at: number;
+      if (inPlace) at = out.address(buf) + off;
+      else {
+        // valid during this call only (a reorder-queue release): queued from the scratch
+        if (this.scratchQueued) this.sync();
+        const s = this.scratch;
+        if (len > s.length) len = s.length;
+        buf.copy(s, 0, off, off + len);
+        at = out.address(s);
+        this.scratchQueued = true;
+      }
+      out.begin(fd, base, 1);
+      out.piece(out.address(this.zeroHdr), VNET_HDR_LEN);
+      out.piece(at, len);
+      return;
+    }
     let r: number;
     if (inPlace && off >= VNET_HDR_LEN) {
       const at = off - VNET_HDR_LEN;

@@ -244,31 +244,51 @@ test('GRO: detach() lets flows grow over several batches while the slab is reuse
 });
 
 /**
- * A TapGather over plain Buffers: an "address" is a registered ArrayBuffer's number times
- * 2^36 plus the byte offset; writev joins the iovecs' bytes and hands them to `write`.
+ * A TapQueue over plain Buffers that writes only at sync(), as the worker's may: an
+ * "address" is a registered ArrayBuffer's number times 2^36 plus the byte offset. Each
+ * frame's bytes are read when it is queued and again at sync(): they must not differ (the
+ * coalescer may not reuse memory a queued frame names). `pieces` lists each written frame's
+ * piece count; `syncs` counts sync() calls that wrote something.
  */
-function gatherer(write: (fd: number, b: Buffer, o: number, l: number) => number) {
+function queue(write: (fd: number, b: Buffer, o: number, l: number) => number) {
   const abs: ArrayBufferLike[] = [];
-  const iovCounts: number[] = [];
   const SPAN = 2 ** 36;
+  const pieces: number[] = [];
   const address = (buf: Buffer): number => {
     let k = abs.indexOf(buf.buffer);
     if (k < 0) k = abs.push(buf.buffer) - 1;
     return (k + 1) * SPAN + buf.byteOffset;
   };
-  const at = (addr: number, len: number): Buffer => {
-    const ab = abs[Math.floor(addr / SPAN) - 1];
-    return Buffer.from(ab, addr % SPAN, len);
+  const at = (addr: number, len: number): Buffer => Buffer.from(abs[Math.floor(addr / SPAN) - 1], addr % SPAN, len);
+  const bytesOf = (ps: Array<[number, number]>): Buffer => Buffer.concat(ps.map(([a, l]) => at(a, l)));
+  let frames: Array<{ fd: number; ps: Array<[number, number]>; snap?: Buffer }> = [];
+  const q = {
+    syncs: 0,
+    get queued(): number {
+      return frames.length;
+    },
+    address,
+    begin(fd: number) {
+      const last = frames[frames.length - 1];
+      if (last) last.snap = bytesOf(last.ps);
+      frames.push({ fd, ps: [] });
+    },
+    piece(addr: number, len: number) {
+      frames[frames.length - 1].ps.push([addr, len]);
+    },
+    sync() {
+      if (frames.length === 0) return;
+      q.syncs++;
+      for (const f of frames) {
+        const all = bytesOf(f.ps);
+        if (f.snap) assert.ok(all.equals(f.snap), 'memory named by a queued frame changed before sync()');
+        pieces.push(f.ps.length);
+        write(f.fd, all, 0, all.length);
+      }
+      frames = [];
+    },
   };
-  const writev = (fd: number, iov: number, cnt: number): number => {
-    const v = at(iov, cnt * 16);
-    const parts: Buffer[] = [];
-    for (let i = 0; i < cnt; i++) parts.push(at(Number(v.readBigUInt64LE(i * 16)), Number(v.readBigUInt64LE(i * 16 + 8))));
-    iovCounts.push(cnt);
-    const all = Buffer.concat(parts);
-    return write(fd, all, 0, all.length);
-  };
-  return { gather: { writev, address }, iovCounts };
+  return { q, pieces };
 }
 
 const ARENA_STRIDE = 10 + 14 + 65535 + 64;
@@ -277,16 +297,16 @@ for (const v6 of [false, true]) {
   test(`GRO gathered (IPv${v6 ? 6 : 4}): a super-frame still in the slab is written with writev from where it lies, same bytes as copied`, () => {
     const segs = segmentAll(tcpFrame({ v6, payload: bytes(20000, 31), seq: 5, id: 100, flags: 0x18, options: TS_OPT, csum: 'pseudo' }), 1400, v6 ? GSO_TCPV6 : GSO_TCPV4);
     const { out, write } = collector();
-    const g = gatherer(write);
+    const g = queue(write);
     const slab = Buffer.alloc(segs.length * 2048 + 2 * ARENA_STRIDE);
-    const c = new Coalescer(write, new Float64Array(2), 1, 2, slab, segs.length * 2048, ARENA_STRIDE, g.gather);
+    const c = new Coalescer(write, new Float64Array(2), 1, 2, slab, segs.length * 2048, ARENA_STRIDE, g.q);
     segs.forEach((f, i) => {
       f.copy(slab, i * 2048 + 48);
       c.add(3, 0, slab, i * 2048 + 48, f.length, true);
     });
     c.flush();
     assert.equal(out.length, 1);
-    assert.deepEqual(g.iovCounts, [segs.length + 1], 'one writev: headers, then every payload');
+    assert.deepEqual(g.pieces, [segs.length + 1], 'one frame: headers, then every payload');
     assert.equal(out[0].vnet.gsoSize, 1400);
     resegment(out[0], segs);
   });
@@ -296,9 +316,9 @@ test('GRO gathered: detach() writes gathered super-frames, copies one-segment fl
   const a = segmentAll(tcpFrame({ payload: bytes(5000, 41), seq: 9, srcPort: 1111, csum: 'pseudo' }), 1000, GSO_TCPV4);
   const b = segmentAll(tcpFrame({ payload: bytes(5000, 42), seq: 99, srcPort: 2222, csum: 'pseudo' }), 1000, GSO_TCPV4);
   const { out, write } = collector();
-  const g = gatherer(write);
+  const g = queue(write);
   const slab = Buffer.alloc(8 * 2048 + 2 * ARENA_STRIDE);
-  const c = new Coalescer(write, new Float64Array(2), 1, 2, slab, 8 * 2048, ARENA_STRIDE, g.gather);
+  const c = new Coalescer(write, new Float64Array(2), 1, 2, slab, 8 * 2048, ARENA_STRIDE, g.q);
   const batch = (frames: Buffer[]) => {
     frames.forEach((f, i) => {
       f.copy(slab, i * 2048 + 48);
@@ -314,15 +334,15 @@ test('GRO gathered: detach() writes gathered super-frames, copies one-segment fl
   c.flush();
   assert.equal(out.length, 2);
   resegment(out[1], b);
-  assert.deepEqual(g.iovCounts, [a.length + 1], 'the second flow, copied at the first detach, is written with one write');
+  assert.deepEqual(g.pieces, [a.length + 1, 1], 'the second flow, copied at the first detach, is written from its storage');
 });
 
 test('GRO gathered: a segment that is not in the slab makes the flow copy itself together first', () => {
   const segs = segmentAll(tcpFrame({ payload: bytes(8000, 51), seq: 1, csum: 'pseudo' }), 1000, GSO_TCPV4);
   const { out, write } = collector();
-  const g = gatherer(write);
+  const g = queue(write);
   const slab = Buffer.alloc(8 * 2048 + 2 * ARENA_STRIDE);
-  const c = new Coalescer(write, new Float64Array(2), 1, 2, slab, 8 * 2048, ARENA_STRIDE, g.gather);
+  const c = new Coalescer(write, new Float64Array(2), 1, 2, slab, 8 * 2048, ARENA_STRIDE, g.q);
   segs.forEach((f, i) => {
     const inPlace = i < 4; // the rest as from a reorder queue: valid during the call only
     const buf = inPlace ? slab : Buffer.from(f);
@@ -333,8 +353,48 @@ test('GRO gathered: a segment that is not in the slab makes the flow copy itself
   });
   c.flush();
   assert.equal(out.length, 1);
-  assert.deepEqual(g.iovCounts, [], 'written from the flow storage with one write');
+  assert.deepEqual(g.pieces, [1], 'written from the flow storage');
   resegment(out[0], segs);
+});
+
+test('GRO queued: frames from outside the slab are queued from the scratch, written before it is reused', () => {
+  const { out, write } = collector();
+  const g = queue(write);
+  const c = new Coalescer(write, new Float64Array(2), 1, 2, undefined, 0, 0, g.q);
+  const f1 = arpFrame();
+  const f2 = arpFrame();
+  f2[41] = 7;
+  for (const f of [f1, f2]) {
+    const tmp = Buffer.from(f); // as from a reorder queue: valid during the call only
+    c.add(3, 0, tmp, 0, tmp.length, false);
+    tmp.fill(0xee);
+  }
+  assert.equal(g.q.syncs, 1, 'the second frame needed the scratch: the first was written');
+  c.flush();
+  assert.deepEqual(out.map((w) => w.frame), [f1, f2]);
+  assert.deepEqual(g.pieces, [2, 2], 'each behind the shared zero virtio_net_hdr');
+  assert.ok(out.every((w) => w.vnet.gsoType === GSO_NONE && w.vnet.flags === 0));
+});
+
+test("GRO queued: a flow's storage named by a queued write is written before a new flow reuses it", () => {
+  const segs = segmentAll(tcpFrame({ payload: bytes(3000, 61), seq: 1, srcPort: 1111, csum: 'pseudo' }), 1000, GSO_TCPV4);
+  const ack = tcpFrame({ payload: Buffer.alloc(0), seq: 3001, id: 9, srcPort: 1111 });
+  const other = tcpFrame({ payload: bytes(1000, 62), seq: 5, srcPort: 2222 });
+  const otherAck = tcpFrame({ payload: Buffer.alloc(0), seq: 1005, id: 9, srcPort: 2222 });
+  const third = tcpFrame({ payload: bytes(1000, 63), seq: 5, srcPort: 3333 });
+  const { out, write } = collector();
+  const g = queue(write);
+  const c = new Coalescer(write, new Float64Array(2), 1, 1, undefined, 0, 0, g.q);
+  // a super-frame, then a one-segment flow, each written from the storage the next flow takes
+  for (const f of [...segs, ack, other, otherAck, third]) {
+    const tmp = Buffer.from(f);
+    c.add(3, 0, tmp, 0, tmp.length, false); // copied into the one flow's storage
+    tmp.fill(0xee);
+  }
+  c.flush();
+  assert.equal(out.length, 5);
+  resegment(out[0], segs);
+  for (const [i, f] of [ack, other, otherAck, third].entries()) assert.ok(out[i + 1].frame.equals(f), `frame ${i + 1}`);
 });
 
 test('GRO: bounded at 64 segments and 65535 bytes', () => {
