@@ -1,7 +1,7 @@
 /**
  * io_uring used synchronously to batch TAP reads and writes (TAPs have no recvmmsg).
  * The workers read session TAPs through it while frames come several per read
- * (devices.ts `TapDevice`); writes are not batched yet. Tests:
+ * (devices.ts `TapDevice`) and write a receive batch's frames with it (tapqueue.ts). Tests:
  * test/integration/io/uring.test.ts; bench: test/integration/io/io.bench.ts.
  */
 import { libc, type Libc } from './libc.js';
