@@ -24,6 +24,7 @@ export const EMFILE = 24;
 export const ENOSPC = 28;
 export const EPIPE = 32;
 export const ENAMETOOLONG = 36;
+export const EBADFD = 77;
 export const EMSGSIZE = 90;
 export const EPROTONOSUPPORT = 93;
 export const EOPNOTSUPP = 95;
@@ -62,6 +63,7 @@ const NAMES: Readonly<Record<number, string>> = {
   [EPIPE]: 'EPIPE',
   [ENAMETOOLONG]: 'ENAMETOOLONG',
   38: 'ENOSYS',
+  [EBADFD]: 'EBADFD',
   88: 'ENOTSOCK',
   89: 'EDESTADDRREQ',
   [EMSGSIZE]: 'EMSGSIZE',

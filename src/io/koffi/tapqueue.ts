@@ -12,7 +12,7 @@
 import { libc, O_CLOEXEC, O_NONBLOCK, O_RDWR, type Libc } from './libc.js';
 import { MAX_SEGS, type TapQueue } from '../offload/gro.js';
 import { bufAddress } from './tapio.js';
-import { EOPNOTSUPP } from './errno.js';
+import { EBADFD } from './errno.js';
 import { TUN_PATH } from './tap.js';
 import type { Uring } from './uring.js';
 
@@ -85,18 +85,19 @@ export class TapWriteQueue implements TapQueue {
     this.n = 0;
     this.pieces = 0;
     const ring = this.ring;
+    let k = 0;
     if (ring !== null && n >= URING_MIN) {
-      for (let k = 0; k < n; k++) ring.queueWritev(this.fd[k], this.iovAddr + this.first[k] * 16, this.count[k], k);
-      if (ring.submit() >= 0) {
+      for (let j = 0; j < n; j++) ring.queueWritev(this.fd[j], this.iovAddr + this.first[j] * 16, this.count[j], j);
+      const r = ring.submit();
+      if (r > 0) {
         const got = ring.reap();
         for (let j = 0; j < got; j++) if (ring.res[j] < 0) this.failed(ring.tag[j]);
-        this.uringFrames += n;
-        return;
+        this.uringFrames += r;
+        k = r; // the kernel took frames [0, r); the rest, if any, one writev each, after them
       }
-      // the submission itself failed (nothing was consumed): one writev each
     }
     const c = this.c;
-    for (let k = 0; k < n; k++) if (c.writev(this.fd[k], this.iovAddr + this.first[k] * 16, this.count[k]) < 0) this.failed(k);
+    for (; k < n; k++) if (c.writev(this.fd[k], this.iovAddr + this.first[k] * 16, this.count[k]) < 0) this.failed(k);
   }
 
   private failed(k: number): void {
@@ -110,9 +111,9 @@ let nowait: boolean | null = null;
 /**
  * True when io_uring runs TAP reads and writes inline, in order (the TAP file takes
  * nonblocking I/O: FMODE_NOWAIT). Probed once per thread with an RWF_NOWAIT read of a
- * /dev/net/tun file attached to no device: a kernel without it refuses the read
- * (EOPNOTSUPP) before the file is asked; one with it passes it on and the file answers
- * EBADFD. Never throws.
+ * /dev/net/tun file attached to no device: a kernel with it passes the read on and the file
+ * answers EBADFD; anything else (EOPNOTSUPP: refused before the file is asked; EINVAL: no
+ * IORING_OP_READ) means no. Never throws.
  */
 export function tapNowaitIo(ring: Uring): boolean {
   if (nowait !== null) return nowait;
@@ -122,7 +123,7 @@ export function tapNowaitIo(ring: Uring): boolean {
   if (fd < 0) return false;
   const buf = new ArrayBuffer(64);
   if (ring.queueRead(fd, c.addressOf(buf), 64, 0) && ring.submit() === 1 && ring.reap() === 1) {
-    nowait = ring.res[0] !== -EOPNOTSUPP;
+    nowait = ring.res[0] === -EBADFD;
   }
   c.close(fd);
   return nowait;

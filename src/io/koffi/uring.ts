@@ -6,7 +6,7 @@
  */
 import { libc, type Libc } from './libc.js';
 import type { Batch } from './batch.js';
-import { EAGAIN } from './errno.js';
+import { EAGAIN, EINTR } from './errno.js';
 import { bufAddress } from './tapio.js';
 
 const TWO32 = 4294967296;
@@ -76,6 +76,7 @@ export class Uring {
   private readonly sq: Uint32Array; // ring words
   private readonly cqI: Int32Array;
   private readonly sqes: Uint32Array;
+  private readonly sqHead: number;
   private readonly sqTail: number;
   private readonly sqMask: number;
   private readonly cqHead: number;
@@ -149,6 +150,7 @@ export class Uring {
     this.sq = new Uint32Array(ringAb);
     this.cqI = new Int32Array(ringAb);
     this.sqes = new Uint32Array(k.view(sqe, this.sqeLen));
+    this.sqHead = pv.getUint32(so, true) / 4;
     this.sqTail = pv.getUint32(so + 4, true) / 4;
     this.sqMask = this.sq[pv.getUint32(so + 8, true) / 4]!;
     this.cqHead = pv.getUint32(co, true) / 4;
@@ -212,18 +214,28 @@ export class Uring {
   }
 
   /**
-   * Submit everything queued and wait until all of it has completed (inline for TAP fds).
-   * Returns the number submitted, or -errno (then nothing was consumed: retry or drop).
-   * Results are read with `reap()`.
+   * Submit everything queued and wait until what the kernel took has completed (inline for
+   * TAP fds). Returns how many it took — the first r queued, in order; each has a completion
+   * for `reap()` — or -errno when it took none. Operations it did not take (it stops at the
+   * first one it cannot even start, e.g. a bad iovec, after posting that one's error) are
+   * withdrawn, so that they never run later: the caller treats them as not done.
    */
   submit(): number {
     const n = this.queued;
     if (n === 0) return 0;
-    Atomics.store(this.sq, this.sqTail, (Atomics.load(this.sq, this.sqTail) + n) >>> 0);
+    const sq = this.sq;
+    Atomics.store(sq, this.sqTail, (Atomics.load(sq, this.sqTail) + n) >>> 0);
     this.queued = 0;
     let r = sys().enter(this.fd, n, n, IORING_ENTER_GETEVENTS, 0, 0);
-    while (r < 0 && this.c.errno() === 4) r = sys().enter(this.fd, 0, n, IORING_ENTER_GETEVENTS, 0, 0); // EINTR
-    return r < 0 ? -this.c.errno() : r;
+    while (r < 0 && this.c.errno() === EINTR) r = sys().enter(this.fd, 0, n, IORING_ENTER_GETEVENTS, 0, 0);
+    const err = r < 0 ? this.c.errno() : 0;
+    const head = Atomics.load(sq, this.sqHead);
+    if (head !== Atomics.load(sq, this.sqTail)) {
+      Atomics.store(sq, this.sqTail, head); // withdraw what was not taken
+      // the kernel does not wait after a short submission: wait for what it took
+      if (r > 0) while (sys().enter(this.fd, 0, r, IORING_ENTER_GETEVENTS, 0, 0) < 0 && this.c.errno() === EINTR);
+    }
+    return r < 0 ? -err : r;
   }
 
   /** Move completions into res/tag; returns how many (≤ res.length). */

@@ -76,7 +76,12 @@ const slab = batch.slab;
 const ring = openRing();
 function openRing(): Uring | null {
   if (!Uring.available()) return null;
-  const r = new Uring(128);
+  let r: Uring;
+  try {
+    r = new Uring(128);
+  } catch {
+    return null; // e.g. locked-memory limit on older kernels: plain system calls
+  }
   if (tapNowaitIo(r)) return r;
   r.close();
   return null;

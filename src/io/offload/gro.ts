@@ -400,8 +400,19 @@ export class Coalescer {
       return;
     }
     if (this.nAct === this.act.length) this.flushAt(0);
-    // act[nAct] is a free flow (act holds every pool member; [nAct, end) are free)
-    const f = this.act[this.nAct++];
+    // act holds every pool member; [nAct, end) are free. Take a free flow whose storage no
+    // queued write names, so that the queue keeps growing; if there is none, write it first.
+    const act = this.act;
+    const n0 = this.nAct;
+    for (let i = n0; i < act.length; i++) {
+      if (!act[i].queued) {
+        const t = act[i];
+        act[i] = act[n0];
+        act[n0] = t;
+        break;
+      }
+    }
+    const f = act[this.nAct++];
     if (f.queued) this.sync();
     f.fd = fd;
     f.base = base;

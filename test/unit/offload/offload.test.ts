@@ -246,7 +246,7 @@ test('GRO: detach() lets flows grow over several batches while the slab is reuse
 /**
  * A TapQueue over plain Buffers that writes only at sync(), as the worker's may: an
  * "address" is a registered ArrayBuffer's number times 2^36 plus the byte offset. Each
- * frame's bytes are read when it is queued and again at sync(): they must not differ (the
+ * piece's bytes are read when it is queued and again at sync(): they must not differ (the
  * coalescer may not reuse memory a queued frame names). `pieces` lists each written frame's
  * piece count; `syncs` counts sync() calls that wrote something.
  */
@@ -261,7 +261,7 @@ function queue(write: (fd: number, b: Buffer, o: number, l: number) => number) {
   };
   const at = (addr: number, len: number): Buffer => Buffer.from(abs[Math.floor(addr / SPAN) - 1], addr % SPAN, len);
   const bytesOf = (ps: Array<[number, number]>): Buffer => Buffer.concat(ps.map(([a, l]) => at(a, l)));
-  let frames: Array<{ fd: number; ps: Array<[number, number]>; snap?: Buffer }> = [];
+  let frames: Array<{ fd: number; ps: Array<[number, number]>; snaps: Buffer[] }> = [];
   const q = {
     syncs: 0,
     get queued(): number {
@@ -269,19 +269,19 @@ function queue(write: (fd: number, b: Buffer, o: number, l: number) => number) {
     },
     address,
     begin(fd: number) {
-      const last = frames[frames.length - 1];
-      if (last) last.snap = bytesOf(last.ps);
-      frames.push({ fd, ps: [] });
+      frames.push({ fd, ps: [], snaps: [] });
     },
     piece(addr: number, len: number) {
-      frames[frames.length - 1].ps.push([addr, len]);
+      const f = frames[frames.length - 1];
+      f.ps.push([addr, len]);
+      f.snaps.push(Buffer.from(at(addr, len)));
     },
     sync() {
       if (frames.length === 0) return;
       q.syncs++;
       for (const f of frames) {
         const all = bytesOf(f.ps);
-        if (f.snap) assert.ok(all.equals(f.snap), 'memory named by a queued frame changed before sync()');
+        assert.ok(all.equals(Buffer.concat(f.snaps)), 'memory named by a queued frame changed before sync()');
         pieces.push(f.ps.length);
         write(f.fd, all, 0, all.length);
       }
