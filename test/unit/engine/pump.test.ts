@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { HEADROOM } from '../../../src/engine/layout.js';
 import { RX_DEV_DROPS, TX_BYTES, TX_ERRORS, TX_PACKETS } from '../../../src/engine/stats.js';
-import { EAGAIN, type FrameDevice, type PacketBatch, type TunnelSocket } from '../../../src/io/device.js';
+import { CAP_VNET_HDR, EAGAIN, type FrameDevice, type PacketBatch, type TunnelSocket } from '../../../src/io/device.js';
+import { Coalescer } from '../../../src/io/offload/gro.js';
 import { MemBatch } from '../../../src/io/mem/link.js';
 import { Pump, SEND_RETRY_LIMIT, SessionPort, TunnelPort } from '../../../src/io/pump.js';
 import { sessionCfg, tunnelCfg } from './helpers.js';
@@ -103,4 +104,39 @@ test('pump deliver: a failed device write counts rx_dev_drops; no port counts to
   r.s.ctx = null;
   r.pump.deliver(r.s, frame, 0, 60);
   assert.equal(r.s.stats[r.s.base + RX_DEV_DROPS], 2);
+});
+
+test('pump with a queuing coalescer: frames for a virtio_net_hdr TAP are written at the end of the receive batch, and at idle()', () => {
+  const table = new Table();
+  const t = table.addTunnel(tunnelCfg(), newSlot(), 0);
+  const s = table.addSession(sessionCfg({ tunnelId: t.tunnelId }), newSlot(), 0);
+  s.ctx = new SessionPort({ caps: CAP_VNET_HDR, id: 7, read: () => 0, write: () => -22 });
+  const written: number[] = [];
+  let frames = 0;
+  const queue = {
+    get queued() {
+      return frames;
+    },
+    address: () => 0,
+    begin: () => void frames++,
+    piece: () => {},
+    sync: () => {
+      written.push(frames);
+      frames = 0;
+    },
+  };
+  const co = new Coalescer(() => -22, new Float64Array(4), 1, 2, undefined, 0, 0, queue);
+  const pump = new Pump(table, { coalesce: co });
+  const slab = Buffer.alloc(4096);
+  pump.rxSlab = slab;
+  slab.writeUInt16BE(0x0806, 12 + 100); // an ARP frame at 100: not TCP, never held
+  pump.deliver(s, slab, 100, 60);
+  pump.deliver(s, slab, 100, 60);
+  assert.equal(co.held, 0);
+  assert.deepEqual(written, [], 'queued, not yet written');
+  pump.rxBatchDone();
+  assert.deepEqual(written, [2], 'written at the end of the receive batch');
+  pump.deliver(s, Buffer.from(slab), 100, 60); // e.g. a reorder-queue release
+  pump.idle(Date.now(), false);
+  assert.deepEqual(written, [2, 1], 'and at the end of the wake-up');
 });
