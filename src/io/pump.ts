@@ -240,7 +240,7 @@ export class Pump implements RxSink, LateFailures {
     if (dev.write(buf, off, len) < 0) s.stats[s.base + RX_DEV_DROPS]++;
   }
 
-  /** End of one receive batch: frames the coalescer holds in the rx slab are copied out. */
+  /** End of one receive batch: nothing the coalescer holds or queues may point into the rx slab after it (see Coalescer.detach). */
   rxBatchDone(): void {
     const co = this.coalesce;
     if (co !== null && co.pending !== 0) co.detach();

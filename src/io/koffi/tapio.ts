@@ -95,4 +95,3 @@ export function readPtr(fd: number, ptr: number, len: number): number {
   const r = c.read(fd, ptr, len);
   return r < 0 ? -c.errno() : r;
 }
-
