@@ -37,6 +37,26 @@ function frame(b: Batch, i: number, len: number, seed: number): void {
   b.len[i] = len;
 }
 
+/** Slot i's frame in b. */
+function slot(b: Batch, i: number): Buffer {
+  return b.buf.subarray(b.at(i), b.at(i) + b.len[i]);
+}
+
+/**
+ * Calls `read` (frames into rx slots [0, n), or -errno: fails the test) until `want` frames
+ * made by frame() arrived, or 50 tries; copies of those frames, in order.
+ */
+async function ours(rx: Batch, want: number, read: () => number): Promise<Buffer[]> {
+  const got: Buffer[] = [];
+  for (let tries = 0; tries < 50 && got.length < want; tries++) {
+    const n = read();
+    assert.ok(n >= 0, `errno ${-n}`);
+    for (let i = 0; i < n; i++) if (rx.buf[rx.at(i) + 5] === 0x99) got.push(Buffer.from(slot(rx, i)));
+    if (n === 0) await sleep(10);
+  }
+  return got;
+}
+
 /** Two nonblocking TAPs `<p>a`, `<p>b` on a bridge `<p>br` in the test namespace: a frame written to A comes out of B. */
 async function bridgedTaps(p: string): Promise<{ A: { fd: number }; B: { fd: number } }> {
   const taps = inNetns(ns, () => {
@@ -79,7 +99,7 @@ test('io_uring batched TAP writes and reads move the same frames as write/read',
     const mine = got.filter((f) => f[5] === 0x99);
     assert.equal(mine.length, 20);
     for (let i = 0; i < 20; i++) {
-      assert.ok(mine[i].equals(tx.buf.subarray(tx.at(i), tx.at(i) + tx.len[i])), `frame ${i} content/order`);
+      assert.ok(mine[i].equals(slot(tx, i)), `frame ${i} content/order`);
     }
     // a down TAP refuses writes with EIO, reported per frame
     inNetns(ns, () => setUp('uqa', false));
@@ -96,19 +116,7 @@ test('TapDevice: io_uring reads once the TAP hands over 4+ frames per read, back
   const dev = new TapDevice(B.fd, 0, ring);
   const tx = new Batch({ n: 64, slotSize: 2048, headroom: 32 });
   const rx = new Batch({ n: 32, slotSize: 2048 });
-  const readAll = async (want: number, from = dev): Promise<Buffer[]> => {
-    const got: Buffer[] = [];
-    for (let tries = 0; tries < 50 && got.length < want; tries++) {
-      const n = from.read(rx, 32, 16);
-      assert.ok(n >= 0, `errno ${-n}`);
-      for (let i = 0; i < n; i++) {
-        const f = Buffer.from(rx.buf.subarray(rx.at(i), rx.at(i) + rx.len[i]));
-        if (f[5] === 0x99) got.push(f);
-      }
-      if (n === 0) await sleep(10);
-    }
-    return got;
-  };
+  const readAll = (want: number, from = dev): Promise<Buffer[]> => ours(rx, want, () => from.read(rx, 32, 16));
   try {
     while (readFrames(B.fd, rx, 32) > 0);
     // one frame at a time: read(2) each
@@ -125,7 +133,7 @@ test('TapDevice: io_uring reads once the TAP hands over 4+ frames per read, back
     await sleep(20);
     const got = await readAll(60);
     assert.equal(got.length, 60);
-    for (let i = 0; i < 60; i++) assert.ok(got[i].equals(tx.buf.subarray(tx.at(i), tx.at(i) + tx.len[i])), `frame ${i} content/order`);
+    for (let i = 0; i < 60; i++) assert.ok(got[i].equals(slot(tx, i)), `frame ${i} content/order`);
     assert.ok(dev.uringFrames >= 20, `frames read through io_uring: ${dev.uringFrames}`);
     // once a read finds the TAP empty, the next lone frame is read with read(2) again
     while (dev.read(rx, 32, 16) > 0);
@@ -146,7 +154,7 @@ test('TapDevice: io_uring reads once the TAP hands over 4+ frames per read, back
       await sleep(20);
       const got2 = await readAll(40, dev2);
       assert.equal(got2.length, 40, `round ${round}: every frame read`);
-      for (let i = 0; i < 40; i++) assert.ok(got2[i].equals(tx.buf.subarray(tx.at(i), tx.at(i) + tx.len[i])), `round ${round} frame ${i}`);
+      for (let i = 0; i < 40; i++) assert.ok(got2[i].equals(slot(tx, i)), `round ${round} frame ${i}`);
     }
     assert.equal(submits, 1, 'tried once, then read(2) only');
     assert.equal(dev2.uringFrames, 0);
@@ -174,15 +182,7 @@ test('TapWriteQueue: frames queued as iovecs reach the TAP in order at sync(), t
     q.piece(tx.ptr(i), 20);
     q.piece(tx.ptr(i) + 20, tx.len[i] - 20);
   };
-  const arrived = async (n: number): Promise<Buffer[]> => {
-    const got: Buffer[] = [];
-    for (let tries = 0; tries < 50 && got.length < n; tries++) {
-      const k = readFrames(B.fd, rx, 32);
-      for (let i = 0; i < k; i++) if (rx.buf[rx.at(i) + 5] === 0x99) got.push(Buffer.from(rx.buf.subarray(rx.at(i), rx.at(i) + rx.len[i])));
-      if (k <= 0) await sleep(10);
-    }
-    return got;
-  };
+  const arrived = (n: number): Promise<Buffer[]> => ours(rx, n, () => readFrames(B.fd, rx, 32));
   try {
     while (readFrames(B.fd, rx, 32) > 0);
     for (let i = 0; i < 10; i++) split(i);
@@ -193,7 +193,7 @@ test('TapWriteQueue: frames queued as iovecs reach the TAP in order at sync(), t
     assert.equal(q.uringFrames, 10);
     let got = await arrived(10);
     assert.equal(got.length, 10);
-    for (let i = 0; i < 10; i++) assert.ok(got[i].equals(tx.buf.subarray(tx.at(i), tx.at(i) + tx.len[i])), `frame ${i} content/order`);
+    for (let i = 0; i < 10; i++) assert.ok(got[i].equals(slot(tx, i)), `frame ${i} content/order`);
     // two frames: one writev(2) each
     split(3);
     split(4);
@@ -201,8 +201,8 @@ test('TapWriteQueue: frames queued as iovecs reach the TAP in order at sync(), t
     assert.equal(q.uringFrames, 10);
     got = await arrived(2);
     assert.equal(got.length, 2);
-    assert.ok(got[0].equals(tx.buf.subarray(tx.at(3), tx.at(3) + tx.len[3])));
-    assert.ok(got[1].equals(tx.buf.subarray(tx.at(4), tx.at(4) + tx.len[4])));
+    assert.ok(got[0].equals(slot(tx, 3)));
+    assert.ok(got[1].equals(slot(tx, 4)));
     // a frame the kernel cannot even start (bad iovec) stops the submission after it: it
     // counts as a drop, the frames behind it are still written, in order, and nothing the
     // kernel did not take runs later
@@ -223,7 +223,7 @@ test('TapWriteQueue: frames queued as iovecs reach the TAP in order at sync(), t
     assert.equal(q.uringFrames, before + 3);
     got = await arrived(4);
     assert.equal(got.length, 3, 'exactly the three new frames');
-    for (const [j, i] of [8, 9, 10].entries()) assert.ok(got[j].equals(tx.buf.subarray(tx.at(i), tx.at(i) + tx.len[i])));
+    for (const [j, i] of [8, 9, 10].entries()) assert.ok(got[j].equals(slot(tx, i)));
     // a ring that takes only the first of three: the other two are written with writev(2), in order
     const short = { queueWritev: () => true, submit: () => 1, reap: () => 1, res: new Int32Array([1]), tag: new Uint32Array([0]) } as unknown as Uring;
     const q2 = new TapWriteQueue(stats, 2, short);
@@ -235,7 +235,7 @@ test('TapWriteQueue: frames queued as iovecs reach the TAP in order at sync(), t
     assert.equal(q2.uringFrames, 1);
     got = await arrived(3);
     assert.equal(got.length, 2, 'the frame the (fake) ring took is its business; the other two are written here');
-    for (const [j, i] of [12, 13].entries()) assert.ok(got[j].equals(tx.buf.subarray(tx.at(i), tx.at(i) + tx.len[i])));
+    for (const [j, i] of [12, 13].entries()) assert.ok(got[j].equals(slot(tx, i)));
     stats.fill(0);
     // a TAP that is down refuses them (EIO): each frame's segments count as dropped
     inNetns(ns, () => setUp('uwa', false));
