@@ -238,6 +238,27 @@ export async function runDaemon(opts: DaemonOptions = {}): Promise<void> {
     dirty = true;
   };
   let writtenAt = 0;
+  let stopping = false;
+  // A burst since the last write (more than half of what a restart would jump):
+  // written at once, with the rate that burst makes. The check runs only while some
+  // session is sequenced (as of the last write): an idle daemon should not wake
+  // 40 times a second for nothing.
+  let seqGuard: NodeJS.Timeout | undefined;
+  const armSeqGuard = (): void => {
+    if (ctl.hasSequenced() === (seqGuard !== undefined) || stopping) return;
+    if (seqGuard !== undefined) {
+      clearInterval(seqGuard);
+      seqGuard = undefined;
+      return;
+    }
+    seqGuard = setInterval(() => {
+      if (!ctl.seqBurst()) return;
+      ctl.sampleRates(Date.now());
+      dirty = true;
+      flushState();
+    }, GUARD_MS);
+    seqGuard.unref();
+  };
   flushState = () => {
     if (!dirty) return;
     dirty = false;
@@ -248,6 +269,7 @@ export async function runDaemon(opts: DaemonOptions = {}): Promise<void> {
     } catch (e) {
       log(`cannot write state file: ${(e as Error).message}`);
     }
+    armSeqGuard();
   };
   // Sequenced sessions (seq-restart.ts). Heartbeat: the sessions' send rates are
   // sampled, then the saved ns/nr are rewritten when they moved (so that a daemon
@@ -267,15 +289,6 @@ export async function runDaemon(opts: DaemonOptions = {}): Promise<void> {
     touchStateFile(statePath);
   }, HEARTBEAT_MS);
   heartbeat.unref();
-  // A burst since the last write (more than half of what a restart would jump):
-  // written at once, with the rate that burst makes.
-  const seqGuard = setInterval(() => {
-    if (!ctl.seqBurst()) return;
-    ctl.sampleRates(Date.now());
-    dirty = true;
-    flushState();
-  }, GUARD_MS);
-  seqGuard.unref();
   flushState();
 
   const path = socketPath();
@@ -310,7 +323,6 @@ export async function runDaemon(opts: DaemonOptions = {}): Promise<void> {
     }
   }
 
-  let stopping = false;
   /** Stop; `gone`: the namespace is gone for everybody, so its state goes too. */
   const stop = async (sig: string, gone = false) => {
     if (stopping) return;

@@ -8,7 +8,8 @@ import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import { IP } from '../../../support/ip.js';
 import { Netns, netnsUnavailable } from '../../../support/netns.js';
-import { CLI, run, waitFor } from '../../../support/proc.js';
+import { readFileSync } from 'node:fs';
+import { CLI, run, sleep, waitFor } from '../../../support/proc.js';
 import { control } from '../../../support/ul2tp.js';
 
 const skip = netnsUnavailable();
@@ -71,5 +72,34 @@ describe('per-namespace daemon', { skip: skip || undefined }, () => {
     const gone = ns.ul2tp('del', 'tunnel', 'tunnel_id', '7');
     assert.equal(gone.status, 2);
     assert.equal(gone.stderr, 'RTNETLINK answers: No such device\n');
+  });
+
+  // A daemon serves its namespace for as long as it exists, mostly idle: it should
+  // sleep. The check for sequenced sessions that sent a burst (every 25 ms, on the
+  // main thread) once woke every daemon 40 times a second regardless.
+  it('an idle daemon sleeps: a few wake-ups a second with plain sessions, and again once its sequenced session is gone', async () => {
+    ns.ok('add', 'tunnel', 'tunnel_id', '9', 'peer_tunnel_id', '9', 'local', '127.0.0.1', 'remote', '127.0.0.1', 'udp_sport', '7100', 'udp_dport', '7100');
+    ns.ok('add', 'session', 'tunnel_id', '9', 'session_id', '1', 'peer_session_id', '1');
+    const pid = control<{ pid: number }>(ns).pid;
+    /** Context switches per second of the daemon's main thread (where its timers run) over `ms`. */
+    const wakeRate = async (ms: number): Promise<number> => {
+      const total = (): number => {
+        const m = /voluntary_ctxt_switches:\s+(\d+)\s+nonvoluntary_ctxt_switches:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/task/${pid}/status`, 'utf8'));
+        assert.ok(m, 'context switch counts in /proc');
+        return Number(m[1]) + Number(m[2]);
+      };
+      const a = total();
+      await sleep(ms);
+      return ((total() - a) * 1000) / ms;
+    };
+    await sleep(1000); // start-up done
+    const plain = await wakeRate(3000);
+    assert.ok(plain < 15, `idle with a plain session: ${plain.toFixed(1)} wake-ups/s`);
+    ns.ok('add', 'session', 'tunnel_id', '9', 'session_id', '2', 'peer_session_id', '2', 'seq', 'both');
+    ns.ok('del', 'session', 'tunnel_id', '9', 'session_id', '2');
+    await sleep(500);
+    const after = await wakeRate(3000);
+    assert.ok(after < 15, `idle after the sequenced session went: ${after.toFixed(1)} wake-ups/s`);
+    ns.ok('del', 'tunnel', 'tunnel_id', '9');
   });
 });
