@@ -32,7 +32,7 @@ interface Options {
   workers: number[];
 }
 
-const USAGE = `usage: npm run bench -- [options]   (root; needs iperf3, ping, ss; qemu-system-x86_64 for the QEMU paths)
+const USAGE = `usage: npm run bench -- [options]   (root; needs iperf3, ping, ss; qemu-system-x86_64 for the QEMU paths, gcc for floor-c)
   --rounds N        interleaved rounds (default 3; at least 3 for min–max to mean much)
   --duration S      seconds per iperf3 test (default 10)
   --paths a,b,c     paths to run (default all): ${PATHS.map((p) => p.id).join(', ')}

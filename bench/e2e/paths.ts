@@ -8,11 +8,12 @@
  * outer packets never need fragmenting; the harness checks that with the
  * kernel's fragmentation counters.
  */
+import { join } from 'node:path';
 import { tunnelOverhead } from '../../src/wire/l2tpv3.js';
 import { CTL, BenchError } from '../lib/sys.js';
 import { IP } from '../../support/ip.js';
 import { type Netns, uniq } from '../../support/netns.js';
-import { CLI, run, sleep, stopPid, tempDir, which, alive } from '../../support/proc.js';
+import { CLI, ROOT, run, sleep, stopPid, tempDir, which, alive } from '../../support/proc.js';
 
 export const UNDERLAY_MTU = 1500;
 
@@ -165,6 +166,78 @@ function ul2tpPath(id: string, label: string, o: Ul2tpOpts): PathDef {
 }
 
 // ---------------------------------------------------------------------------
+// Tunnels run by one process per side that makes its own TAP (QEMU, the C floor)
+
+interface TapSide {
+  ns: Netns;
+  src: string;
+  dst: string;
+  sp: number;
+  dp: number;
+  tx: number;
+  rx: number;
+}
+
+interface TapProcOpts {
+  id: string;
+  label: string;
+  overhead: number;
+  unavailable(): string;
+  /** Prefix of the TAP names (a unique suffix is added). */
+  tapPrefix: string;
+  /** Label of a side's process in the CPU figures ("qemu" → "qemu A"). */
+  procLabel: string;
+  /** The command and arguments that run side `s` with TAP `tap`. */
+  command(s: TapSide, tap: string): [string, string[]];
+}
+
+function tapProcPath(o: TapProcOpts): PathDef {
+  return {
+    id: o.id,
+    label: o.label,
+    overhead: o.overhead,
+    unavailable: o.unavailable,
+    async setup(rig, index) {
+      const mtu = UNDERLAY_MTU - o.overhead;
+      const [oa, ob] = overlay(index);
+      const sides = [
+        { ns: rig.a, src: rig.a4, dst: rig.b4, sp: 5301, dp: 5401, tx: 301, rx: 401, addr: oa },
+        { ns: rig.b, src: rig.b4, dst: rig.a4, sp: 5401, dp: 5301, tx: 401, rx: 301, addr: ob },
+      ];
+      const started: Array<{ pid: number; done: Promise<unknown> }> = [];
+      const teardown = async () => {
+        for (const q of started) await stopPid(q.pid);
+      };
+      try {
+        for (const s of sides) {
+          const tap = uniq(o.tapPrefix);
+          const [cmd, args] = o.command(s, tap);
+          const { child, done } = s.ns.start(cmd, args, { timeoutMs: 24 * 3600_000 });
+          let err = '';
+          child.stderr!.on('data', (d: string) => (err += d));
+          started.push({ pid: child.pid!, done });
+          const end = Date.now() + 15_000;
+          while (run(IP, ['-n', s.ns.name, 'link', 'show', tap], { timeoutMs: 5000 }).status !== 0) {
+            if (!alive(child.pid!) || Date.now() > end) throw new BenchError(`${o.label}: ${cmd} did not start in ${s.ns.name}: ${err.trim()}`);
+            await sleep(50);
+          }
+          addrUp(s.ns, tap, s.addr, mtu);
+        }
+        await reachable(rig, ob, o.label);
+      } catch (e) {
+        await teardown();
+        throw e;
+      }
+      return {
+        dst: ob,
+        mtu,
+        procs: started.map((q, i) => ({ label: `${o.procLabel} ${'AB'[i]}`, pid: q.pid, daemon: false })),
+        teardown,
+      };
+    },
+  };
+}
+
 // QEMU -netdev l2tpv3 (no guest: tap ↔ hub ↔ l2tpv3)
 
 export const QEMU = 'qemu-system-x86_64';
@@ -180,57 +253,46 @@ function qemuArgs(tap: string, l2tpv3: string): string[] {
 }
 
 function qemuPath(id: string, label: string, encap: 'udp' | 'ip'): PathDef {
-  const overhead = l2tpOverhead(encap, 0, 'default');
-  return {
+  return tapProcPath({
     id,
     label,
-    overhead,
+    overhead: l2tpOverhead(encap, 0, 'default'),
     unavailable: () => (which(QEMU) ? '' : `${QEMU} not installed (apt-get install qemu-system-x86)`),
-    async setup(rig, index) {
-      const mtu = UNDERLAY_MTU - overhead;
-      const [oa, ob] = overlay(index);
-      const sides = [
-        { ns: rig.a, src: rig.a4, dst: rig.b4, sp: 5301, dp: 5401, tx: 301, rx: 401, addr: oa },
-        { ns: rig.b, src: rig.b4, dst: rig.a4, sp: 5401, dp: 5301, tx: 401, rx: 301, addr: ob },
-      ];
-      const started: Array<{ pid: number; done: Promise<unknown> }> = [];
-      const teardown = async () => {
-        for (const q of started) await stopPid(q.pid);
-      };
-      try {
-        for (const s of sides) {
-          const tap = uniq('bq');
-          const opt = [`src=${s.src}`, `dst=${s.dst}`];
-          if (encap === 'udp') opt.push('udp=on', `srcport=${s.sp}`, `dstport=${s.dp}`);
-          opt.push(`txsession=${s.tx}`, `rxsession=${s.rx}`, 'counter=on');
-          const { child, done } = s.ns.start(QEMU, qemuArgs(tap, opt.join(',')), { timeoutMs: 24 * 3600_000 });
-          let err = '';
-          child.stderr!.on('data', (d: string) => (err += d));
-          started.push({ pid: child.pid!, done });
-          const end = Date.now() + 15_000;
-          while (run(IP, ['-n', s.ns.name, 'link', 'show', tap], { timeoutMs: 5000 }).status !== 0) {
-            if (!alive(child.pid!) || Date.now() > end) throw new BenchError(`${label}: QEMU did not start in ${s.ns.name}: ${err.trim()}`);
-            await sleep(50);
-          }
-          addrUp(s.ns, tap, s.addr, mtu);
-        }
-        await reachable(rig, ob, label);
-      } catch (e) {
-        await teardown();
-        throw e;
-      }
-      return {
-        dst: ob,
-        mtu,
-        procs: [
-          { label: 'qemu A', pid: started[0].pid, daemon: false },
-          { label: 'qemu B', pid: started[1].pid, daemon: false },
-        ],
-        teardown,
-      };
+    tapPrefix: 'bq',
+    procLabel: 'qemu',
+    command(s, tap) {
+      const opt = [`src=${s.src}`, `dst=${s.dst}`];
+      if (encap === 'udp') opt.push('udp=on', `srcport=${s.sp}`, `dstport=${s.dp}`);
+      opt.push(`txsession=${s.tx}`, `rxsession=${s.rx}`, 'counter=on');
+      return [QEMU, qemuArgs(tap, opt.join(','))];
     },
-  };
+  });
 }
+
+// The C floor: bench/floor/l2tp-floor.c, the least a TAP + UDP socket tunnel can cost per
+// frame (one TAP read and one TAP write per frame, UDP in batches, no offloads).
+
+const FLOOR_SRC = join(ROOT, 'bench', 'floor', 'l2tp-floor.c');
+let floorBin = '';
+
+/** Compiles the C floor once per bench run (into a temporary directory). */
+function floorBinary(): string {
+  if (floorBin) return floorBin;
+  const out = join(tempDir('ul2tp-floor-'), 'l2tp-floor');
+  const r = run('gcc', ['-O2', '-o', out, FLOOR_SRC], { timeoutMs: 60_000 });
+  if (r.status !== 0) throw new BenchError(`gcc ${FLOOR_SRC}: ${r.stderr.trim()}`);
+  return (floorBin = out);
+}
+
+const floorC = tapProcPath({
+  id: 'floor-c',
+  label: 'C floor (TAP + UDP, no offloads)',
+  overhead: l2tpOverhead('udp', 0, 'default'),
+  unavailable: () => (which('gcc') ? '' : 'gcc not installed (apt-get install gcc)'),
+  tapPrefix: 'bf',
+  procLabel: 'floor',
+  command: (s, tap) => [floorBinary(), [tap, s.src, s.dst, String(s.sp), String(s.dp), String(s.tx), String(s.rx)]],
+});
 
 // ---------------------------------------------------------------------------
 // Kernel paths
@@ -344,6 +406,7 @@ export const PATHS: PathDef[] = [
   ul2tpPath('ul2tp-nf', 'ul2tp native-free (udp)', { encap: 'udp', backend: 'native-free' }),
   qemuPath('qemu-udp', 'QEMU l2tpv3 udp', 'udp'),
   qemuPath('qemu-ip', 'QEMU l2tpv3 ip', 'ip'),
+  floorC,
   vxlan,
   veth,
   openvpn,

@@ -301,6 +301,7 @@ const COLORS: Record<string, string> = {
   'ul2tp-nf': '#7fb8e8',
   'qemu-udp': '#d62728',
   'qemu-ip': '#ee6a6b',
+  'floor-c': '#ff7f0e',
   vxlan: '#2ca02c',
   veth: '#7f7f7f',
   openvpn: '#9467bd',
