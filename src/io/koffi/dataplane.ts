@@ -83,12 +83,13 @@ interface SessionState {
  * bytecode (--interrupt-budget, 66 KB by default, several times over for a large
  * function). A worker's per-wake-up code (epoll dispatch, one receive, one TAP
  * write, one read and send) runs a few hundred bytes of it per frame, so at ping
- * rates it stayed in the baseline tier for minutes: ~130 µs of CPU per wake-up
- * against ~80 once optimised. With an eighth of the budget the idle RTT between
- * two daemons fell from 0.51 to 0.41 ms (medians of 3 interleaved rounds of 1,000
- * pings at 10 ms) for the same CPU, with no change at 30 kpps. The flag is process-wide and read when a function's
- * feedback is created, so it is set before the first worker starts; the main
- * thread's control code tiers up sooner too, which costs nothing measurable.
+ * rates it stayed in the baseline tier for minutes. With an eighth of the budget
+ * the idle RTT between two daemons fell from 0.51 to 0.41 ms (medians of 3
+ * interleaved rounds of 1,000 pings at 10 ms) for the same CPU, with no change at
+ * 30 kpps (docs/performance.md, "Per wake-up"). The flag is process-wide and read
+ * when a function's feedback is created, so it is set before the first worker
+ * starts; the main thread's control code tiers up sooner too, which costs nothing
+ * measurable.
  */
 const INTERRUPT_BUDGET = 8192;
 let tieredUp = false;
