@@ -6,8 +6,9 @@
  * offers no batched TAP I/O without io_uring), UDP goes out and in batches
  * (sendmmsg / recvmmsg of up to BATCH packets), and one thread sleeps in
  * epoll_wait between bursts. No offloads, no sequence numbers, no cookies: the
- * wire format is session ID + the default L2-specific sublayer (4 zero bytes),
- * the same as QEMU's `-netdev l2tpv3,udp=on,counter=on` and ul2tp's defaults.
+ * wire format is L2TPv3 over UDP as QEMU's `-netdev l2tpv3,udp=on,counter=on`
+ * and ul2tp's defaults send it: the 32-bit flags/version word (version 3, data
+ * message), the session ID, the default L2-specific sublayer (4 zero bytes).
  *
  * usage: l2tp-floor TAP LOCAL_IPV4 REMOTE_IPV4 SPORT DPORT TX_SESSION RX_SESSION
  * Creates the TAP, prints "ready" on stdout, forwards until SIGTERM/SIGINT.
@@ -30,7 +31,7 @@
 #include <unistd.h>
 
 #define BATCH 64
-#define HDR 8 /* session ID + default L2-specific sublayer */
+#define HDR 12 /* flags/version + session ID + default L2-specific sublayer */
 #define SLOT 2048
 
 static unsigned char txb[BATCH][SLOT], rxb[BATCH][SLOT];
@@ -51,6 +52,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: %s TAP LOCAL REMOTE SPORT DPORT TX_SESSION RX_SESSION\n", argv[0]);
     return 2;
   }
+  uint32_t ver = htonl(0x00030000); /* T=0 (data), version 3 */
   uint32_t txs = htonl((uint32_t)strtoul(argv[6], NULL, 0));
   uint32_t rxs = htonl((uint32_t)strtoul(argv[7], NULL, 0));
 
@@ -88,8 +90,9 @@ int main(int argc, char **argv) {
   static struct mmsghdr tmsg[BATCH], rmsg[BATCH];
   static struct iovec tiov[BATCH], riov[BATCH];
   for (int i = 0; i < BATCH; i++) {
-    memcpy(txb[i], &txs, 4);
-    memset(txb[i] + 4, 0, 4);
+    memcpy(txb[i], &ver, 4);
+    memcpy(txb[i] + 4, &txs, 4);
+    memset(txb[i] + 8, 0, 4);
     tmsg[i].msg_hdr.msg_iov = &tiov[i];
     tmsg[i].msg_hdr.msg_iovlen = 1;
     tiov[i].iov_base = txb[i];
@@ -132,7 +135,7 @@ int main(int argc, char **argv) {
         int n = recvmmsg(udp, rmsg, BATCH, 0, NULL);
         for (int i = 0; i < n; i++) {
           unsigned len = rmsg[i].msg_len;
-          if (len < HDR + 14 || memcmp(rxb[i], &rxs, 4) != 0) {
+          if (len < HDR + 14 || memcmp(rxb[i], &ver, 4) != 0 || memcmp(rxb[i] + 4, &rxs, 4) != 0) {
             drops++;
             continue;
           }

@@ -86,16 +86,18 @@ interface SessionState {
  * rates it stayed in the baseline tier for minutes. With an eighth of the budget
  * the idle RTT between two daemons fell from 0.51 to 0.41 ms (medians of 3
  * interleaved rounds of 1,000 pings at 10 ms) for the same CPU, with no change at
- * 30 kpps (docs/performance.md, "Per wake-up"). The flag is process-wide and read
- * when a function's feedback is created, so it is set before the first worker
- * starts; the main thread's control code tiers up sooner too, which costs nothing
- * measurable.
+ * 30 kpps (docs/performance.md, "Per wake-up"). The flag is process-wide and V8
+ * reads it whenever it resets a function's budget; it is set before the first
+ * worker starts. The main thread's control code tiers up sooner too, which costs
+ * nothing measurable.
  */
 const INTERRUPT_BUDGET = 8192;
 let tieredUp = false;
 function tierUpSooner(): void {
   if (tieredUp) return;
   tieredUp = true;
+  // An operator's own `node --interrupt-budget=N` wins.
+  if (process.execArgv.some((a) => a.startsWith('--interrupt-budget') || a.startsWith('--interrupt_budget'))) return;
   setFlagsFromString(`--interrupt-budget=${INTERRUPT_BUDGET}`);
 }
 

@@ -77,7 +77,7 @@ describe('per-namespace daemon', { skip: skip || undefined }, () => {
   // A daemon serves its namespace for as long as it exists, mostly idle: it should
   // sleep. The check for sequenced sessions that sent a burst (every 25 ms, on the
   // main thread) once woke every daemon 40 times a second regardless.
-  it('an idle daemon sleeps: a few wake-ups a second with plain sessions, and again once its sequenced session is gone', async () => {
+  it('an idle daemon sleeps: a few wake-ups a second with plain sessions; the sequenced-session check runs only while one sends', async () => {
     ns.ok('add', 'tunnel', 'tunnel_id', '9', 'peer_tunnel_id', '9', 'local', '127.0.0.1', 'remote', '127.0.0.1', 'udp_sport', '7100', 'udp_dport', '7100');
     ns.ok('add', 'session', 'tunnel_id', '9', 'session_id', '1', 'peer_session_id', '1');
     const pid = control<{ pid: number }>(ns).pid;
@@ -95,11 +95,18 @@ describe('per-namespace daemon', { skip: skip || undefined }, () => {
     await sleep(1000); // start-up done
     const plain = await wakeRate(3000);
     assert.ok(plain < 15, `idle with a plain session: ${plain.toFixed(1)} wake-ups/s`);
-    ns.ok('add', 'session', 'tunnel_id', '9', 'session_id', '2', 'peer_session_id', '2', 'seq', 'both');
+    // A sequenced session that sends: the check runs (its wake-ups show), and stops with the session.
+    ns.ok('add', 'session', 'name', 'ulsq0', 'tunnel_id', '9', 'session_id', '2', 'peer_session_id', '2', 'seq', 'both');
+    ns.ip('addr', 'add', '10.77.0.1/24', 'dev', 'ulsq0');
+    ns.ip('link', 'set', 'ulsq0', 'up');
+    ns.exec('ping', ['-c', '2', '-i', '0.2', '-W', '1', '10.77.0.2']); // ARP requests: sequence numbers move
+    await sleep(1500); // the heartbeat sees them move and writes the state
+    const sequenced = await wakeRate(2000);
+    assert.ok(sequenced >= 30, `with a sequenced session that sent: ${sequenced.toFixed(1)} wake-ups/s (the burst check runs)`);
     ns.ok('del', 'session', 'tunnel_id', '9', 'session_id', '2');
     await sleep(500);
-    const after = await wakeRate(3000);
-    assert.ok(after < 15, `idle after the sequenced session went: ${after.toFixed(1)} wake-ups/s`);
+    const gone = await wakeRate(3000);
+    assert.ok(gone < 15, `idle after the sequenced session went: ${gone.toFixed(1)} wake-ups/s`);
     ns.ok('del', 'tunnel', 'tunnel_id', '9');
   });
 });
