@@ -159,6 +159,14 @@ export function readSafe(path: string): string {
   }
 }
 
+/** Context switches (voluntary + involuntary) of thread `tid` of process `pid` so far; NaN when /proc does not say. */
+export function contextSwitches(pid: number, tid: number | string = pid): number {
+  const status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+  const v = /^voluntary_ctxt_switches:\s+(\d+)/m.exec(status);
+  const nv = /^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(status);
+  return v && nv ? Number(v[1]) + Number(nv[1]) : NaN;
+}
+
 /** Path of `cmd` in PATH, or '' when it is not installed. */
 export function which(cmd: string): string {
   const r = run('sh', ['-c', `command -v ${cmd}`], { timeoutMs: 5000 });

@@ -8,8 +8,7 @@ import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import { IP } from '../../../support/ip.js';
 import { Netns, netnsUnavailable } from '../../../support/netns.js';
-import { readFileSync } from 'node:fs';
-import { CLI, run, sleep, waitFor } from '../../../support/proc.js';
+import { CLI, contextSwitches, run, sleep, waitFor } from '../../../support/proc.js';
 import { control } from '../../../support/ul2tp.js';
 
 const skip = netnsUnavailable();
@@ -84,9 +83,9 @@ describe('per-namespace daemon', { skip: skip || undefined }, () => {
     /** Context switches per second of the daemon's main thread (where its timers run) over `ms`. */
     const wakeRate = async (ms: number): Promise<number> => {
       const total = (): number => {
-        const m = /voluntary_ctxt_switches:\s+(\d+)\s+nonvoluntary_ctxt_switches:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/task/${pid}/status`, 'utf8'));
-        assert.ok(m, 'context switch counts in /proc');
-        return Number(m[1]) + Number(m[2]);
+        const n = contextSwitches(pid);
+        assert.ok(Number.isFinite(n), 'context switch counts in /proc');
+        return n;
       };
       const a = total();
       await sleep(ms);

@@ -5,7 +5,7 @@
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { netnsUnavailable, underlay, type Netns } from '../../../support/netns.js';
-import { waitFor } from '../../../support/proc.js';
+import { contextSwitches, waitFor } from '../../../support/proc.js';
 import { makeLink } from '../../../support/ul2tp.js';
 
 const on = process.argv[2] !== 'off';
@@ -25,10 +25,7 @@ function threads(pid: number): T[] {
   return readdirSync(`/proc/${pid}/task`).map((tid) => {
     const st = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
     const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
-    const status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
-    const v = Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0);
-    const nv = Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0);
-    return { tid, name: st.slice(st.indexOf('(') + 1, st.lastIndexOf(')')), user: Number(f[11]), sys: Number(f[12]), ctx: v + nv };
+    return { tid, name: st.slice(st.indexOf('(') + 1, st.lastIndexOf(')')), user: Number(f[11]), sys: Number(f[12]), ctx: contextSwitches(pid, tid) };
   });
 }
 
