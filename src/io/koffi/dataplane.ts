@@ -92,11 +92,9 @@ interface SessionState {
  * nothing measurable.
  */
 const INTERRUPT_BUDGET = 8192;
-let tieredUp = false;
 function tierUpSooner(): void {
-  if (tieredUp) return;
-  tieredUp = true;
-  // An operator's own `node --interrupt-budget=N` wins.
+  // An operator's own `node --interrupt-budget=N` wins. Setting it again (a second
+  // dataplane in one process) changes nothing.
   if (process.execArgv.some((a) => a.startsWith('--interrupt-budget') || a.startsWith('--interrupt_budget'))) return;
   setFlagsFromString(`--interrupt-budget=${INTERRUPT_BUDGET}`);
 }
@@ -110,7 +108,6 @@ class WorkerHandle {
   private dead: Error | null = null;
 
   constructor(init: Omit<WorkerInit, 'evfd'>) {
-    tierUpSooner();
     this.evfd = eventfdCreate();
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
@@ -189,6 +186,7 @@ export class KoffiDataplane implements Dataplane {
     const sab = new SharedArrayBuffer(MAX_SLOTS * SLOT_SIZE * Float64Array.BYTES_PER_ELEMENT);
     this.stats = new Float64Array(sab);
     this.slots = new SlotAllocator(this.stats, MAX_SLOTS);
+    tierUpSooner(); // before the first worker starts
     const rings: CaptureRing[] = [];
     for (let i = 0; i < this.options.workers; i++) {
       /** A worker thread with a capture ring of its own. */
