@@ -153,9 +153,10 @@ describe('everyday use: stats, metrics, capture, impairment', { skip: skip || un
   it('capture prints one summary line per packet', async () => {
     const { c: cap, out: stdout, err } = await startCapture(['session_id', String(l.sidA), '-c', '40']);
     assert.equal(err(), `listening on session ${l.sidA}\n`);
-    assert.equal(ping(u.a, l.b4, 2), 2);
+    // Exactly two probes (support's ping() would send a third if a reply were late).
+    u.a.exec('ping', ['-c', '2', '-i', '0.2', '-W', '5', '-q', l.b4], 30_000);
     const icmpLines = (): string[] => stdout().trim().split('\n').filter((x) => x.endsWith(' ICMP'));
-    await waitFor(() => icmpLines().length >= 4, 10_000);
+    assert.ok(await waitFor(() => icmpLines().length >= 4, 10_000), `both replies captured: ${stdout()}`);
     await new Promise((r) => setTimeout(r, 200)); // (anything more would be printed now)
     cap.kill('SIGINT');
     assert.ok(await waitFor(() => cap.exitCode !== null, 10_000), 'capture stopped');
@@ -171,6 +172,12 @@ describe('everyday use: stats, metrics, capture, impairment', { skip: skip || un
     assert.match(tx[0], new RegExp(`, IPv4 ${l.a4} > ${l.b4} ICMP$`));
     assert.match(rx[0], new RegExp(`, IPv4 ${l.b4} > ${l.a4} ICMP$`));
   });
+
+  /**
+   * tshark filter for echo requests and replies 1..n: support's ping() waits for n replies
+   * and sends one more probe each time a reply is late, so a capture may hold more.
+   */
+  const ONLY_PROBES_1_TO = (n: number): string => `icmp && icmp.seq <= ${n}`;
 
   /** Runs `ul2tp capture ARGS` in A around `traffic`, then stops it with SIGINT (as a user's Ctrl-C). */
   async function captureAround(args: string[], traffic: () => void): Promise<{ code: number | null; err: string }> {
@@ -198,7 +205,7 @@ describe('everyday use: stats, metrics, capture, impairment', { skip: skip || un
     const rows = tsharkFields(outer, ['ip.src', 'ip.dst', 'udp.srcport', 'l2tp.sid', 'l2tp.cookie', 'l2tp.l2_spec_s', 'icmp.type'], {
       decodeAs: ['l2tp.pw_type==0,eth', `udp.port==${5000 + 7},l2tp`],
       prefs: ['l2tp.cookie_size:4 Byte Cookie', 'l2tp.l2_specific:Default L2-Specific'],
-      filter: 'icmp',
+      filter: ONLY_PROBES_1_TO(3),
     });
     // ip.src lists the outer then the inner source (tshark decodes both).
     const txRows = rows.filter((x) => x['ip.src'].split(',')[0] === u.a4);
@@ -217,7 +224,7 @@ describe('everyday use: stats, metrics, capture, impairment', { skip: skip || un
       assert.equal(x['l2tp.cookie'], '01020304');
       assert.equal(x['icmp.type'], '0');
     }
-    const inRows = tsharkFields(inner, ['eth.type', 'ip.src', 'icmp.type'], { filter: 'icmp' });
+    const inRows = tsharkFields(inner, ['eth.type', 'ip.src', 'icmp.type'], { filter: ONLY_PROBES_1_TO(3) });
     assert.deepEqual(inRows.map((x) => x['icmp.type']).sort(), ['0', '0', '0', '8', '8', '8']);
     assert.deepEqual(inRows.map((x) => x['eth.type']), Array(6).fill('0x0800'));
     assert.equal(readFileSync(inner).readUInt32LE(20), 1, 'linktype Ethernet');
@@ -234,7 +241,7 @@ describe('everyday use: stats, metrics, capture, impairment', { skip: skip || un
       const rows = tsharkFields(file, ['ipv6.src', 'ipv6.nxt', 'l2tp.sid', 'icmp.type'], {
         decodeAs: ['l2tp.pw_type==0,eth'],
         prefs: ['l2tp.cookie_size:None', 'l2tp.l2_specific:Default L2-Specific'],
-        filter: 'icmp',
+        filter: ONLY_PROBES_1_TO(2),
       });
       assert.equal(rows.length, 4);
       for (const r of rows) {
@@ -253,7 +260,7 @@ describe('everyday use: stats, metrics, capture, impairment', { skip: skip || un
       const p = u.a.exec('ping', ['-c', '3', '-i', '0.2', '-q', l6.b4], 30_000);
       // (ping may exit before the last duplicate reply arrives)
       assert.match(p.stdout, /3 received, \+[23] duplicates/, 'without sequencing both copies reach the peer');
-      assert.match(p.stdout, /= [\d.]+\/(3\d|4\d)\.\d+\//, `RTT about 30 ms: ${p.stdout}`);
+      assert.match(p.stdout, /= (3\d|4\d)\.\d+\//, `minimum RTT about 30 ms: ${p.stdout}`);
       // A duplicate still in the 30 ms delay queue when the counters are read arrives
       // later: read both sides until they describe the same moment, at most 5 s.
       let aAfter = sessionCounters(u.a, l6.tidA, l6.sidA);
@@ -313,6 +320,9 @@ describe('everyday use: stats, metrics, capture, impairment', { skip: skip || un
   function impair(...args: string[]): void {
     keepQuiet(l);
     u.a.ok('impair', 'tunnel_id', String(l.tidA), 'session_id', String(l.sidA), ...args);
+    // A loss near the end of a burst (or packets dropped from the queues by `off`) leaves
+    // B discarding; 6 packets in order resync it, so the next test starts in sequence.
+    if (args[0] === 'off') u.a.exec('ping', ['-c', '6', '-i', '0.01', '-W', '1', '-q', l.b4], 30_000);
   }
 
   it('impairment: show lists it only while set; off restores iproute2 output', () => {
@@ -371,9 +381,10 @@ describe('everyday use: stats, metrics, capture, impairment', { skip: skip || un
   });
 
   it('impairment: delay adds to the round trip time', () => {
+    // Minimum RTTs: one stalled reply moves an average of 5 by more than the margin.
     const rtt = (): number => {
       const r = u.a.exec('ping', ['-c', '5', '-i', '0.2', '-q', l.b4], 30_000);
-      const m = /= [\d.]+\/([\d.]+)\//.exec(r.stdout);
+      const m = /= ([\d.]+)\//.exec(r.stdout);
       assert.ok(m, r.stdout);
       return Number(m[1]);
     };
