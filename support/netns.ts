@@ -142,6 +142,15 @@ export class Netns {
     return out;
   }
 
+  /**
+   * Datagrams the kernel dropped in this namespace because a UDP socket's receive buffer
+   * was full (IPv4 and IPv6): packets a daemon never saw, e.g. while it was descheduled.
+   */
+  udpRcvbufErrors(): number {
+    const v6 = /^Udp6RcvbufErrors\s+(\d+)$/m.exec(this.exec('cat', ['/proc/net/snmp6'], { timeoutMs: 5000 }).stdout);
+    return (this.snmp('Udp').RcvbufErrors ?? 0) + (v6 ? Number(v6[1]) : 0);
+  }
+
   /** Kill everything we started and every process still inside (by PID), delete the namespace. Idempotent. */
   destroy(): void {
     for (const c of this.children) if (c.exitCode === null && c.signalCode === null) killPid(c.pid);

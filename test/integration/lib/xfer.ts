@@ -2,6 +2,7 @@
  * Bulk TCP transfer between two namespaces with tcp-xfer.js, checked by
  * byte count and sha256 on both ends.
  */
+import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { type Netns } from '../../../support/netns.js';
@@ -46,3 +47,21 @@ export async function bulkTransfer(from: Netns, to: Netns, addr: string, port: n
     }
   }
 }
+
+/**
+ * After a bulk transfer over a sequenced session: nothing arrived out of sequence.
+ * A datagram the kernel dropped before the receiver read it (its socket buffer was
+ * full while it was descheduled; `kernelDrops`, from Netns.udpRcvbufErrors) is a
+ * gap, and a gap costs the next 5 packets (the receiver resyncs on the 6th); any
+ * other sequence error is ul2tp's.
+ */
+export function assertNoSequenceErrors(c: SequenceCounters, kernelDrops: number, what: string): void {
+  const errors = c.rx_errors ?? NaN;
+  const discards = c.rx_seq_discards ?? NaN;
+  const why = `${what}: rx_errors ${errors}, rx_seq_discards ${discards}, kernel socket drops ${kernelDrops}`;
+  assert.ok(discards <= 5 * kernelDrops && errors === discards, `sequence errors: ${why}`);
+  if (kernelDrops > 0) console.log(`# ${why}`);
+}
+
+/** A receiver's counters (a session's, from `show -s` or a native-free peer's stats). */
+export type SequenceCounters = Partial<Record<'rx_errors' | 'rx_seq_discards', number>>;

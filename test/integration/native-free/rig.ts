@@ -73,6 +73,11 @@ export class Underlay {
     b.ip('link', 'set', ub, 'up');
   }
 
+  /** Side B's namespace (after create()). */
+  get nsB(): Netns {
+    return this.made[1];
+  }
+
   /** Ends every process inside by PID and deletes both namespaces. */
   destroy(): void {
     for (const n of this.made.splice(0)) n.destroy();
