@@ -224,9 +224,24 @@ export function underlay(mtu = 1500): Underlay {
  * gives up on replies still due after the last probe after about two RTTs, so
  * a reply that is late on a loaded machine would look lost.
  */
-export function ping(ns: Netns, addr: string, count = 3, size = 56, extra: string[] = [], deadlineS = Math.ceil(count * 0.2) + 5): number {
-  const r = ns.exec('ping', ['-c', String(count), '-i', '0.2', '-w', String(deadlineS), '-s', String(size), ...extra, addr], 30_000);
+export function ping(ns: Netns, addr: string, count = 3, size = 56, extra: string[] = [], deadlineS = pingDeadline(count)): number {
+  const r = ns.exec('ping', [...pingArgs(count, deadlineS), '-s', String(size), ...extra, addr], 30_000);
+  return pingReplies(r.stdout, count);
+}
+
+/** The deadline ping() gives `count` probes at 0.2 s: their time plus 5 s. */
+export const pingDeadline = (count: number): number => Math.ceil(count * 0.2) + 5;
+
+/** ping's options for ping(): `count` probes 0.2 s apart, and a deadline (-w) rather than a per-reply wait. */
+export const pingArgs = (count: number, deadlineS = pingDeadline(count)): string[] => ['-c', String(count), '-i', '0.2', '-w', String(deadlineS)];
+
+/**
+ * How many of the probes icmp_seq 1..count got a reply, from ping's output. With a
+ * deadline ping sends another probe each time a reply is late, until `count` replies
+ * came; replies to those extra probes are not counted.
+ */
+export function pingReplies(stdout: string, count: number): number {
   const seen = new Set<number>();
-  for (const m of r.stdout.matchAll(/bytes from .*icmp_seq=(\d+)/g)) if (Number(m[1]) <= count) seen.add(Number(m[1]));
+  for (const m of stdout.matchAll(/bytes from .*icmp_seq=(\d+)/g)) if (Number(m[1]) <= count) seen.add(Number(m[1]));
   return seen.size;
 }

@@ -120,7 +120,7 @@ describe('native-free dataplane over a veth underlay', { skip: reason ?? false }
         // CI run in eight lost a reply in the first ~2 s, IPv6 underlay with one-sided seq);
         // after that, every ping must come back.
         let up = false;
-        for (let i = 0; i < 10 && !up; i++) up = ping(u.a, `192.168.${k}.2`, 1, 1, ['-W', '1']);
+        for (let i = 0; i < 10 && !up; i++) up = ping(u.a, `192.168.${k}.2`, 1, 1, [], 1);
         assert.ok(up, 'IPv4 overlay reachable within 10 s');
         assert.ok(ping(u.a, `192.168.${k}.2`), 'IPv4 overlay ping');
         assert.ok(ping(u.a, `fd01:${k}::2`), 'IPv6 overlay ping');
@@ -197,7 +197,7 @@ describe('native-free dataplane over a veth underlay', { skip: reason ?? false }
   test('a wrong cookie is discarded and counted', async () => {
     const { pa, pb, k } = await pair({ name: 'bad cookie', v6: false, a: { cookie: 'deadbeef' }, b: { peerCookie: 'deadbeee' } });
     try {
-      assert.equal(ping(u.a, `192.168.${k}.2`, 2, 1), false, 'no reply expected');
+      assert.equal(ping(u.a, `192.168.${k}.2`, 2, 1, [], 2), false, 'no reply expected');
       const sb = await pb.stats();
       assert.ok(sb.session.rx_cookie_discards >= 1, `rx_cookie_discards ${sb.session.rx_cookie_discards}`);
       assert.equal(sb.session.rx_packets, 0);
