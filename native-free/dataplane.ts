@@ -138,7 +138,7 @@ export class NativeFreeDataplane implements Dataplane {
       t.ctx = new TunnelIo(new DgramSocket(sock, this.pump));
       const pump = this.pump;
       sock.on('message', (msg: Buffer) => {
-        pump.rxUdp(t, msg, 0, msg.length, Date.now());
+        pump.rxUdp(t, msg, 0, msg.length, pump.clock());
       });
       // connected UDP sockets report ICMP errors (ECONNREFUSED) on later sends; those are counted there
       sock.on('error', () => undefined);
@@ -192,7 +192,7 @@ export class NativeFreeDataplane implements Dataplane {
   private startExpiry(): void {
     if (this.expireTimer) return;
     this.expireTimer = setInterval(() => {
-      const now = Date.now();
+      const now = this.pump.clock();
       let any = false;
       for (const s of this.table.sessions()) if (s.reorderTimeoutMs > 0) any = true;
       if (any) this.pump.idle(now, true);

@@ -52,13 +52,22 @@ export interface PumpStages {
   coalesce?: Coalescer | null;
 }
 
+/** Milliseconds since the process started, monotonic, with sub-millisecond resolution. */
+export const monotonicMs = (): number => performance.now();
+
 export class Pump implements RxSink, LateFailures {
   readonly capture: CaptureStage | null;
   readonly impair: Impairer | null;
   readonly offload: TxOffload | null;
   readonly coalesce: Coalescer | null;
-  /** Milliseconds for the impairment stage's schedule (the in-memory link drives its own time). */
-  clock: () => number = Date.now;
+  /**
+   * The pump's time in milliseconds, for every deadline it keeps (reorder timeouts, the
+   * impairment stage's schedule). Monotonic and finer than 1 ms: a packet delayed by D ms
+   * leaves no sooner than D ms after it was read (Date.now() truncates the read time, so
+   * it left up to 1 ms early), and a step of the wall clock neither holds nor releases
+   * queued packets. The in-memory link drives its own time.
+   */
+  clock: () => number = monotonicMs;
   /** Receive buffer whose frames the coalescer may hold in place until detach()/flush() (the backend's rx slab). */
   rxSlab: Buffer | null = null;
 

@@ -299,7 +299,7 @@ function readUdp(t: Tunnel, fd: number): void {
   for (let round = 0; round < ROUNDS; round++) {
     const n = recvBatch(fd, batch, BATCH, HEADROOM);
     if (n <= 0) return;
-    const now = Date.now();
+    const now = pump.clock();
     for (let j = 0; j < n; j++) pump.rxUdpRun(t, slab, j * SS + batch.off[j], batch.len[j], batch.gso[j], now);
     pump.rxBatchDone();
     if (n < BATCH) return;
@@ -311,7 +311,7 @@ function readRaw(e: RxRawEntry): void {
   for (let round = 0; round < ROUNDS; round++) {
     const n = recvBatch(e.fd, batch, BATCH, HEADROOM);
     if (n <= 0) return;
-    const now = Date.now();
+    const now = pump.clock();
     for (let j = 0; j < n; j++) pump.rxIp(slab, j * SS + batch.off[j], batch.len[j], v4, batch.srcAddr, v4 ? 0 : batch.srcAddrOff(j), now);
     pump.rxBatchDone();
     if (n < BATCH) return;
@@ -350,11 +350,11 @@ function dispatch(n: number): void {
     } else if (e.kind === 1) readUdp(e.t, (e.t.ctx as KoffiTunnelPort).fd);
     else readRaw(e);
   }
-  pump.idle(Date.now(), reorderSessions > 0);
+  pump.idle(pump.clock(), reorderSessions > 0);
 }
 
 let running = true;
 port.postMessage({ seq: 0 }); // ready
-while (running) dispatch(ep.wait(pump.waitMs(reorderSessions > 0 ? EXPIRE_INTERVAL_MS : -1, Date.now())));
+while (running) dispatch(ep.wait(pump.waitMs(reorderSessions > 0 ? EXPIRE_INTERVAL_MS : -1, pump.clock())));
 ring?.close();
 port.close();
