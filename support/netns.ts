@@ -237,8 +237,10 @@ export const pingArgs = (count: number, deadlineS = pingDeadline(count)): string
 
 /**
  * How many of the probes icmp_seq 1..count got a reply, from ping's output. With a
- * deadline ping sends another probe each time a reply is late, until `count` replies
- * came; replies to those extra probes are not counted.
+ * deadline ping goes on sending a probe every interval until `count` replies (to any
+ * probes) came, so a late reply is still waited for; replies to the probes after
+ * `count` are not counted. (On a first-in-first-out path a later probe's reply cannot
+ * overtake an earlier one and end ping before it.)
  */
 export function pingReplies(stdout: string, count: number): number {
   const seen = new Set<number>();

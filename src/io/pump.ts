@@ -52,7 +52,11 @@ export interface PumpStages {
   coalesce?: Coalescer | null;
 }
 
-/** Milliseconds since the process started, monotonic, with sub-millisecond resolution. */
+/**
+ * Milliseconds, monotonic, with sub-millisecond resolution. Each thread counts from its
+ * own start: these times never leave the thread that read them and are never compared
+ * with Date.now().
+ */
 export const monotonicMs = (): number => performance.now();
 
 export class Pump implements RxSink, LateFailures {

@@ -323,7 +323,9 @@ describe('everyday use: stats, metrics, capture, impairment', { skip: skip || un
     u.a.ok('impair', 'tunnel_id', String(l.tidA), 'session_id', String(l.sidA), ...args);
     // A loss near the end of a burst (or packets dropped from the queues by `off`) leaves
     // B discarding; 6 packets in order resync it, so the next test starts in sequence.
-    if (args[0] === 'off') u.a.exec('ping', ['-c', '6', '-i', '0.01', '-W', '1', '-q', l.b4], 30_000);
+    if (args[0] !== 'off') return;
+    const r = u.a.exec('ping', ['-c', '6', '-i', '0.01', '-W', '1', '-q', l.b4], 30_000);
+    assert.match(r.stdout, / [1-6] received/, `B resynchronised after 'impair off': ${r.stdout}`);
   }
 
   it('impairment: show lists it only while set; off restores iproute2 output', () => {

@@ -181,4 +181,23 @@ describe('releases stay within the slots they were given', () => {
     assert.equal(sent, 8, 'all eight released, four per send');
     assert.ok(out.buf.subarray(4 * 256).every((x) => x === 0xee), 'slots 4..7 untouched');
   });
+
+  it('a delayed packet leaves when its delay has passed to the fraction of a millisecond, not before', () => {
+    const link = MemLink.pair();
+    link.a.addTunnel({ tunnelId: 1, peerTunnelId: 2, local: '192.0.2.1', remote: '192.0.2.2', udpSport: 5000, udpDport: 6000 });
+    const s = link.a.addSession({ tunnelId: 1, sessionId: 100, peerSessionId: 200 });
+    let sent = 0;
+    link.transmit = () => void sent++;
+    const imp = new Impairer(new MemBatch(4, 256));
+    imp.set(s, cfg({ delay: 40 }));
+    const src = new MemBatch(1, 256);
+    src.len[0] = 100;
+    imp.take(s, src, 0, 1, 1000.7);
+    assert.equal(imp.waitMs(-1, 1000.7), 40);
+    imp.flushAll(1040.6);
+    assert.equal(sent, 0, '39.9 ms after it was read');
+    assert.equal(imp.waitMs(-1, 1040.6), 1, 'the wait rounds up');
+    imp.flushAll(1040.7);
+    assert.equal(sent, 1, '40 ms after');
+  });
 });
