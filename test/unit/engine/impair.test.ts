@@ -156,15 +156,21 @@ describe('impairment stage over the in-memory link', () => {
   });
 });
 
-describe('releases stay within the slots they were given', () => {
+/** One unsequenced session on side A of an in-memory link, for an Impairer driven by hand; `sent()` counts packets put on the link. */
+function oneSession() {
+  const link = MemLink.pair();
+  link.a.addTunnel({ tunnelId: 1, peerTunnelId: 2, local: '192.0.2.1', remote: '192.0.2.2', udpSport: 5000, udpDport: 6000 });
+  const s = link.a.addSession({ tunnelId: 1, sessionId: 100, peerSessionId: 200 });
+  let n = 0;
+  link.transmit = () => void n++;
+  return { s, sent: () => n };
+}
+
+describe('the Impairer driven by hand', () => {
   it('an Impairer built with maxSlots never writes the output batch beyond them, and still sends everything', () => {
     // The koffi io worker shares its receive batch with the impairment stage: the slots
     // after BATCH hold coalescing flows, which a release must not overwrite.
-    const link = MemLink.pair();
-    link.a.addTunnel({ tunnelId: 1, peerTunnelId: 2, local: '192.0.2.1', remote: '192.0.2.2', udpSport: 5000, udpDport: 6000 });
-    const s = link.a.addSession({ tunnelId: 1, sessionId: 100, peerSessionId: 200 });
-    let sent = 0;
-    link.transmit = () => void sent++;
+    const { s, sent } = oneSession();
     const out = new MemBatch(8, 256);
     out.buf.fill(0xee, 4 * 256); // slots 4..7: someone else's
     const imp = new Impairer(out, 4);
@@ -176,18 +182,14 @@ describe('releases stay within the slots they were given', () => {
       src.len[j] = 100;
     }
     imp.take(s, src, 0, 8, 1000);
-    assert.equal(sent, 0, 'delayed');
+    assert.equal(sent(), 0, 'delayed');
     imp.flushAll(1020);
-    assert.equal(sent, 8, 'all eight released, four per send');
+    assert.equal(sent(), 8, 'all eight released, four per send');
     assert.ok(out.buf.subarray(4 * 256).every((x) => x === 0xee), 'slots 4..7 untouched');
   });
 
   it('a delayed packet leaves when its delay has passed to the fraction of a millisecond, not before', () => {
-    const link = MemLink.pair();
-    link.a.addTunnel({ tunnelId: 1, peerTunnelId: 2, local: '192.0.2.1', remote: '192.0.2.2', udpSport: 5000, udpDport: 6000 });
-    const s = link.a.addSession({ tunnelId: 1, sessionId: 100, peerSessionId: 200 });
-    let sent = 0;
-    link.transmit = () => void sent++;
+    const { s, sent } = oneSession();
     const imp = new Impairer(new MemBatch(4, 256));
     imp.set(s, cfg({ delay: 40 }));
     const src = new MemBatch(1, 256);
@@ -195,9 +197,9 @@ describe('releases stay within the slots they were given', () => {
     imp.take(s, src, 0, 1, 1000.7);
     assert.equal(imp.waitMs(-1, 1000.7), 40);
     imp.flushAll(1040.6);
-    assert.equal(sent, 0, '39.9 ms after it was read');
+    assert.equal(sent(), 0, '39.9 ms after it was read');
     assert.equal(imp.waitMs(-1, 1040.6), 1, 'the wait rounds up');
     imp.flushAll(1040.7);
-    assert.equal(sent, 1, '40 ms after');
+    assert.equal(sent(), 1, '40 ms after');
   });
 });
