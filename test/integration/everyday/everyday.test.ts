@@ -176,7 +176,7 @@ describe('everyday use: stats, metrics, capture, impairment', { skip: skip || un
 
   /**
    * tshark filter for echo requests and replies 1..n: support's ping() waits for n replies
-   * and sends one more probe each time a reply is late, so a capture may hold more.
+   * and goes on probing every interval while one is late, so a capture may hold more.
    */
   const ONLY_PROBES_1_TO = (n: number): string => `icmp && icmp.seq <= ${n}`;
 
