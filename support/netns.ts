@@ -225,8 +225,16 @@ export function underlay(mtu = 1500): Underlay {
  * a reply that is late on a loaded machine would look lost.
  */
 export function ping(ns: Netns, addr: string, count = 3, size = 56, extra: string[] = [], deadlineS = pingDeadline(count)): number {
-  const r = ns.exec('ping', [...pingArgs(count, deadlineS), '-s', String(size), ...extra, addr], 30_000);
-  return pingReplies(r.stdout, count);
+  return pingIn(ns.name, count, ['-s', String(size), ...extra, addr], deadlineS).replies;
+}
+
+/**
+ * ping in the namespace named `name` with pingArgs (`count` probes, a deadline) and
+ * `args` (more options, the address last): the replies to probes 1..count, and ping's output.
+ */
+export function pingIn(name: string, count: number, args: string[], deadlineS = pingDeadline(count)): { replies: number; out: string } {
+  const r = run(IP, ['netns', 'exec', name, 'ping', ...pingArgs(count, deadlineS), ...args], 30_000);
+  return { replies: pingReplies(r.stdout, count), out: r.stdout };
 }
 
 /** The deadline ping() gives `count` probes at 0.2 s: their time plus 5 s. */

@@ -7,9 +7,7 @@ import { setUp, setMtu } from '../../../src/io/koffi/netdev.js';
 import { openUdpTunnelSocket } from '../../../src/io/koffi/udp.js';
 import { eventCreate, eventSignal } from '../../../src/io/koffi/epoll.js';
 import { skipReason, makePair, inNetns, ip, type Pair } from './helpers.js';
-import { run } from '../../../support/proc.js';
-import { pingArgs, pingReplies } from '../../../support/netns.js';
-import { IP } from '../../../support/ip.js';
+import { pingIn } from '../../../support/netns.js';
 
 const skip = skipReason() || false;
 if (skip) console.log(`# skipping koffi forwarder test: ${skip}`);
@@ -57,8 +55,8 @@ for (const family of [4, 6] as const) {
         w.once('error', reject);
       });
       const allReplies = (ns: string, count: number, args: string[]): void => {
-        const out = run(IP, ['netns', 'exec', ns, 'ping', ...pingArgs(count), ...args], 30_000).stdout;
-        assert.equal(pingReplies(out, count), count, out);
+        const r = pingIn(ns, count, args);
+        assert.equal(r.replies, count, r.out);
       };
       allReplies(p.a, 3, ['192.168.77.2']);
       allReplies(p.a, 3, ['-6', 'fd77::2']);

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import type { SessionConfig, TunnelConfig } from '../../../src/engine/config.js';
 import { IP } from '../../../support/ip.js';
-import { Netns, pingArgs, pingReplies, uniq, veth } from '../../../support/netns.js';
+import { Netns, pingIn, uniq, veth } from '../../../support/netns.js';
 import { sh } from '../../../support/proc.js';
 
 export { sh };
@@ -207,10 +207,9 @@ export function sessionCfg(over: Partial<SessionConfig> & Pick<SessionConfig, 't
   };
 }
 
-/** ping from `ns`; true when at least `need` of the probes 1..`count` got a reply within the deadline (support's pingArgs). */
+/** ping from `ns`; true when at least `need` of the probes 1..`count` got a reply within the deadline (support's pingIn). */
 export function ping(ns: string, addr: string, count = 3, need = count, extra: string[] = [], deadlineS?: number): boolean {
-  const r = trySh(IP, ['netns', 'exec', ns, 'ping', ...pingArgs(count, deadlineS), ...extra, addr]);
-  return pingReplies(r.out, count) >= need;
+  return pingIn(ns, count, [...extra, addr], deadlineS).replies >= need;
 }
 
 /** Names of links in `ns`. */

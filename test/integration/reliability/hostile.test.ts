@@ -62,16 +62,10 @@ function snapshot(ns: Netns): Snapshot {
 
 /** Kernel-side drops in a namespace that would make our accounting short. */
 function kernelDrops(ns: Netns): Record<string, number> {
-  const snmp = ns.exec('cat', ['/proc/net/snmp']).stdout.split('\n');
   const out: Record<string, number> = {};
-  for (const proto of ['Udp:', 'Ip:']) {
-    const rows = snmp.filter((l) => l.startsWith(proto));
-    const k = rows[0].split(/\s+/);
-    const v = rows[1].split(/\s+/);
-    for (const name of ['RcvbufErrors', 'InErrors', 'ReasmFails', 'InDiscards']) {
-      const i = k.indexOf(name);
-      if (i > 0) out[proto + name] = Number(v[i]);
-    }
+  for (const proto of ['Udp', 'Ip']) {
+    const c = ns.snmp(proto);
+    for (const name of ['RcvbufErrors', 'InErrors', 'ReasmFails', 'InDiscards']) if (name in c) out[`${proto}:${name}`] = c[name];
   }
   let raw = 0;
   for (const file of ['/proc/net/raw', '/proc/net/raw6']) {
