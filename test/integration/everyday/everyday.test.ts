@@ -288,9 +288,11 @@ describe('everyday use: stats, metrics, capture, impairment', { skip: skip || un
     quiet.add(k);
   }
 
-  /** Sends `n` pings from A quickly; returns B's counter deltas for the session (plus A's tx as a_tx_packets). */
+  /**
+   * Sends `n` pings from A quickly; returns B's counter deltas for the session (plus A's tx as
+   * a_tx_packets). Called after impair(), which made the link quiet.
+   */
   function burst(n: number, ms = '0.01'): Record<string, number> {
-    keepQuiet(l);
     const b0 = sessionCounters(u.b, l.tidB, l.sidB);
     const a0 = sessionCounters(u.a, l.tidA, l.sidA);
     u.a.exec('ping', ['-c', String(n), '-i', ms, '-W', '1', '-q', l.b4], 60_000);

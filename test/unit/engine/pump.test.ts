@@ -137,7 +137,7 @@ test('pump with a queuing coalescer: frames for a virtio_net_hdr TAP are written
   pump.rxBatchDone();
   assert.deepEqual(written, [2], 'written at the end of the receive batch');
   pump.deliver(s, Buffer.from(slab), 100, 60); // e.g. a reorder-queue release
-  pump.idle(Date.now(), false);
+  pump.idle(pump.clock(), false);
   assert.deepEqual(written, [2, 1], 'and at the end of the wake-up');
 });
 
